@@ -1,0 +1,156 @@
+//! Strict readers for the CLI's JSON input and a checked writer for its output.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+fn bad(msg: String) -> Error {
+    Error::InvalidInput(msg)
+}
+
+/// The input as an object whose keys are all in `allowed`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] if `v` is not an object or has an unknown field.
+pub fn object<'a>(v: &'a Value, what: &str, allowed: &[&str]) -> Result<&'a Map<String, Value>> {
+    let m = v
+        .as_object()
+        .ok_or_else(|| bad(format!("{what} must be a JSON object")))?;
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "unknown field `{k}` in {what}; allowed fields: {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(m)
+}
+
+/// A required field.
+///
+/// # Errors
+/// [`Error::InvalidInput`] if missing.
+pub fn required<'a>(m: &'a Map<String, Value>, field: &str) -> Result<&'a Value> {
+    m.get(field)
+        .ok_or_else(|| bad(format!("missing field `{field}`")))
+}
+
+/// A finite number.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a non-number.
+pub fn number(v: &Value, field: &str) -> Result<f64> {
+    v.as_f64()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| bad(format!("{field} must be a finite number, got {}", short(v))))
+}
+
+/// A non-negative integer.
+///
+/// # Errors
+/// [`Error::InvalidInput`] otherwise.
+pub fn index(v: &Value, field: &str) -> Result<usize> {
+    v.as_u64()
+        .and_then(|x| usize::try_from(x).ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "{field} must be a non-negative integer, got {}",
+                short(v)
+            ))
+        })
+}
+
+/// An array (of any length when `len` is `None`).
+///
+/// # Errors
+/// [`Error::InvalidInput`] / [`Error::LengthMismatch`].
+pub fn array<'a>(v: &'a Value, field: &str, len: Option<usize>) -> Result<&'a Vec<Value>> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| bad(format!("{field} must be an array, got {}", short(v))))?;
+    if let Some(n) = len {
+        if a.len() != n {
+            return Err(Error::length(field, a.len(), n));
+        }
+    }
+    Ok(a)
+}
+
+/// An array of finite numbers.
+///
+/// # Errors
+/// As [`array`] and [`number`].
+pub fn numbers(v: &Value, field: &str, len: Option<usize>) -> Result<Vec<f64>> {
+    array(v, field, len)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| number(x, &format!("{field}[{i}]")))
+        .collect()
+}
+
+/// An array of losses: finite numbers or `null` (`+inf`).
+///
+/// # Errors
+/// As [`numbers`].
+pub fn losses(v: &Value, field: &str, len: Option<usize>) -> Result<Vec<f64>> {
+    array(v, field, len)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            if x.is_null() {
+                Ok(f64::INFINITY)
+            } else {
+                number(x, &format!("{field}[{i}]"))
+            }
+        })
+        .collect()
+}
+
+/// An array of non-negative integers.
+///
+/// # Errors
+/// As [`array`] and [`index`].
+pub fn indices(v: &Value, field: &str) -> Result<Vec<usize>> {
+    array(v, field, None)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| index(x, &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(37).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
+}
+
+/// A finite output number.
+///
+/// # Errors
+/// [`Error::Numerical`] if `x` is not finite (JSON cannot carry it).
+pub fn out(x: f64, field: &str) -> Result<Value> {
+    if x.is_finite() {
+        Ok(Value::from(x))
+    } else {
+        Err(Error::Numerical(format!(
+            "{field} = {x} does not fit in a finite f64"
+        )))
+    }
+}
+
+/// An array of finite output numbers.
+///
+/// # Errors
+/// As [`out`].
+pub fn out_vec(xs: &[f64], field: &str) -> Result<Value> {
+    xs.iter()
+        .enumerate()
+        .map(|(i, &x)| out(x, &format!("{field}[{i}]")))
+        .collect::<Result<Vec<_>>>()
+        .map(Value::Array)
+}

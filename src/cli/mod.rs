@@ -1,0 +1,26 @@
+//! The JSON contract of the `hmaxent` binary (`../shared/CLI.md`).
+//!
+//! Each subcommand is a function from the parsed input to the output value, so the contract
+//! is testable without spawning processes. `src/bin/hmaxent.rs` reads, dispatches and prints;
+//! every error becomes exit status 2 and one line `error: <kind>: <message>`.
+
+pub mod json;
+pub mod solve;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Parses JSON text, mapping syntax errors to [`Error::InvalidInput`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] for malformed JSON.
+pub fn parse(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("malformed JSON: {e}")))
+}
+
+/// The error line the binary prints: `error: <kind>: <message>` (one line).
+pub fn error_line(e: &Error) -> String {
+    let msg = e.to_string().replace(['\n', '\r'], " ");
+    format!("error: {}: {}", e.kind(), msg)
+}

@@ -1,0 +1,274 @@
+//! Hierarchical maximum entropy under a mean constraint (SPEC §2.2, §5).
+//!
+//! Maximise `sum_k w_k H(Y_k)` (with a reference: minimise `sum_k w_k D(P_k || Q_k)`) subject
+//! to `E[f] = c` or `E[f] <= c`, `f` the total loss. The optimum is Theorem A at temperatures
+//! `w / lambda`; `m(lambda) = E_lambda[f]` is continuous and non-increasing in the signed
+//! multiplier `lambda` (proof `proofs/monotonicity.md`), so `lambda` is a bracketed
+//! one-dimensional root, found by Brent's method to relative `1e-15`.
+
+use crate::error::{Error, Result};
+use crate::problem::Problem;
+use crate::solution::Solution;
+use crate::temperatures::{validate_levels, Temperatures};
+
+/// The constraint on `E[f]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MeanConstraint {
+    /// `E[f] = c`.
+    Equal(f64),
+    /// `E[f] <= c`.
+    AtMost(f64),
+}
+
+impl MeanConstraint {
+    /// The level `c`.
+    pub fn target(&self) -> f64 {
+        match *self {
+            MeanConstraint::Equal(c) | MeanConstraint::AtMost(c) => c,
+        }
+    }
+}
+
+/// The solution of a mean-constrained problem.
+#[derive(Debug, Clone)]
+pub struct MeanSolution {
+    /// `P*` and its statistics.
+    pub solution: Solution,
+    /// The signed Lagrange multiplier `lambda` of `max sum w_k H - lambda (E f - c)`:
+    /// `> 0` below the unconstrained mean, `< 0` above, `0` when slack or met by the
+    /// unconstrained optimum; `None` at a boundary `c = min f` or `c = max f`.
+    pub multiplier: Option<f64>,
+    /// `true` when `c` is `min f` or `max f` and the zero-temperature limit was returned.
+    pub boundary: bool,
+    /// `sum_k w_k H(Y_k)` at the optimum (with a reference: `-sum_k w_k D(P_k || Q_k)`).
+    pub objective: f64,
+    /// The signed temperatures `tau_k = w_k / lambda` (finite, non-zero `lambda` only).
+    pub temperatures: Option<Vec<f64>>,
+    /// `F = E[f] - sum_k tau_k H(Y_k)` (with a reference, `+ sum_k tau_k D`) at those
+    /// temperatures (finite, non-zero `lambda` only).
+    pub free_energy: Option<f64>,
+    /// Sweeps used by the root finder.
+    pub sweeps: usize,
+}
+
+/// Relative tolerance on the multiplier.
+const LAMBDA_RTOL: f64 = 1e-15;
+/// Sweep budget of the root finder.
+const MAX_SWEEPS: usize = 400;
+
+impl Problem {
+    /// Maximises `sum_k w_k H(Y_k)` (or minimises `sum_k w_k D(P_k || Q_k)` with a reference)
+    /// subject to a constraint on the expected total loss (SPEC §2.2).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for bad weights (`w_0 > 0`, `w_k >= 0`, finite),
+    /// [`Error::InvalidSetting`] for a non-finite `c`, [`Error::AllForbidden`], and
+    /// [`Error::Infeasible`] (with the attainable interval) when `c` is outside
+    /// `[min f, max f]`.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem, constraints::MeanConstraint};
+    /// // Jaynes' die: mean 4.5.
+    /// let h = Hierarchy::flat(6)?;
+    /// let fit = Problem::new(&h, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?
+    ///     .solve_mean(&[1.0], MeanConstraint::Equal(4.5))?;
+    /// assert!((fit.multiplier.unwrap() + 0.371048938081033338).abs() < 1e-12);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn solve_mean(&self, weights: &[f64], constraint: MeanConstraint) -> Result<MeanSolution> {
+        validate_levels("weights", weights)?;
+        let h = self.hierarchy();
+        if weights.len() != h.levels() {
+            return Err(Error::length("weights", weights.len(), h.levels()));
+        }
+        let c = constraint.target();
+        if !c.is_finite() {
+            return Err(Error::InvalidSetting {
+                field: "mean",
+                value: c,
+                reason: "must be finite",
+            });
+        }
+        let w = Temperatures::new(weights)?;
+        let f = self.allowed_total_loss();
+        let (fmin, fmax) = f
+            .iter()
+            .filter(|x| x.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        if fmin > fmax {
+            return Err(Error::AllForbidden(
+                "no state has a finite total loss and positive reference mass".to_string(),
+            ));
+        }
+        let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs());
+        let (lo_ok, hi_ok) = (c >= fmin || close(c, fmin), c <= fmax || close(c, fmax));
+        if !lo_ok || (!hi_ok && matches!(constraint, MeanConstraint::Equal(_))) {
+            return Err(Error::Infeasible {
+                target: c,
+                min: fmin,
+                max: fmax,
+            });
+        }
+        let unconstrained = self.solve_at(0.0, &w)?;
+        let m0 = unconstrained.expected_total_loss();
+        let slack = matches!(constraint, MeanConstraint::AtMost(_)) && m0 <= c;
+        if slack || c == m0 || fmin == fmax {
+            return Ok(self.finish(unconstrained, Some(0.0), false, weights, 1));
+        }
+        if close(c, fmin) || close(c, fmax) {
+            let target = if close(c, fmin) { fmin } else { fmax };
+            let mask: Vec<f64> = f
+                .iter()
+                .map(|&x| if x == target { 0.0 } else { f64::INFINITY })
+                .collect();
+            let face = self.face(mask)?;
+            let sol = face.solve(&w)?;
+            let sol = sol.with_expected_losses(self);
+            return Ok(self.finish(sol, None, true, weights, 2));
+        }
+        // Bracket the root of phi(lambda) = E_lambda f - c, non-increasing in lambda.
+        let sign = if c < m0 { 1.0 } else { -1.0 };
+        let spread = (fmax - fmin).max(f64::MIN_POSITIVE);
+        let total_w: f64 = weights.iter().sum();
+        let mut sweeps = 1;
+        let phi = |lambda: f64, sweeps: &mut usize| -> Result<f64> {
+            *sweeps += 1;
+            Ok(self.solve_at(lambda, &w)?.expected_total_loss() - c)
+        };
+        let (mut a, mut fa) = (0.0, m0 - c);
+        let mut b = sign * total_w / spread;
+        let mut fb = phi(b, &mut sweeps)?;
+        while fb.signum() == fa.signum() && fb != 0.0 {
+            if sweeps > MAX_SWEEPS || !b.is_finite() {
+                return Err(Error::Numerical(format!(
+                    "could not bracket the multiplier for mean {c} (reached lambda = {b})"
+                )));
+            }
+            a = b;
+            fa = fb;
+            b *= 4.0;
+            fb = phi(b, &mut sweeps)?;
+        }
+        // Brent's method on [a, b].
+        let lambda = brent(a, fa, b, fb, &mut |x| phi(x, &mut sweeps))?;
+        let sol = self.solve_at(lambda, &w)?;
+        Ok(self.finish(sol, Some(lambda), false, weights, sweeps + 1))
+    }
+
+    /// Theorem A/B at temperatures `w / lambda` for the signed multiplier `lambda`: the loss
+    /// `lambda * u` at temperatures `w` when `|lambda| <= 1` (never overflows), else
+    /// `sign(lambda) * u` at `w / |lambda|` (tiny temperatures are safe in the sweep).
+    fn solve_at(&self, lambda: f64, w: &Temperatures) -> Result<Solution> {
+        if lambda.abs() <= 1.0 {
+            self.solve_scaled(lambda, w)
+        } else {
+            self.solve_scaled(lambda.signum(), &w.scaled(1.0 / lambda.abs())?)
+        }
+    }
+
+    fn finish(
+        &self,
+        solution: Solution,
+        multiplier: Option<f64>,
+        boundary: bool,
+        weights: &[f64],
+        sweeps: usize,
+    ) -> MeanSolution {
+        let reference = solution.relative_entropies().map(|d| d.to_vec());
+        let objective = match &reference {
+            Some(d) => -weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
+            None => solution.weighted_entropy(weights),
+        };
+        let (temperatures, free_energy) = match multiplier {
+            Some(l) if l != 0.0 && l.is_finite() => {
+                let tau: Vec<f64> = weights.iter().map(|w| w / l).collect();
+                // F = E f - sum tau H = E f - objective / lambda (with a reference:
+                // E f + sum tau D = E f - objective / lambda as well).
+                let f = solution.expected_total_loss() - objective / l;
+                (Some(tau), Some(f))
+            }
+            _ => (None, None),
+        };
+        MeanSolution {
+            solution,
+            multiplier,
+            boundary,
+            objective,
+            temperatures,
+            free_energy,
+            sweeps,
+        }
+    }
+}
+
+/// Brent's root finder on a bracket `[a, b]` with `f(a) f(b) <= 0`, to relative
+/// tolerance [`LAMBDA_RTOL`].
+fn brent<F>(mut a: f64, mut fa: f64, mut b: f64, mut fb: f64, f: &mut F) -> Result<f64>
+where
+    F: FnMut(f64) -> Result<f64>,
+{
+    let (mut c, mut fc) = (a, fa);
+    let mut d = b - a;
+    let mut e = d;
+    for _ in 0..MAX_SWEEPS {
+        if fb == 0.0 {
+            return Ok(b);
+        }
+        if fb.signum() == fc.signum() {
+            c = a;
+            fc = fa;
+            d = b - a;
+            e = d;
+        }
+        if fc.abs() < fb.abs() {
+            a = b;
+            b = c;
+            c = a;
+            fa = fb;
+            fb = fc;
+            fc = fa;
+        }
+        let tol = 2.0 * LAMBDA_RTOL * b.abs() + 1e-300;
+        let m = 0.5 * (c - b);
+        if m.abs() <= tol {
+            return Ok(b);
+        }
+        if e.abs() >= tol && fa.abs() > fb.abs() {
+            let s = fb / fa;
+            let (mut p, mut q);
+            if a == c {
+                p = 2.0 * m * s;
+                q = 1.0 - s;
+            } else {
+                let qq = fa / fc;
+                let r = fb / fc;
+                p = s * (2.0 * m * qq * (qq - r) - (b - a) * (r - 1.0));
+                q = (qq - 1.0) * (r - 1.0) * (s - 1.0);
+            }
+            if p > 0.0 {
+                q = -q;
+            } else {
+                p = -p;
+            }
+            if 2.0 * p < (3.0 * m * q - (tol * q).abs()).min((e * q).abs()) {
+                e = d;
+                d = p / q;
+            } else {
+                d = m;
+                e = m;
+            }
+        } else {
+            d = m;
+            e = m;
+        }
+        a = b;
+        fa = fb;
+        b += if d.abs() > tol { d } else { tol.copysign(m) };
+        fb = f(b)?;
+    }
+    Err(Error::Numerical(format!(
+        "the multiplier did not converge within {MAX_SWEEPS} sweeps (last lambda = {b})"
+    )))
+}

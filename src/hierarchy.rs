@@ -1,0 +1,330 @@
+//! Levels, coarse-graining maps and their blocks (SPEC §1).
+//!
+//! A [`Hierarchy`] stores every level in *block order*: the children of a coarse state
+//! are contiguous, and coarse states are themselves in the block order of their level, so
+//! one bottom-up sweep touches memory linearly. The blocks of level `k + 1` are described
+//! like a sparse matrix's column pointers (`offsets[y]..offsets[y + 1]`), or implicitly for
+//! complete `b`-ary trees. The permutation back to the user's state order is kept, and
+//! everything the crate returns is in the user's order.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+
+/// Largest number of level-0 states a tabulated hierarchy may have (`2^32`).
+pub const MAX_STATES: usize = 1 << 32;
+
+/// How the blocks of one coarse level are laid out over the finer level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout<'a> {
+    /// Every block has `b` consecutive children: block `y` is `b*y..b*(y+1)`.
+    Uniform(usize),
+    /// Block `y` is `offsets[y]..offsets[y + 1]`.
+    Offsets(&'a [usize]),
+}
+
+impl Layout<'_> {
+    /// Block `y` as a range of block-ordered positions on the finer level.
+    #[inline]
+    pub fn block(&self, y: usize) -> Range<usize> {
+        match *self {
+            Layout::Uniform(b) => b * y..b * (y + 1),
+            Layout::Offsets(o) => o[y]..o[y + 1],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Blocks {
+    Uniform(usize),
+    Offsets(Vec<usize>),
+}
+
+/// A validated hierarchy of levels `X_0 -> X_1 -> ... -> X_d`.
+///
+/// ```
+/// # use hmaxent::Hierarchy;
+/// // Leaves 0,1 -> A; leaves 2,3 -> B (SPEC §3's example); a 3-leaf block and an empty block.
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// assert_eq!(h.depth(), 1);
+/// let h2 = Hierarchy::new(vec![4, 2], vec![vec![1, 1, 1, 1]])?; // block of state 0 is empty
+/// assert_eq!(h2.children(1, 0), Vec::<usize>::new());
+/// assert!(Hierarchy::new(vec![4, 2], vec![vec![0, 2, 1, 1]]).is_err());
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    sizes: Vec<usize>,
+    /// `blocks[k]`: blocks of level `k + 1` over level `k`.
+    blocks: Vec<Blocks>,
+    /// `order[k]`: block position -> user index at level `k` (`None`: identity).
+    order: Vec<Option<Vec<usize>>>,
+    /// `position[k]`: user index -> block position (`None`: identity).
+    position: Vec<Option<Vec<usize>>>,
+    /// User-order parent arrays (kept for `parent()`); `None` for complete trees.
+    parents: Option<Vec<Vec<usize>>>,
+}
+
+impl Hierarchy {
+    /// A single level with `n` states (depth 0).
+    ///
+    /// # Errors
+    /// [`Error::LevelSizes`] if `n = 0`, [`Error::TooLarge`] above [`MAX_STATES`].
+    pub fn flat(n: usize) -> Result<Self> {
+        Self::new(vec![n], vec![])
+    }
+
+    /// Builds a hierarchy from level sizes `n_0..n_d` and parent arrays:
+    /// `parents[k-1][i]` is the level-`k` state of level-`(k-1)` state `i`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `parents.len() != sizes.len() - 1` or a parent array
+    /// does not have `n_{k-1}` entries; [`Error::ParentOutOfRange`]; [`Error::LevelSizes`] if
+    /// a level is empty or larger than the level below; [`Error::TooLarge`].
+    pub fn new(sizes: Vec<usize>, parents: Vec<Vec<usize>>) -> Result<Self> {
+        if sizes.is_empty() {
+            return Err(Error::InvalidInput(
+                "a hierarchy needs at least one level".to_string(),
+            ));
+        }
+        if parents.len() + 1 != sizes.len() {
+            return Err(Error::length("parents", parents.len(), sizes.len() - 1));
+        }
+        if sizes[0] > MAX_STATES {
+            return Err(Error::TooLarge {
+                what: "level 0".to_string(),
+                states: sizes[0],
+                limit: MAX_STATES,
+            });
+        }
+        for (k, &n) in sizes.iter().enumerate() {
+            if n == 0 {
+                return Err(Error::LevelSizes {
+                    level: k,
+                    size: 0,
+                    finer: k,
+                    finer_size: 0,
+                });
+            }
+            if k > 0 && n > sizes[k - 1] {
+                return Err(Error::LevelSizes {
+                    level: k,
+                    size: n,
+                    finer: k - 1,
+                    finer_size: sizes[k - 1],
+                });
+            }
+        }
+        for (k, p) in parents.iter().enumerate() {
+            if p.len() != sizes[k] {
+                return Err(Error::length(format!("parents[{k}]"), p.len(), sizes[k]));
+            }
+            if let Some((i, &y)) = p.iter().enumerate().find(|(_, &y)| y >= sizes[k + 1]) {
+                return Err(Error::ParentOutOfRange {
+                    level: k,
+                    state: i,
+                    parent: y,
+                    len: sizes[k + 1],
+                });
+            }
+        }
+        let d = sizes.len() - 1;
+        let mut blocks = vec![Blocks::Uniform(1); d];
+        let mut order: Vec<Option<Vec<usize>>> = vec![None; d + 1];
+        let mut position: Vec<Option<Vec<usize>>> = vec![None; d + 1];
+        // Level d keeps the user's order; each finer level is sorted (stably) by the block
+        // position of its parent: a counting sort.
+        for k in (0..d).rev() {
+            let n_coarse = sizes[k + 1];
+            let coarse_pos = |y: usize| position[k + 1].as_ref().map_or(y, |p| p[y]);
+            let mut offsets = vec![0usize; n_coarse + 1];
+            for &y in &parents[k] {
+                offsets[coarse_pos(y) + 1] += 1;
+            }
+            for q in 0..n_coarse {
+                offsets[q + 1] += offsets[q];
+            }
+            let mut next = offsets[..n_coarse].to_vec();
+            let mut ord = vec![0usize; sizes[k]];
+            for (i, &y) in parents[k].iter().enumerate() {
+                let q = coarse_pos(y);
+                ord[next[q]] = i;
+                next[q] += 1;
+            }
+            if ord.iter().enumerate().any(|(pos, &i)| pos != i) {
+                let mut pos = vec![0usize; sizes[k]];
+                for (p, &i) in ord.iter().enumerate() {
+                    pos[i] = p;
+                }
+                order[k] = Some(ord);
+                position[k] = Some(pos);
+            }
+            let b = sizes[k] / n_coarse;
+            blocks[k] = if b * n_coarse == sizes[k]
+                && offsets.iter().enumerate().all(|(q, &o)| o == q * b)
+            {
+                Blocks::Uniform(b)
+            } else {
+                Blocks::Offsets(offsets)
+            };
+        }
+        Ok(Self {
+            sizes,
+            blocks,
+            order,
+            position,
+            parents: Some(parents),
+        })
+    }
+
+    /// Builds a hierarchy from parent arrays alone, inferring `n_k = 1 + max(parents[k-1])`
+    /// (the CLI's convention); `n_0` must be given.
+    ///
+    /// # Errors
+    /// As [`Hierarchy::new`].
+    pub fn from_parents(n0: usize, parents: Vec<Vec<usize>>) -> Result<Self> {
+        let mut sizes = vec![n0];
+        for p in &parents {
+            sizes.push(p.iter().copied().max().map_or(0, |m| m.saturating_add(1)));
+        }
+        Self::new(sizes, parents)
+    }
+
+    /// The complete `b`-ary tree of depth `d`: `n_k = b^(d-k)`, consecutive siblings
+    /// (leaf `i` has parent `i / b`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `b = 0`; [`Error::TooLarge`] if `b^d` exceeds
+    /// [`MAX_STATES`] (nothing is allocated).
+    pub fn complete(b: usize, d: usize) -> Result<Self> {
+        if b == 0 {
+            return Err(Error::InvalidSetting {
+                field: "branching",
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        let n0 = u32::try_from(d)
+            .ok()
+            .and_then(|d| b.checked_pow(d))
+            .filter(|&n| n <= MAX_STATES)
+            .ok_or_else(|| Error::TooLarge {
+                what: format!("complete tree with branching {b} and depth {d}"),
+                states: usize::MAX,
+                limit: MAX_STATES,
+            })?;
+        let mut sizes = Vec::with_capacity(d + 1);
+        let mut n = n0;
+        for _ in 0..=d {
+            sizes.push(n);
+            n /= b;
+        }
+        Ok(Self {
+            sizes,
+            blocks: vec![Blocks::Uniform(b); d],
+            order: vec![None; d + 1],
+            position: vec![None; d + 1],
+            parents: None,
+        })
+    }
+
+    /// `d`, the index of the coarsest level.
+    pub fn depth(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Number of levels, `d + 1`.
+    pub fn levels(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// `n_k`.
+    pub fn size(&self, level: usize) -> usize {
+        self.sizes[level]
+    }
+
+    /// `[n_0, ..., n_d]`.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Total number of states over all levels.
+    pub fn total_states(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+
+    /// Block layout of level `level + 1` over level `level` (block-ordered positions).
+    pub fn layout(&self, level: usize) -> Layout<'_> {
+        match &self.blocks[level] {
+            Blocks::Uniform(b) => Layout::Uniform(*b),
+            Blocks::Offsets(o) => Layout::Offsets(o),
+        }
+    }
+
+    /// The parent (user index at level `level + 1`) of user state `state` at `level`.
+    ///
+    /// # Panics
+    /// If `level >= depth()` or `state >= size(level)`.
+    pub fn parent(&self, level: usize, state: usize) -> usize {
+        match &self.parents {
+            Some(p) => p[level][state],
+            None => match self.blocks[level] {
+                Blocks::Uniform(b) => state / b,
+                Blocks::Offsets(_) => unreachable!("complete trees have uniform blocks"),
+            },
+        }
+    }
+
+    /// User indices (at `level - 1`) of the children of user state `state` at `level >= 1`.
+    ///
+    /// # Panics
+    /// If `level == 0`, `level > depth()` or `state >= size(level)`.
+    pub fn children(&self, level: usize, state: usize) -> Vec<usize> {
+        let pos = self.position_of(level, state);
+        self.layout(level - 1)
+            .block(pos)
+            .map(|p| self.user_index(level - 1, p))
+            .collect()
+    }
+
+    /// Block position of user state `state` at `level`.
+    #[inline]
+    pub fn position_of(&self, level: usize, state: usize) -> usize {
+        self.position[level].as_ref().map_or(state, |p| p[state])
+    }
+
+    /// User index of block position `pos` at `level`.
+    #[inline]
+    pub fn user_index(&self, level: usize, pos: usize) -> usize {
+        self.order[level].as_ref().map_or(pos, |o| o[pos])
+    }
+
+    /// Whether level `level`'s block order is the user's order.
+    pub fn is_identity_order(&self, level: usize) -> bool {
+        self.order[level].is_none()
+    }
+
+    /// Copies user-ordered values of `level` into block order.
+    pub fn to_block_order<T: Copy>(&self, level: usize, user: &[T], out: &mut [T]) {
+        match &self.order[level] {
+            None => out.copy_from_slice(user),
+            Some(o) => {
+                for (dst, &i) in out.iter_mut().zip(o) {
+                    *dst = user[i];
+                }
+            }
+        }
+    }
+
+    /// Copies block-ordered values of `level` into the user's order.
+    pub fn to_user_order<T: Copy>(&self, level: usize, block: &[T], out: &mut [T]) {
+        match &self.order[level] {
+            None => out.copy_from_slice(block),
+            Some(o) => {
+                for (&v, &i) in block.iter().zip(o) {
+                    out[i] = v;
+                }
+            }
+        }
+    }
+}

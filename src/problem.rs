@@ -1,0 +1,389 @@
+//! A tabulated problem: hierarchy, losses, potentials and an optional reference (SPEC §1–§4).
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::hierarchy::Hierarchy;
+use crate::numerics::entropy_term;
+use crate::rg::tabulated::Tabulated;
+use crate::rg::{reconstruct, sweep};
+use crate::solution::Solution;
+use crate::temperatures::Temperatures;
+
+/// Losses `u_0..u_d` on a [`Hierarchy`], optionally with a reference distribution `Q`.
+///
+/// `+inf` forbids a state. Without a reference, [`Problem::solve`] minimises
+/// `E_P[sum_k u_k(Y_k)] - sum_k tau_k H(Y_k)` (Theorem A); with a reference it minimises
+/// `E_P[sum_k u_k(Y_k)] + sum_k tau_k D(P_k || Q_k)` (Theorem B, through the same sweep with
+/// potentials `u_k - tau_k log Q_k`, SPEC §4).
+///
+/// ```
+/// # use hmaxent::{Hierarchy, Problem, Temperatures};
+/// // 4 states in 2 blocks, zero loss, tau = (1, 1): F = -(log 4 + log 2).
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// let sol = Problem::new(&h, &[0.0; 4])?.solve(&Temperatures::new(&[1.0, 1.0])?)?;
+/// assert!((sol.free_energy() + 3.0 * 2f64.ln()).abs() < 1e-14);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Problem {
+    hierarchy: Arc<Hierarchy>,
+    /// `u_0` in block order.
+    loss: Arc<Vec<f64>>,
+    /// `u_1..u_d` in block order (`None`: zero).
+    potentials: Vec<Option<Vec<f64>>>,
+    /// `Q_0..Q_d` in block order, normalised.
+    reference: Option<Vec<Vec<f64>>>,
+}
+
+fn check_loss(field: &str, u: &[f64]) -> Result<()> {
+    match u.iter().position(|x| x.is_nan() || *x == f64::NEG_INFINITY) {
+        Some(i) => Err(Error::InvalidValue {
+            field: field.to_string(),
+            index: i,
+            value: u[i],
+            reason: "losses must be finite or +inf",
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Problem {
+    /// A problem with loss `u_0` (user order, `n_0` entries, finite or `+inf`).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], or [`Error::InvalidValue`] for NaN or `-inf`.
+    pub fn new(hierarchy: &Hierarchy, loss: &[f64]) -> Result<Self> {
+        Self::from_vec(Arc::new(hierarchy.clone()), loss.to_vec())
+    }
+
+    /// As [`Problem::new`], taking ownership of the loss and sharing the hierarchy (no copy
+    /// of either when the level-0 order is the user's).
+    ///
+    /// # Errors
+    /// As [`Problem::new`].
+    pub fn from_vec(hierarchy: Arc<Hierarchy>, loss: Vec<f64>) -> Result<Self> {
+        let n0 = hierarchy.size(0);
+        if loss.len() != n0 {
+            return Err(Error::length("loss", loss.len(), n0));
+        }
+        check_loss("loss", &loss)?;
+        let loss = if hierarchy.is_identity_order(0) {
+            loss
+        } else {
+            let mut b = vec![0.0; n0];
+            hierarchy.to_block_order(0, &loss, &mut b);
+            b
+        };
+        let d = hierarchy.depth();
+        Ok(Self {
+            hierarchy,
+            loss: Arc::new(loss),
+            potentials: vec![None; d],
+            reference: None,
+        })
+    }
+
+    /// Adds per-level potentials `u_1..u_d` (user order; `potentials[k-1]` has `n_k` entries).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] or [`Error::InvalidValue`] naming `potentials[k-1]`.
+    pub fn with_potentials<V: AsRef<[f64]>>(mut self, potentials: &[V]) -> Result<Self> {
+        let d = self.hierarchy.depth();
+        if potentials.len() != d {
+            return Err(Error::length("potentials", potentials.len(), d));
+        }
+        for (k, u) in potentials.iter().enumerate() {
+            let u = u.as_ref();
+            let field = format!("potentials[{k}]");
+            let n = self.hierarchy.size(k + 1);
+            if u.len() != n {
+                return Err(Error::length(field, u.len(), n));
+            }
+            check_loss(&field, u)?;
+            let mut b = vec![0.0; n];
+            self.hierarchy.to_block_order(k + 1, u, &mut b);
+            self.potentials[k] = Some(b);
+        }
+        Ok(self)
+    }
+
+    /// Adds a reference distribution `Q` on level 0 (user order, non-negative, finite, not
+    /// all zero; normalised here). States with `Q = 0` are forbidden.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for a negative or non-finite entry,
+    /// [`Error::AllForbidden`] if `Q` sums to 0.
+    pub fn with_reference(mut self, q: &[f64]) -> Result<Self> {
+        let h = &self.hierarchy;
+        if q.len() != h.size(0) {
+            return Err(Error::length("reference", q.len(), h.size(0)));
+        }
+        if let Some(i) = q.iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err(Error::InvalidValue {
+                field: "reference".to_string(),
+                index: i,
+                value: q[i],
+                reason: "must be finite and non-negative",
+            });
+        }
+        let total: f64 = q.iter().sum();
+        if !(total > 0.0) || !total.is_finite() {
+            return Err(Error::AllForbidden(format!(
+                "the reference sums to {total}; it needs positive finite mass"
+            )));
+        }
+        let mut q0 = vec![0.0; q.len()];
+        h.to_block_order(0, q, &mut q0);
+        q0.iter_mut().for_each(|x| *x /= total);
+        let mut levels = vec![q0];
+        for k in 0..h.depth() {
+            let layout = h.layout(k);
+            let fine = &levels[k];
+            let coarse: Vec<f64> = (0..h.size(k + 1))
+                .map(|y| fine[layout.block(y)].iter().sum())
+                .collect();
+            levels.push(coarse);
+        }
+        self.reference = Some(levels);
+        Ok(self)
+    }
+
+    /// The hierarchy.
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// Whether a reference distribution was given.
+    pub fn has_reference(&self) -> bool {
+        self.reference.is_some()
+    }
+
+    /// Solves the scalarised problem at `temperatures` (Theorem A, or B with a reference).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the temperatures have the wrong number of levels;
+    /// [`Error::AllForbidden`] if no state is allowed.
+    pub fn solve(&self, temperatures: &Temperatures) -> Result<Solution> {
+        self.solve_scaled(1.0, temperatures)
+    }
+
+    /// Theorem A/B for the loss `beta * u` (forbidden states stay forbidden, whatever the
+    /// sign of `beta`) at `temperatures`. The returned solution reports expected losses of
+    /// the unscaled `u`, and its free energy is that of the scaled problem.
+    pub(crate) fn solve_scaled(&self, beta: f64, temperatures: &Temperatures) -> Result<Solution> {
+        let h = &*self.hierarchy;
+        if temperatures.levels() != h.levels() {
+            return Err(Error::length(
+                "temperatures",
+                temperatures.levels(),
+                h.levels(),
+            ));
+        }
+        let g0: Arc<Vec<f64>> = if beta == 1.0 && self.reference.is_none() {
+            Arc::clone(&self.loss)
+        } else {
+            Arc::new(self.effective(0, beta, temperatures)?)
+        };
+        let potentials: Vec<Option<Vec<f64>>> = (1..h.levels())
+            .map(|k| {
+                if self.potentials[k - 1].is_none() && self.reference.is_none() {
+                    Ok(None)
+                } else {
+                    self.effective(k, beta, temperatures).map(Some)
+                }
+            })
+            .collect::<Result<_>>()?;
+        let engine = Tabulated::new(h, &potentials);
+        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice())?;
+        let rec = reconstruct(&engine, flow.conditionals);
+        let mut losses = Vec::with_capacity(h.levels());
+        losses.push(g0);
+        losses.extend(flow.losses.into_iter().map(Arc::new));
+        let expected: Vec<f64> = (0..h.levels())
+            .map(|k| expectation(&rec.marginals[k], self.level_loss(k)))
+            .collect();
+        let relative = self.reference.as_ref().map(|q| {
+            rec.marginals
+                .iter()
+                .zip(q)
+                .map(|(p, q)| relative_entropy(p, q))
+                .collect()
+        });
+        Ok(Solution::new(
+            Arc::clone(&self.hierarchy),
+            temperatures.clone(),
+            flow.free_energy,
+            losses,
+            rec.marginals,
+            rec.conditional_entropies,
+            expected,
+            relative,
+        ))
+    }
+
+    /// `u_k` in block order (`None`: identically zero).
+    pub(crate) fn level_loss(&self, level: usize) -> Option<&[f64]> {
+        if level == 0 {
+            Some(&self.loss)
+        } else {
+            self.potentials[level - 1].as_deref()
+        }
+    }
+
+    /// Effective level-`k` loss of the sweep, block order:
+    /// `beta * u_k - tau_k log Q_k` (`+inf` where `u_k = +inf` or `Q_k = 0`).
+    fn effective(&self, level: usize, beta: f64, t: &Temperatures) -> Result<Vec<f64>> {
+        let n = self.hierarchy.size(level);
+        let u = self.level_loss(level);
+        let q = self.reference.as_ref().map(|q| &q[level]);
+        let tau = t.tau(level);
+        (0..n)
+            .map(|i| {
+                let ui = u.map_or(0.0, |u| u[i]);
+                if ui == f64::INFINITY {
+                    return Ok(f64::INFINITY);
+                }
+                let mut v = beta * ui;
+                if let Some(q) = q {
+                    if q[i] == 0.0 {
+                        return Ok(f64::INFINITY);
+                    }
+                    if tau > 0.0 {
+                        v -= tau * q[i].ln();
+                    }
+                }
+                if v.is_finite() {
+                    Ok(v)
+                } else {
+                    Err(Error::Numerical(format!(
+                        "the scaled loss of level {level}, state {i} overflows f64"
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// The total loss of every level-0 state in block order, `+inf` where the reference
+    /// (if any) has no mass: the states a constrained problem may use.
+    pub(crate) fn allowed_total_loss(&self) -> Vec<f64> {
+        let mut f = self.total_loss_block();
+        if let Some(q) = &self.reference {
+            f.iter_mut()
+                .zip(&q[0])
+                .filter(|(_, &q)| q == 0.0)
+                .for_each(|(x, _)| *x = f64::INFINITY);
+        }
+        f
+    }
+
+    /// The same hierarchy and reference with level-0 loss `mask` (block order) and no
+    /// potentials: the face of a constraint boundary.
+    pub(crate) fn face(&self, mask: Vec<f64>) -> Result<Problem> {
+        Ok(Problem {
+            hierarchy: Arc::clone(&self.hierarchy),
+            loss: Arc::new(mask),
+            potentials: vec![None; self.hierarchy.depth()],
+            reference: self.reference.clone(),
+        })
+    }
+
+    /// The total loss `f = u_0 + u_1∘T_1 + ... ` of every level-0 state (user order).
+    pub fn total_loss(&self) -> Vec<f64> {
+        let acc = self.total_loss_block();
+        let mut out = vec![0.0; acc.len()];
+        self.hierarchy.to_user_order(0, &acc, &mut out);
+        out
+    }
+
+    fn total_loss_block(&self) -> Vec<f64> {
+        let h = &*self.hierarchy;
+        // Top-down: accumulate the potentials of the ancestors, in block order.
+        let mut acc = vec![0.0; h.size(h.depth())];
+        if let Some(u) = self.level_loss(h.depth()).filter(|_| h.depth() > 0) {
+            acc.copy_from_slice(u);
+        }
+        for k in (0..h.depth()).rev() {
+            let layout = h.layout(k);
+            let mut fine = vec![0.0; h.size(k)];
+            for (y, &a) in acc.iter().enumerate() {
+                fine[layout.block(y)].iter_mut().for_each(|x| *x = a);
+            }
+            if let Some(u) = self.level_loss(k) {
+                fine.iter_mut().zip(u).for_each(|(x, &u)| *x += u);
+            }
+            acc = fine;
+        }
+        if h.depth() == 0 {
+            acc.copy_from_slice(&self.loss);
+        }
+        acc
+    }
+
+    /// The objective `J(P) = E_P[sum_k u_k] - sum_k tau_k H_P(Y_k)` (with a reference:
+    /// `+ sum_k tau_k D(P_k || Q_k)`) of any distribution `p` on level 0 (user order),
+    /// computed directly from its push-forwards. `F <= J(P)` for every `P`, with equality
+    /// only at `P*` (SPEC §3).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for negative or non-finite entries.
+    pub fn objective(&self, p: &[f64], temperatures: &Temperatures) -> Result<f64> {
+        let h = &*self.hierarchy;
+        if p.len() != h.size(0) {
+            return Err(Error::length("p", p.len(), h.size(0)));
+        }
+        if let Some(i) = p.iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err(Error::InvalidValue {
+                field: "p".to_string(),
+                index: i,
+                value: p[i],
+                reason: "probabilities must be finite and non-negative",
+            });
+        }
+        if temperatures.levels() != h.levels() {
+            return Err(Error::length(
+                "temperatures",
+                temperatures.levels(),
+                h.levels(),
+            ));
+        }
+        let mut level = vec![0.0; p.len()];
+        h.to_block_order(0, p, &mut level);
+        let mut j = 0.0;
+        for k in 0..h.levels() {
+            j += expectation(&level, self.level_loss(k));
+            let tau = temperatures.tau(k);
+            j += match &self.reference {
+                Some(q) => tau * relative_entropy(&level, &q[k]),
+                None => -tau * level.iter().map(|&x| entropy_term(x)).sum::<f64>(),
+            };
+            if k < h.depth() {
+                let layout = h.layout(k);
+                level = (0..h.size(k + 1))
+                    .map(|y| level[layout.block(y)].iter().sum())
+                    .collect();
+            }
+        }
+        Ok(j)
+    }
+}
+
+/// `sum_x p(x) u(x)` with `0 * (+inf) = 0`; `None` is the zero loss.
+pub(crate) fn expectation(p: &[f64], u: Option<&[f64]>) -> f64 {
+    match u {
+        None => 0.0,
+        Some(u) => p
+            .iter()
+            .zip(u)
+            .map(|(&p, &u)| if p > 0.0 { p * u } else { 0.0 })
+            .sum(),
+    }
+}
+
+/// `D(p || q) = sum p log(p / q)`, `0 log 0 = 0`, `+inf` where `p > 0 = q`.
+pub(crate) fn relative_entropy(p: &[f64], q: &[f64]) -> f64 {
+    p.iter()
+        .zip(q)
+        .map(|(&p, &q)| if p > 0.0 { p * (p / q).ln() } else { 0.0 })
+        .sum()
+}

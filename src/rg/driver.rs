@@ -1,0 +1,83 @@
+//! The only sweep: coarse-grain up, reconstruct down (SPEC §3).
+
+use super::{Reconstruct, Renormalise};
+use crate::error::Result;
+
+/// The result of the bottom-up sweep.
+#[derive(Debug)]
+pub struct Flow<R: Renormalise> {
+    /// Renormalised losses `g_1, ..., g_d` (`g_0` is the input).
+    pub losses: Vec<R::Loss>,
+    /// Conditionals of levels `0..d`, then the top distribution (`d + 1` entries).
+    pub conditionals: Vec<R::Conditional>,
+    /// `F = -S_d log sum_y exp(-g_d(y) / S_d)`.
+    pub free_energy: R::Scalar,
+}
+
+/// The bottom-up sweep of Theorem A: `g_{k+1}` from `g_k` at `S_k`, then `F` at `S_d`.
+///
+/// `cumulative` holds `S_0..S_d` (`d + 1` values, `d = family.depth()`).
+///
+/// # Errors
+/// Whatever the family's steps return.
+pub fn sweep<R: Renormalise>(
+    family: &R,
+    g0: &R::Loss,
+    cumulative: &[R::Scalar],
+) -> Result<Flow<R>> {
+    let d = family.depth();
+    debug_assert_eq!(cumulative.len(), d + 1);
+    let mut losses: Vec<R::Loss> = Vec::with_capacity(d);
+    let mut conditionals = Vec::with_capacity(d + 1);
+    for (level, &s) in cumulative.iter().enumerate().take(d) {
+        let g = losses.last().unwrap_or(g0);
+        let (coarser, conditional) = family.coarse_grain(level, g, s)?;
+        conditionals.push(conditional);
+        losses.push(coarser);
+    }
+    let (free_energy, top) = family.top(losses.last().unwrap_or(g0), cumulative[d])?;
+    conditionals.push(top);
+    Ok(Flow {
+        losses,
+        conditionals,
+        free_energy,
+    })
+}
+
+/// The result of the top-down pass.
+#[derive(Debug)]
+pub struct Reconstruction<R: Reconstruct> {
+    /// `P*_0, ..., P*_d`.
+    pub marginals: Vec<R::Marginal>,
+    /// `H(Y_k | Y_{k+1})` for `k < d`, then `H(Y_d)`.
+    pub conditional_entropies: Vec<R::Scalar>,
+}
+
+/// The top-down pass of Theorem A: `P*(y_d)`, then `P*(y_k) = P*(y_{k+1}) P*(y_k | y_{k+1})`.
+///
+/// Consumes the conditionals (a family may turn them into marginals in place).
+pub fn reconstruct<R: Reconstruct>(
+    family: &R,
+    conditionals: Vec<R::Conditional>,
+) -> Reconstruction<R> {
+    let d = conditionals.len() - 1;
+    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(d + 1);
+    let mut entropies = Vec::with_capacity(d + 1);
+    let mut conditionals = conditionals;
+    let top = conditionals.pop().expect("a flow has a top conditional");
+    let (m, h) = family.top_marginal(top);
+    marginals.push(m);
+    entropies.push(h);
+    for (level, conditional) in conditionals.into_iter().enumerate().rev() {
+        let coarse = marginals.last().expect("the top marginal was pushed first");
+        let (m, h) = family.refine(level, conditional, coarse);
+        marginals.push(m);
+        entropies.push(h);
+    }
+    marginals.reverse();
+    entropies.reverse();
+    Reconstruction {
+        marginals,
+        conditional_entropies: entropies,
+    }
+}

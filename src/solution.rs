@@ -1,0 +1,196 @@
+//! The answer to a tabulated problem: everything from one sweep, nothing recomputed.
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::hierarchy::Hierarchy;
+use crate::numerics::gibbs_into;
+use crate::sampling::Sampler;
+use crate::temperatures::Temperatures;
+
+/// The minimiser `P*` of a scalarised problem (Theorem A/B) and its statistics.
+///
+/// All vectors returned are in the user's state order. Level 0 is the finest.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    hierarchy: Arc<Hierarchy>,
+    temperatures: Temperatures,
+    free_energy: f64,
+    /// `g_0..g_d`, block order.
+    losses: Vec<Arc<Vec<f64>>>,
+    /// `P*_0..P*_d`, block order.
+    marginals: Vec<Vec<f64>>,
+    /// `H(Y_k | Y_{k+1})`, `k < d`, then `H(Y_d)`.
+    conditional_entropies: Vec<f64>,
+    /// `H(Y_k)`.
+    entropies: Vec<f64>,
+    expected_level_losses: Vec<f64>,
+    relative_entropies: Option<Vec<f64>>,
+}
+
+impl Solution {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        hierarchy: Arc<Hierarchy>,
+        temperatures: Temperatures,
+        free_energy: f64,
+        losses: Vec<Arc<Vec<f64>>>,
+        marginals: Vec<Vec<f64>>,
+        conditional_entropies: Vec<f64>,
+        expected_level_losses: Vec<f64>,
+        relative_entropies: Option<Vec<f64>>,
+    ) -> Self {
+        // Chain rule: H(Y_k) = H(Y_k | Y_{k+1}) + H(Y_{k+1}).
+        let mut entropies = conditional_entropies.clone();
+        for k in (0..entropies.len().saturating_sub(1)).rev() {
+            entropies[k] += entropies[k + 1];
+        }
+        Self {
+            hierarchy,
+            temperatures,
+            free_energy,
+            losses,
+            marginals,
+            conditional_entropies,
+            entropies,
+            expected_level_losses,
+            relative_entropies,
+        }
+    }
+
+    /// The hierarchy solved on.
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// `d`.
+    pub fn depth(&self) -> usize {
+        self.hierarchy.depth()
+    }
+
+    /// The temperatures solved at.
+    pub fn temperatures(&self) -> &Temperatures {
+        &self.temperatures
+    }
+
+    /// Free energy `F = -S_d log sum_y exp(-g_d(y) / S_d)` (SPEC §3): the minimum of
+    /// `E[sum_k u_k] - sum_k tau_k H(Y_k)` (with a reference, `+ sum_k tau_k D(P_k || Q_k)`).
+    pub fn free_energy(&self) -> f64 {
+        self.free_energy
+    }
+
+    /// `P*_k` in user order (allocates).
+    pub fn marginal(&self, level: usize) -> Vec<f64> {
+        let mut out = vec![0.0; self.hierarchy.size(level)];
+        self.marginal_into(level, &mut out);
+        out
+    }
+
+    /// `P*_k` in user order, into `out` (`n_k` entries).
+    ///
+    /// # Panics
+    /// If `out.len() != n_k`.
+    pub fn marginal_into(&self, level: usize, out: &mut [f64]) {
+        self.hierarchy
+            .to_user_order(level, &self.marginals[level], out);
+    }
+
+    /// All marginals `[P*_0, ..., P*_d]`, user order.
+    pub fn marginals(&self) -> Vec<Vec<f64>> {
+        (0..self.hierarchy.levels())
+            .map(|k| self.marginal(k))
+            .collect()
+    }
+
+    /// The renormalised loss `g_k` (SPEC §3), user order:
+    /// `g_0 = u_0`, `g_{k+1}(y) = u_{k+1}(y) - S_k log sum_{x in B(y)} exp(-g_k(x) / S_k)`.
+    /// With a reference or a scaled loss, `g_0` is the effective loss the sweep used.
+    pub fn renormalised_loss(&self, level: usize) -> Vec<f64> {
+        let mut out = vec![0.0; self.hierarchy.size(level)];
+        self.hierarchy
+            .to_user_order(level, &self.losses[level], &mut out);
+        out
+    }
+
+    /// The block conditional `P*(x | y)` of the children `x` (user indices at `level`) of
+    /// the user state `y` at `level + 1`:
+    /// `P*(x | y) ∝ exp(-g_level(x) / S_level)`. Defined (by this formula) even where
+    /// `P*(y) = 0`; an empty or all-forbidden block gives an empty list / zeros.
+    ///
+    /// # Panics
+    /// If `level >= d` or `y >= n_{level+1}`.
+    pub fn conditional(&self, level: usize, y: usize) -> Vec<(usize, f64)> {
+        let h = &self.hierarchy;
+        let block = h.layout(level).block(h.position_of(level + 1, y));
+        let g = &self.losses[level][block.clone()];
+        let mut p = vec![0.0; g.len()];
+        gibbs_into(g, self.temperatures.cumulative(level), &mut p);
+        block.map(|pos| h.user_index(level, pos)).zip(p).collect()
+    }
+
+    /// Shannon entropy `H(Y_k)` of the level-`k` marginal (nats).
+    pub fn entropy(&self, level: usize) -> f64 {
+        self.entropies[level]
+    }
+
+    /// `[H(Y_0), ..., H(Y_d)]`.
+    pub fn entropies(&self) -> &[f64] {
+        &self.entropies
+    }
+
+    /// `H(Y_k | Y_{k+1})` for `k < d`; `H(Y_d)` for `k = d`.
+    pub fn conditional_entropy(&self, level: usize) -> f64 {
+        self.conditional_entropies[level]
+    }
+
+    /// `E_{P*}[u_k(Y_k)]` (0 for a level without potentials).
+    pub fn expected_loss(&self, level: usize) -> f64 {
+        self.expected_level_losses[level]
+    }
+
+    /// `[E u_0(Y_0), ..., E u_d(Y_d)]`.
+    pub fn expected_level_losses(&self) -> &[f64] {
+        &self.expected_level_losses
+    }
+
+    /// `E_{P*}[f]` for the total loss `f = u_0 + u_1∘T + ...`.
+    pub fn expected_total_loss(&self) -> f64 {
+        self.expected_level_losses.iter().sum()
+    }
+
+    /// `[D(P*_0 || Q_0), ..., D(P*_d || Q_d)]` when the problem has a reference.
+    pub fn relative_entropies(&self) -> Option<&[f64]> {
+        self.relative_entropies.as_deref()
+    }
+
+    /// `sum_k w_k H(Y_k)` for level weights `w` (`d + 1` entries).
+    pub fn weighted_entropy(&self, weights: &[f64]) -> f64 {
+        weights
+            .iter()
+            .zip(&self.entropies)
+            .map(|(w, h)| w * h)
+            .sum()
+    }
+
+    /// An exact sampler of `P*` (SPEC §7): per-level block CDFs built once, then every sample
+    /// costs one uniform and one binary search per level, with no allocation.
+    pub fn sampler(&self) -> Sampler {
+        Sampler::new(Arc::clone(&self.hierarchy), &self.marginals)
+    }
+
+    /// One exact sample of a level-0 state (user index). For many samples build a
+    /// [`Solution::sampler`] once.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        self.sampler().sample(rng)
+    }
+
+    /// Recomputes the expected level losses with `problem`'s losses (used when the sweep ran
+    /// on a derived problem, e.g. the face of a constraint boundary).
+    pub(crate) fn with_expected_losses(mut self, problem: &crate::Problem) -> Self {
+        self.expected_level_losses = (0..self.hierarchy.levels())
+            .map(|k| crate::problem::expectation(&self.marginals[k], problem.level_loss(k)))
+            .collect();
+        self
+    }
+}
