@@ -26,7 +26,9 @@
 
 pub mod cli;
 pub mod constraints;
+pub mod dual;
 pub mod error;
+pub mod families;
 pub mod hierarchy;
 pub mod inverse;
 pub mod numerics;

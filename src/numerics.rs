@@ -57,7 +57,9 @@ pub fn exp_slice(xs: &mut [f64]) {
 #[inline(always)]
 fn exp_approx(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
+    #[allow(clippy::excessive_precision)]
     const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+    #[allow(clippy::excessive_precision)]
     const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
     // 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
     const SHIFT: f64 = 6_755_399_441_055_744.0;

@@ -128,7 +128,7 @@ impl Problem {
             });
         }
         let total: f64 = q.iter().sum();
-        if !(total > 0.0) || !total.is_finite() {
+        if total <= 0.0 || !total.is_finite() {
             return Err(Error::AllForbidden(format!(
                 "the reference sums to {total}; it needs positive finite mass"
             )));

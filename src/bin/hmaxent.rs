@@ -28,6 +28,22 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// Trace the Pareto frontier over level weights.
+    Pareto {
+        /// Problem file (stdin when absent or `-`).
+        path: Option<String>,
+        /// Also draw the frontier as SVG (needs the `plot` feature).
+        #[arg(long)]
+        svg: Option<String>,
+    },
+    /// Parameter flows of the built-in families (chain, quadratic, log-cascade).
+    Flow {
+        /// Problem file (stdin when absent or `-`).
+        path: Option<String>,
+        /// Omit the large per-level tables (`eigenvalue_flow`).
+        #[arg(long)]
+        summary: bool,
+    },
 }
 
 fn read(path: Option<&str>) -> Result<String, Error> {
@@ -48,6 +64,14 @@ fn run(args: Args) -> Result<String, Error> {
         Command::Solve { path, summary } => {
             let input = cli::parse(&read(path.as_deref())?)?;
             cli::solve::run(&input, summary)?
+        }
+        Command::Pareto { path, svg } => {
+            let input = cli::parse(&read(path.as_deref())?)?;
+            cli::pareto::run(&input, svg.as_deref())?
+        }
+        Command::Flow { path, summary } => {
+            let input = cli::parse(&read(path.as_deref())?)?;
+            cli::flow::run(&input, summary)?
         }
     };
     serde_json::to_string(&value).map_err(|e| Error::Numerical(format!("cannot print: {e}")))

@@ -4,7 +4,9 @@
 //! is testable without spawning processes. `src/bin/hmaxent.rs` reads, dispatches and prints;
 //! every error becomes exit status 2 and one line `error: <kind>: <message>`.
 
+pub mod flow;
 pub mod json;
+pub mod pareto;
 pub mod solve;
 
 use serde_json::Value;

@@ -1,0 +1,1 @@
+//! Stub: filled in by the cascade family work (SPEC §6).

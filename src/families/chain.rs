@@ -1,0 +1,1 @@
+//! Stub: filled in by the chain family work (SPEC §6).

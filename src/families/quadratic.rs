@@ -1,0 +1,1 @@
+//! Stub: filled in by the quadratic family work (SPEC §6).
