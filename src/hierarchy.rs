@@ -304,6 +304,55 @@ impl Hierarchy {
         self.order[level].is_none()
     }
 
+    /// Push-forward of block-ordered values of `level` to `level + 1`: the sum over each block.
+    pub fn push_forward(&self, level: usize, fine: &[f64]) -> Vec<f64> {
+        let layout = self.layout(level);
+        (0..self.size(level + 1))
+            .map(|y| fine[layout.block(y)].iter().sum())
+            .collect()
+    }
+
+    /// All push-forwards `[P_0, P_1, ..., P_d]` of block-ordered level-0 values `p0`.
+    pub fn push_forwards(&self, p0: Vec<f64>) -> Vec<Vec<f64>> {
+        let mut levels = Vec::with_capacity(self.levels());
+        levels.push(p0);
+        for k in 0..self.depth() {
+            let coarse = self.push_forward(k, &levels[k]);
+            levels.push(coarse);
+        }
+        levels
+    }
+
+    /// Validates a distribution on level 0 given in user order (`n_0` finite, non-negative
+    /// entries with a positive sum) and returns it normalised, in block order.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`], [`Error::InvalidValue`] naming `field`, or
+    /// [`Error::AllForbidden`] if it sums to 0.
+    pub fn distribution(&self, field: &str, p: &[f64]) -> Result<Vec<f64>> {
+        if p.len() != self.size(0) {
+            return Err(Error::length(field, p.len(), self.size(0)));
+        }
+        if let Some(i) = p.iter().position(|x| !x.is_finite() || *x < 0.0) {
+            return Err(Error::InvalidValue {
+                field: field.to_string(),
+                index: i,
+                value: p[i],
+                reason: "must be finite and non-negative",
+            });
+        }
+        let total: f64 = p.iter().sum();
+        if total <= 0.0 || !total.is_finite() {
+            return Err(Error::AllForbidden(format!(
+                "{field} sums to {total}; it needs positive finite mass"
+            )));
+        }
+        let mut b = vec![0.0; p.len()];
+        self.to_block_order(0, p, &mut b);
+        b.iter_mut().for_each(|x| *x /= total);
+        Ok(b)
+    }
+
     /// Copies user-ordered values of `level` into block order.
     pub fn to_block_order<T: Copy>(&self, level: usize, user: &[T], out: &mut [T]) {
         match &self.order[level] {

@@ -1,6 +1,6 @@
 //! The inverse problem: the multilevel surprisal of a distribution (SPEC §3).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hierarchy::Hierarchy;
 use crate::temperatures::Temperatures;
 
@@ -18,8 +18,8 @@ use crate::temperatures::Temperatures;
 /// `p` need not be normalised; it is normalised here.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] for the wrong length or number of levels;
-/// [`Error::InvalidValue`] for a negative or non-finite entry; [`Error::AllForbidden`] if
+/// [`crate::Error::LengthMismatch`] for the wrong length or number of levels;
+/// [`crate::Error::InvalidValue`] for a negative or non-finite entry; [`crate::Error::AllForbidden`] if
 /// `p` sums to 0.
 ///
 /// ```
@@ -38,39 +38,8 @@ pub fn surprisal(
     temperatures: &Temperatures,
 ) -> Result<Vec<f64>> {
     let h = hierarchy;
-    if p.len() != h.size(0) {
-        return Err(Error::length("p", p.len(), h.size(0)));
-    }
-    if temperatures.levels() != h.levels() {
-        return Err(Error::length(
-            "temperatures",
-            temperatures.levels(),
-            h.levels(),
-        ));
-    }
-    if let Some(i) = p.iter().position(|x| !x.is_finite() || *x < 0.0) {
-        return Err(Error::InvalidValue {
-            field: "p".to_string(),
-            index: i,
-            value: p[i],
-            reason: "probabilities must be finite and non-negative",
-        });
-    }
-    let total: f64 = p.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(Error::AllForbidden(format!("p sums to {total}")));
-    }
-    // Push-forwards in block order.
-    let mut levels = vec![vec![0.0; p.len()]];
-    h.to_block_order(0, p, &mut levels[0]);
-    levels[0].iter_mut().for_each(|x| *x /= total);
-    for k in 0..h.depth() {
-        let layout = h.layout(k);
-        let coarse = (0..h.size(k + 1))
-            .map(|y| levels[k][layout.block(y)].iter().sum())
-            .collect();
-        levels.push(coarse);
-    }
+    temperatures.expect_levels(h.levels())?;
+    let levels = h.push_forwards(h.distribution("p", p)?);
     // Top-down accumulation of -S_k log P(y_k | y_{k+1}).
     let d = h.depth();
     let surprise = |p: f64, parent: f64, s: f64| {

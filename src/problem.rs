@@ -115,36 +115,8 @@ impl Problem {
     /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for a negative or non-finite entry,
     /// [`Error::AllForbidden`] if `Q` sums to 0.
     pub fn with_reference(mut self, q: &[f64]) -> Result<Self> {
-        let h = &self.hierarchy;
-        if q.len() != h.size(0) {
-            return Err(Error::length("reference", q.len(), h.size(0)));
-        }
-        if let Some(i) = q.iter().position(|x| !x.is_finite() || *x < 0.0) {
-            return Err(Error::InvalidValue {
-                field: "reference".to_string(),
-                index: i,
-                value: q[i],
-                reason: "must be finite and non-negative",
-            });
-        }
-        let total: f64 = q.iter().sum();
-        if total <= 0.0 || !total.is_finite() {
-            return Err(Error::AllForbidden(format!(
-                "the reference sums to {total}; it needs positive finite mass"
-            )));
-        }
-        let mut q0 = vec![0.0; q.len()];
-        h.to_block_order(0, q, &mut q0);
-        q0.iter_mut().for_each(|x| *x /= total);
-        let mut levels = vec![q0];
-        for k in 0..h.depth() {
-            let layout = h.layout(k);
-            let fine = &levels[k];
-            let coarse: Vec<f64> = (0..h.size(k + 1))
-                .map(|y| fine[layout.block(y)].iter().sum())
-                .collect();
-            levels.push(coarse);
-        }
+        let q0 = self.hierarchy.distribution("reference", q)?;
+        let levels = self.hierarchy.push_forwards(q0);
         self.reference = Some(levels);
         Ok(self)
     }
@@ -173,13 +145,7 @@ impl Problem {
     /// the unscaled `u`, and its free energy is that of the scaled problem.
     pub(crate) fn solve_scaled(&self, beta: f64, temperatures: &Temperatures) -> Result<Solution> {
         let h = &*self.hierarchy;
-        if temperatures.levels() != h.levels() {
-            return Err(Error::length(
-                "temperatures",
-                temperatures.levels(),
-                h.levels(),
-            ));
-        }
+        temperatures.expect_levels(h.levels())?;
         let g0: Arc<Vec<f64>> = if beta == 1.0 && self.reference.is_none() {
             Arc::clone(&self.loss)
         } else {
@@ -323,46 +289,23 @@ impl Problem {
     /// The objective `J(P) = E_P[sum_k u_k] - sum_k tau_k H_P(Y_k)` (with a reference:
     /// `+ sum_k tau_k D(P_k || Q_k)`) of any distribution `p` on level 0 (user order),
     /// computed directly from its push-forwards. `F <= J(P)` for every `P`, with equality
-    /// only at `P*` (SPEC §3).
+    /// only at `P*` (SPEC §3). `p` is normalised first.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for negative or non-finite entries.
+    /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for negative or non-finite entries,
+    /// [`Error::AllForbidden`] if `p` sums to 0.
     pub fn objective(&self, p: &[f64], temperatures: &Temperatures) -> Result<f64> {
         let h = &*self.hierarchy;
-        if p.len() != h.size(0) {
-            return Err(Error::length("p", p.len(), h.size(0)));
-        }
-        if let Some(i) = p.iter().position(|x| !x.is_finite() || *x < 0.0) {
-            return Err(Error::InvalidValue {
-                field: "p".to_string(),
-                index: i,
-                value: p[i],
-                reason: "probabilities must be finite and non-negative",
-            });
-        }
-        if temperatures.levels() != h.levels() {
-            return Err(Error::length(
-                "temperatures",
-                temperatures.levels(),
-                h.levels(),
-            ));
-        }
-        let mut level = vec![0.0; p.len()];
-        h.to_block_order(0, p, &mut level);
+        temperatures.expect_levels(h.levels())?;
+        let levels = h.push_forwards(h.distribution("p", p)?);
         let mut j = 0.0;
-        for k in 0..h.levels() {
-            j += expectation(&level, self.level_loss(k));
+        for (k, level) in levels.iter().enumerate() {
+            j += expectation(level, self.level_loss(k));
             let tau = temperatures.tau(k);
             j += match &self.reference {
-                Some(q) => tau * relative_entropy(&level, &q[k]),
+                Some(q) => tau * relative_entropy(level, &q[k]),
                 None => -tau * level.iter().map(|&x| entropy_term(x)).sum::<f64>(),
             };
-            if k < h.depth() {
-                let layout = h.layout(k);
-                level = (0..h.size(k + 1))
-                    .map(|y| level[layout.block(y)].iter().sum())
-                    .collect();
-            }
         }
         Ok(j)
     }

@@ -55,6 +55,18 @@ impl Temperatures {
         self.tau.len()
     }
 
+    /// Checks that there is one temperature per level of a hierarchy with `levels` levels.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] naming `temperatures`.
+    pub fn expect_levels(&self, levels: usize) -> Result<()> {
+        if self.levels() == levels {
+            Ok(())
+        } else {
+            Err(Error::length("temperatures", self.levels(), levels))
+        }
+    }
+
     /// `tau_k`.
     pub fn tau(&self, level: usize) -> f64 {
         self.tau[level]
