@@ -26,9 +26,7 @@
 #![allow(non_snake_case)]
 
 use clarabel::algebra::CscMatrix;
-use clarabel::solver::{
-    DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
-};
+use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
 use hmaxent::constraints::MeanConstraint;
 use hmaxent::{Hierarchy, Problem, Temperatures};
 use rand::rngs::StdRng;
@@ -251,7 +249,10 @@ fn cone_program(inst: &Instance, lin: &[f64], weight: &[f64], mean: Option<f64>)
     solver.solve();
     let sol = &solver.solution;
     assert!(
-        matches!(sol.status, SolverStatus::Solved | SolverStatus::AlmostSolved),
+        matches!(
+            sol.status,
+            SolverStatus::Solved | SolverStatus::AlmostSolved
+        ),
         "clarabel: {:?} on {inst:?}",
         sol.status
     );
@@ -374,9 +375,11 @@ fn the_mean_constrained_optimum_agrees_with_an_exponential_cone_program() {
         let f = inst.total_loss();
         let ok = inst.allowed();
         let fin: Vec<f64> = (0..f.len()).filter(|&x| ok[x]).map(|x| f[x]).collect();
-        let (lo, hi) = fin.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        });
+        let (lo, hi) = fin
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
         if hi - lo < 0.1 {
             continue;
         }
@@ -399,5 +402,8 @@ fn the_mean_constrained_optimum_agrees_with_an_exponential_cone_program() {
             checked += 1;
         }
     }
-    assert!(checked >= 60, "only {checked} constrained instances checked");
+    assert!(
+        checked >= 60,
+        "only {checked} constrained instances checked"
+    );
 }

@@ -8,7 +8,11 @@ use hmaxent::{inverse, Error, Hierarchy, Problem, Solution, Temperatures};
 /// with the level below.
 fn assert_sane(sol: &Solution, what: &str) {
     let h = sol.hierarchy();
-    assert!(sol.free_energy().is_finite(), "{what}: F = {}", sol.free_energy());
+    assert!(
+        sol.free_energy().is_finite(),
+        "{what}: F = {}",
+        sol.free_energy()
+    );
     for k in 0..h.levels() {
         let p = sol.marginal(k);
         assert!(
@@ -16,14 +20,20 @@ fn assert_sane(sol: &Solution, what: &str) {
             "{what}: level {k} has a bad probability"
         );
         let total: f64 = p.iter().sum();
-        assert!((total - 1.0).abs() < 1e-12, "{what}: level {k} sums to {total}");
+        assert!(
+            (total - 1.0).abs() < 1e-12,
+            "{what}: level {k} sums to {total}"
+        );
         let hk = sol.entropy(k);
         assert!(hk.is_finite() && hk >= -1e-12, "{what}: H(Y_{k}) = {hk}");
         assert!(
             hk <= (h.size(k) as f64).ln() + 1e-9,
             "{what}: H(Y_{k}) = {hk} > log n_{k}"
         );
-        assert!(sol.expected_loss(k).is_finite(), "{what}: E u_{k} not finite");
+        assert!(
+            sol.expected_loss(k).is_finite(),
+            "{what}: E u_{k} not finite"
+        );
         if k > 0 {
             // P_k is the push-forward of P_{k-1}.
             let mut pushed = vec![0.0; h.size(k)];
@@ -31,12 +41,18 @@ fn assert_sane(sol: &Solution, what: &str) {
                 pushed[h.parent(k - 1, x)] += px;
             }
             for (a, b) in pushed.iter().zip(&p) {
-                assert!((a - b).abs() < 1e-12, "{what}: level {k} is not a push-forward");
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "{what}: level {k} is not a push-forward"
+                );
             }
         }
     }
     if let Some(d) = sol.relative_entropies() {
-        assert!(d.iter().all(|x| x.is_finite() && *x >= -1e-12), "{what}: D = {d:?}");
+        assert!(
+            d.iter().all(|x| x.is_finite() && *x >= -1e-12),
+            "{what}: D = {d:?}"
+        );
     }
 }
 
@@ -82,6 +98,7 @@ fn losses_spanning_1e300_give_finite_exact_results() {
     }
 }
 
+/// proofs/theorem_a.md (the zero-temperature limit)
 #[test]
 fn temperatures_down_to_1e_12_give_the_zero_temperature_limit() {
     // SPEC §3: f = (0, 0, 0, 1), blocks {0,1}, {2,3}, temperatures eps * (1, 1): the limit is
@@ -101,7 +118,11 @@ fn temperatures_down_to_1e_12_give_the_zero_temperature_limit() {
         assert!((sol.free_energy() + eps * hs).abs() < 1e-12 * eps);
     }
     // Random O(1) losses at tau_0 = 1e-12: concentration on the unique minimiser.
-    let h = Hierarchy::new(vec![7, 3, 1], vec![vec![0, 0, 1, 1, 1, 2, 2], vec![0, 0, 0]]).unwrap();
+    let h = Hierarchy::new(
+        vec![7, 3, 1],
+        vec![vec![0, 0, 1, 1, 1, 2, 2], vec![0, 0, 0]],
+    )
+    .unwrap();
     let loss = [0.31, 0.12, 0.57, 0.11, 0.9, f64::INFINITY, 0.4];
     let sol = Problem::new(&h, &loss)
         .unwrap()
@@ -114,7 +135,11 @@ fn temperatures_down_to_1e_12_give_the_zero_temperature_limit() {
 
 #[test]
 fn one_allowed_state_gets_all_the_mass() {
-    let h = Hierarchy::new(vec![7, 3, 2], vec![vec![0, 1, 1, 2, 2, 2, 0], vec![1, 0, 1]]).unwrap();
+    let h = Hierarchy::new(
+        vec![7, 3, 2],
+        vec![vec![0, 1, 1, 2, 2, 2, 0], vec![1, 0, 1]],
+    )
+    .unwrap();
     let mut loss = vec![f64::INFINITY; 7];
     loss[4] = 2.5;
     for tau in [[1.0, 1.0, 1.0], [1e-12, 0.0, 0.0], [1e6, 1e6, 1e6]] {
@@ -168,7 +193,9 @@ fn huge_single_levels_and_single_blocks_stay_normalised() {
     assert!((sol.marginal(0)[0] - 1.0 / z).abs() < 1e-9 / z);
     // A deep complete binary tree and a chain of single-state levels.
     let tree = Hierarchy::complete(2, 18).unwrap();
-    let tau: Vec<f64> = (0..19).map(|k| if k % 3 == 0 { 0.3 } else { 0.0 }).collect();
+    let tau: Vec<f64> = (0..19)
+        .map(|k| if k % 3 == 0 { 0.3 } else { 0.0 })
+        .collect();
     let sol = Problem::new(&tree, &vec![1.0; 1 << 18])
         .unwrap()
         .solve(&t(&tau))
@@ -186,6 +213,7 @@ fn huge_single_levels_and_single_blocks_stay_normalised() {
     assert_eq!(sol.free_energy(), 4.0);
 }
 
+/// proofs/gibbs_limit.md
 #[test]
 fn tiny_and_zero_coarse_temperatures_reduce_to_the_gibbs_distribution() {
     let h = Hierarchy::new(vec![6, 3, 2], vec![vec![0, 0, 1, 2, 2, 2], vec![0, 1, 1]]).unwrap();
@@ -210,12 +238,15 @@ fn tiny_and_zero_coarse_temperatures_reduce_to_the_gibbs_distribution() {
     assert_sane(&sol, "tau = (1, 0, 5)");
 }
 
+/// proofs/monotonicity.md, theorem_a.md (boundaries)
 #[test]
 fn extreme_mean_targets_are_exact_or_refused() {
     let h = two_blocks();
     let p = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0]).unwrap();
     // The boundary c = min f: SPEC §3's limit, flagged.
-    let fit = p.solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.0)).unwrap();
+    let fit = p
+        .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.0))
+        .unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.multiplier, None);
     let a = 2f64.sqrt() / (1.0 + 2f64.sqrt());
@@ -228,7 +259,9 @@ fn extreme_mean_targets_are_exact_or_refused() {
         assert!((got - want).abs() < 1e-12);
     }
     // The other boundary: all mass on the maximiser.
-    let fit = p.solve_mean(&[1.0, 0.0], MeanConstraint::Equal(1.0)).unwrap();
+    let fit = p
+        .solve_mean(&[1.0, 0.0], MeanConstraint::Equal(1.0))
+        .unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.solution.marginal(0), vec![0.0, 0.0, 0.0, 1.0]);
     // Targets a hair inside the range: finite multipliers, constraint met.
@@ -273,64 +306,307 @@ fn bad_inputs_are_typed_errors_with_the_right_kind() {
     let ok = || Problem::new(&h, &[0.0, 1.0, 2.0, 3.0]).unwrap();
 
     // Losses.
-    refused!(Problem::new(&h, &[nan, 0.0, 0.0, 0.0]), Error::InvalidValue { index: 0, .. }, "invalid_input");
-    refused!(Problem::new(&h, &[0.0, -inf, 0.0, 0.0]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(Problem::new(&h, &[0.0, 0.0, 0.0]), Error::LengthMismatch { len: 3, expected: 4, .. }, "invalid_input");
-    refused!(ok().with_potentials(&[vec![0.0, nan, 0.0]]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(ok().with_potentials(&[vec![0.0, 0.0]]), Error::LengthMismatch { len: 2, expected: 3, .. }, "invalid_input");
-    refused!(ok().with_potentials::<Vec<f64>>(&[]), Error::LengthMismatch { len: 0, expected: 1, .. }, "invalid_input");
-    // Temperatures.
-    refused!(Temperatures::new(&[1.0, -0.5]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(Temperatures::new(&[0.0, 1.0]), Error::InvalidValue { index: 0, .. }, "invalid_input");
-    refused!(Temperatures::new(&[nan, 1.0]), Error::InvalidValue { index: 0, .. }, "invalid_input");
-    refused!(Temperatures::new(&[1.0, inf]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(Temperatures::new(&[]), Error::InvalidInput(_), "invalid_input");
-    refused!(Temperatures::new(&[1e308, 1e308]), Error::Numerical(_), "numerical");
-    refused!(tt.scaled(0.0), Error::InvalidSetting { field: "factor", .. }, "invalid_input");
-    refused!(ok().solve(&t(&[1.0])), Error::LengthMismatch { len: 1, expected: 2, .. }, "invalid_input");
-    // Hierarchies.
-    refused!(Hierarchy::new(vec![3, 2], vec![vec![0, 2, 1]]), Error::ParentOutOfRange { level: 0, state: 1, parent: 2, len: 2 }, "invalid_input");
-    refused!(Hierarchy::new(vec![3, 2], vec![vec![0, 1]]), Error::LengthMismatch { len: 2, expected: 3, .. }, "invalid_input");
-    refused!(Hierarchy::new(vec![3, 2], vec![]), Error::LengthMismatch { .. }, "invalid_input");
-    refused!(Hierarchy::new(vec![2, 3], vec![vec![0, 1]]), Error::LevelSizes { level: 1, size: 3, .. }, "invalid_input");
-    refused!(Hierarchy::new(vec![3, 0], vec![vec![0, 0, 0]]), Error::LevelSizes { level: 1, size: 0, .. }, "invalid_input");
-    refused!(Hierarchy::new(vec![], vec![]), Error::InvalidInput(_), "invalid_input");
-    refused!(Hierarchy::flat(0), Error::LevelSizes { .. }, "invalid_input");
-    refused!(Hierarchy::from_parents(3, vec![vec![0, 5, 1]]), Error::LevelSizes { .. } | Error::ParentOutOfRange { .. }, "invalid_input");
-    refused!(Hierarchy::complete(0, 3), Error::InvalidSetting { field: "branching", .. }, "invalid_input");
-    refused!(Hierarchy::complete(2, 48), Error::TooLarge { .. }, "invalid_input");
-    refused!(Hierarchy::complete(usize::MAX, 2), Error::TooLarge { .. }, "invalid_input");
-    // Everything forbidden, by losses, potentials or the reference.
-    refused!(Problem::new(&h, &[inf; 4]).unwrap().solve(&tt), Error::AllForbidden(_), "infeasible");
-    refused!(ok().with_potentials(&[vec![inf, inf, 0.0]]).unwrap().solve(&tt), Error::AllForbidden(_), "infeasible");
     refused!(
-        Problem::new(&h, &[0.0, 0.0, inf, inf]).unwrap().with_reference(&[0.0, 0.0, 1.0, 1.0]).unwrap().solve(&tt),
+        Problem::new(&h, &[nan, 0.0, 0.0, 0.0]),
+        Error::InvalidValue { index: 0, .. },
+        "invalid_input"
+    );
+    refused!(
+        Problem::new(&h, &[0.0, -inf, 0.0, 0.0]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        Problem::new(&h, &[0.0, 0.0, 0.0]),
+        Error::LengthMismatch {
+            len: 3,
+            expected: 4,
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_potentials(&[vec![0.0, nan, 0.0]]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_potentials(&[vec![0.0, 0.0]]),
+        Error::LengthMismatch {
+            len: 2,
+            expected: 3,
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_potentials::<Vec<f64>>(&[]),
+        Error::LengthMismatch {
+            len: 0,
+            expected: 1,
+            ..
+        },
+        "invalid_input"
+    );
+    // Temperatures.
+    refused!(
+        Temperatures::new(&[1.0, -0.5]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        Temperatures::new(&[0.0, 1.0]),
+        Error::InvalidValue { index: 0, .. },
+        "invalid_input"
+    );
+    refused!(
+        Temperatures::new(&[nan, 1.0]),
+        Error::InvalidValue { index: 0, .. },
+        "invalid_input"
+    );
+    refused!(
+        Temperatures::new(&[1.0, inf]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        Temperatures::new(&[]),
+        Error::InvalidInput(_),
+        "invalid_input"
+    );
+    refused!(
+        Temperatures::new(&[1e308, 1e308]),
+        Error::Numerical(_),
+        "numerical"
+    );
+    refused!(
+        tt.scaled(0.0),
+        Error::InvalidSetting {
+            field: "factor",
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        ok().solve(&t(&[1.0])),
+        Error::LengthMismatch {
+            len: 1,
+            expected: 2,
+            ..
+        },
+        "invalid_input"
+    );
+    // Hierarchies.
+    refused!(
+        Hierarchy::new(vec![3, 2], vec![vec![0, 2, 1]]),
+        Error::ParentOutOfRange {
+            level: 0,
+            state: 1,
+            parent: 2,
+            len: 2
+        },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::new(vec![3, 2], vec![vec![0, 1]]),
+        Error::LengthMismatch {
+            len: 2,
+            expected: 3,
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::new(vec![3, 2], vec![]),
+        Error::LengthMismatch { .. },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::new(vec![2, 3], vec![vec![0, 1]]),
+        Error::LevelSizes {
+            level: 1,
+            size: 3,
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::new(vec![3, 0], vec![vec![0, 0, 0]]),
+        Error::LevelSizes {
+            level: 1,
+            size: 0,
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::new(vec![], vec![]),
+        Error::InvalidInput(_),
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::flat(0),
+        Error::LevelSizes { .. },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::from_parents(3, vec![vec![0, 5, 1]]),
+        Error::LevelSizes { .. } | Error::ParentOutOfRange { .. },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::complete(0, 3),
+        Error::InvalidSetting {
+            field: "branching",
+            ..
+        },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::complete(2, 48),
+        Error::TooLarge { .. },
+        "invalid_input"
+    );
+    refused!(
+        Hierarchy::complete(usize::MAX, 2),
+        Error::TooLarge { .. },
+        "invalid_input"
+    );
+    // Everything forbidden, by losses, potentials or the reference.
+    refused!(
+        Problem::new(&h, &[inf; 4]).unwrap().solve(&tt),
+        Error::AllForbidden(_),
+        "infeasible"
+    );
+    refused!(
+        ok().with_potentials(&[vec![inf, inf, 0.0]])
+            .unwrap()
+            .solve(&tt),
+        Error::AllForbidden(_),
+        "infeasible"
+    );
+    refused!(
+        Problem::new(&h, &[0.0, 0.0, inf, inf])
+            .unwrap()
+            .with_reference(&[0.0, 0.0, 1.0, 1.0])
+            .unwrap()
+            .solve(&tt),
         Error::AllForbidden(_),
         "infeasible"
     );
     // References.
-    refused!(ok().with_reference(&[1.0, -1.0, 1.0, 1.0]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(ok().with_reference(&[1.0, nan, 1.0, 1.0]), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(ok().with_reference(&[1.0, 1.0, inf, 1.0]), Error::InvalidValue { index: 2, .. }, "invalid_input");
-    refused!(ok().with_reference(&[0.0; 4]), Error::AllForbidden(_), "infeasible");
-    refused!(ok().with_reference(&[1.0; 3]), Error::LengthMismatch { len: 3, expected: 4, .. }, "invalid_input");
+    refused!(
+        ok().with_reference(&[1.0, -1.0, 1.0, 1.0]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_reference(&[1.0, nan, 1.0, 1.0]),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_reference(&[1.0, 1.0, inf, 1.0]),
+        Error::InvalidValue { index: 2, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().with_reference(&[0.0; 4]),
+        Error::AllForbidden(_),
+        "infeasible"
+    );
+    refused!(
+        ok().with_reference(&[1.0; 3]),
+        Error::LengthMismatch {
+            len: 3,
+            expected: 4,
+            ..
+        },
+        "invalid_input"
+    );
     // Mean constraints: f ranges over [0, 3].
     let w = [1.0, 1.0];
-    refused!(ok().solve_mean(&w, MeanConstraint::Equal(-0.5)), Error::Infeasible { min: 0.0, max: 3.0, .. }, "infeasible");
-    refused!(ok().solve_mean(&w, MeanConstraint::Equal(3.5)), Error::Infeasible { min: 0.0, max: 3.0, .. }, "infeasible");
-    refused!(ok().solve_mean(&w, MeanConstraint::AtMost(-1e-3)), Error::Infeasible { .. }, "infeasible");
-    refused!(ok().solve_mean(&w, MeanConstraint::Equal(nan)), Error::InvalidSetting { field: "mean", .. }, "invalid_input");
-    refused!(ok().solve_mean(&w, MeanConstraint::Equal(inf)), Error::InvalidSetting { field: "mean", .. }, "invalid_input");
-    refused!(ok().solve_mean(&[0.0, 1.0], MeanConstraint::Equal(1.0)), Error::InvalidValue { index: 0, .. }, "invalid_input");
-    refused!(ok().solve_mean(&[1.0, -1.0], MeanConstraint::Equal(1.0)), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(ok().solve_mean(&[1.0], MeanConstraint::Equal(1.0)), Error::LengthMismatch { .. }, "invalid_input");
-    refused!(Problem::new(&h, &[inf; 4]).unwrap().solve_mean(&w, MeanConstraint::Equal(0.0)), Error::AllForbidden(_), "infeasible");
+    refused!(
+        ok().solve_mean(&w, MeanConstraint::Equal(-0.5)),
+        Error::Infeasible {
+            min: 0.0,
+            max: 3.0,
+            ..
+        },
+        "infeasible"
+    );
+    refused!(
+        ok().solve_mean(&w, MeanConstraint::Equal(3.5)),
+        Error::Infeasible {
+            min: 0.0,
+            max: 3.0,
+            ..
+        },
+        "infeasible"
+    );
+    refused!(
+        ok().solve_mean(&w, MeanConstraint::AtMost(-1e-3)),
+        Error::Infeasible { .. },
+        "infeasible"
+    );
+    refused!(
+        ok().solve_mean(&w, MeanConstraint::Equal(nan)),
+        Error::InvalidSetting { field: "mean", .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().solve_mean(&w, MeanConstraint::Equal(inf)),
+        Error::InvalidSetting { field: "mean", .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().solve_mean(&[0.0, 1.0], MeanConstraint::Equal(1.0)),
+        Error::InvalidValue { index: 0, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().solve_mean(&[1.0, -1.0], MeanConstraint::Equal(1.0)),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().solve_mean(&[1.0], MeanConstraint::Equal(1.0)),
+        Error::LengthMismatch { .. },
+        "invalid_input"
+    );
+    refused!(
+        Problem::new(&h, &[inf; 4])
+            .unwrap()
+            .solve_mean(&w, MeanConstraint::Equal(0.0)),
+        Error::AllForbidden(_),
+        "infeasible"
+    );
     // Objective and surprisal arguments.
-    refused!(ok().objective(&[0.5, 0.5, 0.0], &tt), Error::LengthMismatch { .. }, "invalid_input");
-    refused!(ok().objective(&[0.5, 0.5, -0.1, 0.1], &tt), Error::InvalidValue { index: 2, .. }, "invalid_input");
-    refused!(inverse::surprisal(&h, &[0.0; 4], &tt), Error::AllForbidden(_), "infeasible");
-    refused!(inverse::surprisal(&h, &[0.5, nan, 0.0, 0.5], &tt), Error::InvalidValue { index: 1, .. }, "invalid_input");
-    refused!(inverse::surprisal(&h, &[0.5, 0.5, 0.0, 0.0], &t(&[1.0])), Error::LengthMismatch { .. }, "invalid_input");
+    refused!(
+        ok().objective(&[0.5, 0.5, 0.0], &tt),
+        Error::LengthMismatch { .. },
+        "invalid_input"
+    );
+    refused!(
+        ok().objective(&[0.5, 0.5, -0.1, 0.1], &tt),
+        Error::InvalidValue { index: 2, .. },
+        "invalid_input"
+    );
+    refused!(
+        inverse::surprisal(&h, &[0.0; 4], &tt),
+        Error::AllForbidden(_),
+        "infeasible"
+    );
+    refused!(
+        inverse::surprisal(&h, &[0.5, nan, 0.0, 0.5], &tt),
+        Error::InvalidValue { index: 1, .. },
+        "invalid_input"
+    );
+    refused!(
+        inverse::surprisal(&h, &[0.5, 0.5, 0.0, 0.0], &t(&[1.0])),
+        Error::LengthMismatch { .. },
+        "invalid_input"
+    );
 }
 
 #[test]
