@@ -230,7 +230,9 @@ where
             fb = fc;
             fc = fa;
         }
-        let tol = 2.0 * LAMBDA_RTOL * b.abs() + 1e-300;
+        // The absolute floor is the smallest subnormal: multipliers of order 1/spread can be
+        // as small as 1e-308 when losses span 1e300.
+        let tol = 2.0 * LAMBDA_RTOL * b.abs() + f64::from_bits(1);
         let m = 0.5 * (c - b);
         if m.abs() <= tol {
             return Ok(b);
