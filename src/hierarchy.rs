@@ -209,8 +209,8 @@ impl Hierarchy {
             .and_then(|d| b.checked_pow(d))
             .filter(|&n| n <= MAX_STATES)
             .ok_or_else(|| Error::TooLarge {
-                what: format!("complete tree with branching {b} and depth {d}"),
-                states: usize::MAX,
+                what: format!("complete tree with branching {b} and depth {d} ({b}^{d} leaves)"),
+                states: b.saturating_pow(u32::try_from(d).unwrap_or(u32::MAX)),
                 limit: MAX_STATES,
             })?;
         let mut sizes = Vec::with_capacity(d + 1);
