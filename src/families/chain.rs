@@ -1,1 +1,1083 @@
-//! Stub: filled in by the chain family work (SPEC §6).
+//! Nearest-neighbour chains and their decimation flow (SPEC §6.3).
+//!
+//! A chain of `2^L + 1` sites (open) or `2^L` sites (ring) with alphabet `{0, .., q-1}` and loss
+//!
+//! ```text
+//! f(x) = sum_i phi_i(x_i, x_{i+1})          (ring: the last bond joins site 2^L - 1 to site 0)
+//! ```
+//!
+//! is coarse-grained by decimation: level `k` keeps the sites whose index is a multiple of
+//! `2^k`. One RG step at cumulative temperature `S` is exact and local, a soft min-plus
+//! matrix product of neighbouring bonds ([`crate::numerics::soft_min_plus`]):
+//!
+//! ```text
+//! phi'_j(a, c) = -S log sum_b exp(-(phi_{2j}(a, b) + phi_{2j+1}(b, c)) / S)
+//! ```
+//!
+//! so level `k` is again a chain, with `2^(L-k)` bonds (proof: `proofs/chain.md`). Every bond
+//! is stored normalised (`min = 0`) and the constants split off, times the number of bonds
+//! they stand for, are carried in a separate running constant `C_k`:
+//! `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`. The homogeneous flow acts on one `q x q`
+//! matrix (cost `O(L q^3)`, any `L` up to [`MAX_LEVELS`]); the inhomogeneous flow on `2^L`
+//! matrices (`O(2^L q^3)`).
+//!
+//! [`Chain::solve`] runs the flow through [`crate::rg::sweep`] and differentiates it in forward
+//! mode ([`Dual`]) to get every level's entropy and the expected loss (SPEC §3 envelope
+//! identities); [`ChainSampler`] draws exact samples by inverse RG (SPEC §7); [`Chain::tabulate`]
+//! builds the equivalent tabulated [`Problem`] for small instances. The `±1` Ising chain has
+//! the closed-form flow [`ising_flow`].
+
+use crate::dual::Dual;
+use crate::error::{Error, Result};
+use crate::families::FlowSolution;
+use crate::hierarchy::Hierarchy;
+use crate::numerics::{gibbs_into, min, soft_min, soft_min_plus, Real};
+use crate::problem::Problem;
+use crate::rg::{sweep, Flow, Renormalise};
+use crate::temperatures::Temperatures;
+
+/// Largest number of levels of a homogeneous chain (`2^4096` sites); beyond `L ~ 1024` every
+/// extensive quantity of a non-trivial chain exceeds `f64` anyway.
+pub const MAX_LEVELS: usize = 4096;
+
+/// Largest number of level-0 states [`Chain::tabulate`] builds (`2^22`).
+pub const MAX_TABULATED_STATES: usize = 1 << 22;
+
+/// Inhomogeneous levels with more bonds than this are differentiated two directions at a
+/// time (cheaper per pass), coarser ones eight at a time.
+const WIDE_LEVEL: usize = 1 << 12;
+
+/// How the chain closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// `2^L + 1` sites, `2^L` bonds; bond `i` joins sites `i` and `i + 1`.
+    Open,
+    /// `2^L` sites, `2^L` bonds; bond `2^L - 1` joins the last site to site 0.
+    Ring,
+}
+
+/// A nearest-neighbour chain: alphabet size `q`, `L` levels, boundary, and bond matrices
+/// `phi_i(a, b)` (row-major `q x q`, `+inf` forbids a pair), either one for every bond
+/// (homogeneous) or one per bond, left to right.
+///
+/// ```
+/// # use hmaxent::families::chain::{Boundary, Chain};
+/// # use hmaxent::Temperatures;
+/// // Free binary chain of 2^3 + 1 = 9 sites: H(Y_k) = (2^(3-k) + 1) log 2 and
+/// // F = -sum_k tau_k H(Y_k) = -(9 + 5/2 + 3/2 + 2/2) log 2 = -14 log 2.
+/// let chain = Chain::homogeneous(2, 3, Boundary::Open, &[0.0; 4])?;
+/// let sol = chain.solve(&Temperatures::new(&[1.0, 0.5, 0.5, 0.5])?)?;
+/// let ln2 = 2f64.ln();
+/// assert!((sol.summary.free_energy + 14.0 * ln2).abs() < 1e-12);
+/// for (k, h) in sol.summary.entropies.iter().enumerate() {
+///     assert!((h - ((1u64 << (3 - k)) + 1) as f64 * ln2).abs() < 1e-12);
+/// }
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    q: usize,
+    levels: usize,
+    boundary: Boundary,
+    homogeneous: bool,
+    /// One `q x q` matrix (homogeneous) or `2^L` of them, row-major, concatenated.
+    bonds: Vec<f64>,
+}
+
+fn check_bond(field: &str, bond: &[f64]) -> Result<()> {
+    match bond
+        .iter()
+        .position(|x| x.is_nan() || *x == f64::NEG_INFINITY)
+    {
+        Some(i) => Err(Error::InvalidValue {
+            field: field.to_string(),
+            index: i,
+            value: bond[i],
+            reason: "bond losses must be finite or +inf (null)",
+        }),
+        None => Ok(()),
+    }
+}
+
+impl Chain {
+    /// A homogeneous chain: every bond has the loss matrix `bond` (`q x q`, row-major:
+    /// `bond[a * q + b]` is the loss of left state `a` next to right state `b`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `q = 0` or `levels > MAX_LEVELS`;
+    /// [`Error::LengthMismatch`] if `bond.len() != q^2`; [`Error::InvalidValue`] for NaN or
+    /// `-inf` entries.
+    pub fn homogeneous(q: usize, levels: usize, boundary: Boundary, bond: &[f64]) -> Result<Self> {
+        check_q(q)?;
+        if levels > MAX_LEVELS {
+            return Err(Error::InvalidSetting {
+                field: "levels",
+                value: levels as f64,
+                reason: "a homogeneous chain has at most 4096 levels (2^4096 sites)",
+            });
+        }
+        if bond.len() != q * q {
+            return Err(Error::length("bond", bond.len(), q * q));
+        }
+        check_bond("bond", bond)?;
+        Ok(Self {
+            q,
+            levels,
+            boundary,
+            homogeneous: true,
+            bonds: bond.to_vec(),
+        })
+    }
+
+    /// An inhomogeneous chain: `bonds` holds `2^L` matrices of `q x q` (row-major,
+    /// concatenated, left to right).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `q = 0` or `2^L q^2` beyond memory;
+    /// [`Error::LengthMismatch`]; [`Error::InvalidValue`] for NaN or `-inf` entries.
+    pub fn inhomogeneous(
+        q: usize,
+        levels: usize,
+        boundary: Boundary,
+        bonds: Vec<f64>,
+    ) -> Result<Self> {
+        check_q(q)?;
+        let n = bond_count(levels)
+            .and_then(|n| n.checked_mul(q * q))
+            .ok_or(Error::InvalidSetting {
+                field: "levels",
+                value: levels as f64,
+                reason: "2^levels bond matrices do not fit in memory",
+            })?;
+        if bonds.len() != n {
+            return Err(Error::length("bonds", bonds.len(), n));
+        }
+        for (i, b) in bonds.chunks_exact(q * q).enumerate() {
+            check_bond(&format!("bonds[{i}]"), b)?;
+        }
+        Ok(Self {
+            q,
+            levels,
+            boundary,
+            homogeneous: false,
+            bonds,
+        })
+    }
+
+    /// Alphabet size `q`.
+    pub fn q(&self) -> usize {
+        self.q
+    }
+
+    /// `L`: the number of decimation steps.
+    pub fn levels(&self) -> usize {
+        self.levels
+    }
+
+    /// The boundary condition.
+    pub fn boundary(&self) -> Boundary {
+        self.boundary
+    }
+
+    /// Whether every bond has the same matrix.
+    pub fn is_homogeneous(&self) -> bool {
+        self.homogeneous
+    }
+
+    /// The bond matrix of bond `i` at level 0 (row-major `q x q`).
+    ///
+    /// # Panics
+    /// If `i >= 2^L` (inhomogeneous chains).
+    pub fn bond(&self, i: usize) -> &[f64] {
+        let qq = self.q * self.q;
+        if self.homogeneous {
+            &self.bonds
+        } else {
+            &self.bonds[i * qq..(i + 1) * qq]
+        }
+    }
+
+    /// Number of sites at level `k`: `2^(L-k) + 1` (open) or `2^(L-k)` (ring); `None` if it
+    /// does not fit in `usize`.
+    pub fn sites(&self, level: usize) -> Option<usize> {
+        let b = bond_count(self.levels.checked_sub(level)?)?;
+        match self.boundary {
+            Boundary::Open => b.checked_add(1),
+            Boundary::Ring => Some(b),
+        }
+    }
+
+    /// The total loss `f(x) = sum_i phi_i(x_i, x_{i+1})` of a level-0 configuration.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `x` does not have one entry per site;
+    /// [`Error::InvalidValue`] for a state `>= q`.
+    pub fn loss(&self, x: &[usize]) -> Result<f64> {
+        let n = self.sites(0).ok_or(Error::InvalidSetting {
+            field: "levels",
+            value: self.levels as f64,
+            reason: "too many sites to list",
+        })?;
+        if x.len() != n {
+            return Err(Error::length("configuration", x.len(), n));
+        }
+        if let Some(i) = x.iter().position(|&s| s >= self.q) {
+            return Err(Error::InvalidValue {
+                field: "configuration".to_string(),
+                index: i,
+                value: x[i] as f64,
+                reason: "states must be below q",
+            });
+        }
+        let q = self.q;
+        let bonds = n - usize::from(self.boundary == Boundary::Open);
+        Ok((0..bonds)
+            .map(|i| self.bond(i)[x[i] * q + x[(i + 1) % n]])
+            .sum())
+    }
+
+    /// The renormalised losses `g_0..g_L` and the free energy: the flow itself, in `f64`,
+    /// through [`crate::rg::sweep`].
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `temperatures` does not have `L + 1` levels;
+    /// [`Error::AllForbidden`] if every configuration has loss `+inf`.
+    pub fn flow(&self, temperatures: &Temperatures) -> Result<ChainFlow> {
+        self.check_temperatures(temperatures)?;
+        let step = Decimation::<f64>::new(self);
+        let g0 = normalised(self, |x| x)?;
+        let flow = sweep(&step, &g0, temperatures.cumulative_slice())?;
+        let mut losses = Vec::with_capacity(self.levels + 1);
+        losses.push(g0);
+        losses.extend(flow.losses);
+        Ok(ChainFlow {
+            q: self.q,
+            levels: self.levels,
+            boundary: self.boundary,
+            homogeneous: self.homogeneous,
+            losses,
+            cumulative: temperatures.cumulative_slice().to_vec(),
+            free_energy: flow.free_energy,
+        })
+    }
+
+    /// The flow with its derivatives (SPEC §3 envelope identities): free energy, every
+    /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
+    /// `E[f] = dF/dt` for `f -> (1 + t) f`, in forward mode.
+    ///
+    /// The derivative in `S_j` only involves the levels `j..L` (the level-`j` bonds do not
+    /// depend on `S_j`), so directions are carried in groups, each group re-running the
+    /// sub-chain from the finest level it needs: levels wider than 4096 bonds two directions
+    /// at a time ([`Dual<2>`]), coarser ones eight at a time ([`Dual<8>`]).
+    ///
+    /// # Errors
+    /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
+    /// entropy of a chain with `2^1100` sites).
+    pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
+        let flow = self.flow(temperatures)?;
+        if !flow.free_energy.is_finite() {
+            return Err(Error::Numerical(format!(
+                "free energy = {} does not fit in a finite f64 (the chain is too long)",
+                flow.free_energy
+            )));
+        }
+        let l = self.levels;
+        let mut d_s = vec![0.0; l + 1];
+        let mut d_t = 0.0;
+        let mut next = 0; // the next S_j without a derivative
+        let mut with_t = true;
+        while next <= l {
+            let start = next;
+            let wide = !self.homogeneous && bond_count(l - start).map_or(true, |n| n > WIDE_LEVEL);
+            let width = if wide { 2 } else { 8 };
+            let first = usize::from(with_t);
+            let count = (width - first).min(l + 1 - start);
+            let dirs: Vec<usize> = (start..start + count).collect();
+            let eps: Vec<f64> = if wide {
+                self.group::<2>(&flow, start, with_t, &dirs)?.to_vec()
+            } else {
+                self.group::<8>(&flow, start, with_t, &dirs)?.to_vec()
+            };
+            if with_t {
+                d_t = eps[0];
+            }
+            for (i, &j) in dirs.iter().enumerate() {
+                d_s[j] = eps[first + i];
+            }
+            with_t = false;
+            next = start + count;
+        }
+        let conditional_entropies: Vec<f64> = d_s.iter().map(|d| -d).collect();
+        let mut entropies = conditional_entropies.clone();
+        for k in (0..l).rev() {
+            entropies[k] += entropies[k + 1];
+        }
+        let summary = FlowSolution {
+            free_energy: flow.free_energy,
+            entropies,
+            conditional_entropies,
+            expected_loss: d_t,
+        };
+        check_finite(&summary)?;
+        Ok(ChainSolution { summary, flow })
+    }
+
+    /// Derivatives of `F` along one group of directions: `t` first when `with_t` (then the
+    /// group starts at level 0), then `S_j` for `j` in `dirs` (all `>= start`).
+    fn group<const N: usize>(
+        &self,
+        flow: &ChainFlow,
+        start: usize,
+        with_t: bool,
+        dirs: &[usize],
+    ) -> Result<[f64; N]> {
+        let first = usize::from(with_t);
+        let sub = Decimation::<Dual<N>> {
+            q: self.q,
+            levels: self.levels - start,
+            boundary: self.boundary,
+            homogeneous: self.homogeneous,
+            _scalar: std::marker::PhantomData,
+        };
+        let g0 = if with_t {
+            // f -> (1 + t) f: every finite entry carries itself as its t-tangent.
+            normalised(self, |x| {
+                let mut d = Dual::<N>::constant(x);
+                if x.is_finite() {
+                    d.eps[0] = x;
+                }
+                d
+            })?
+        } else {
+            // Sub-chain from level `start`: its bonds do not depend on S_j, j >= start, and
+            // neither does C_start, which is dropped.
+            let g = &flow.losses[start];
+            ChainLoss {
+                bonds: g.bonds.iter().map(|&x| Dual::constant(x)).collect(),
+                constant: Dual::constant(0.0),
+            }
+        };
+        let cumulative: Vec<Dual<N>> = (start..=self.levels)
+            .map(|j| {
+                let mut s = Dual::constant(flow.cumulative[j]);
+                if let Some(i) = dirs.iter().position(|&d| d == j) {
+                    s.eps[first + i] = 1.0;
+                }
+                s
+            })
+            .collect();
+        let f: Flow<Decimation<Dual<N>>> = sweep(&sub, &g0, &cumulative)?;
+        Ok(f.free_energy.eps)
+    }
+
+    /// The equivalent tabulated problem (small instances): level `k` has one state per
+    /// configuration of its sites (indices multiple of `2^k`), encoded in base `q` with the
+    /// first site most significant; the parent of a configuration is its restriction to the
+    /// level-`(k+1)` sites; the level-0 loss is `f`.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] above [`MAX_TABULATED_STATES`] level-0 states; as
+    /// [`Hierarchy::new`] and [`Problem::new`].
+    pub fn tabulate(&self) -> Result<(Hierarchy, Problem)> {
+        let too_large = || Error::TooLarge {
+            what: "tabulated chain".to_string(),
+            states: usize::MAX,
+            limit: MAX_TABULATED_STATES,
+        };
+        let q = self.q;
+        let m0 = self.sites(0).ok_or_else(too_large)?;
+        let sizes: Vec<usize> = (0..=self.levels)
+            .map(|k| {
+                let m = self.sites(k).ok_or_else(too_large)?;
+                checked_pow(q, m)
+                    .filter(|&n| n <= MAX_TABULATED_STATES)
+                    .ok_or_else(too_large)
+            })
+            .collect::<Result<_>>()?;
+        let mut parents = Vec::with_capacity(self.levels);
+        let mut digits = vec![0usize; m0];
+        for k in 0..self.levels {
+            let m = self.sites(k).ok_or_else(too_large)?;
+            let parent: Vec<usize> = (0..sizes[k])
+                .map(|x| {
+                    decode(x, q, &mut digits[..m]);
+                    digits[..m]
+                        .iter()
+                        .step_by(2)
+                        .fold(0, |acc, &d| acc * q + d)
+                })
+                .collect();
+            parents.push(parent);
+        }
+        let loss: Vec<f64> = (0..sizes[0])
+            .map(|x| {
+                decode(x, q, &mut digits);
+                self.loss(&digits)
+            })
+            .collect::<Result<_>>()?;
+        let h = Hierarchy::new(sizes, parents)?;
+        let p = Problem::new(&h, &loss)?;
+        Ok((h, p))
+    }
+
+    fn check_temperatures(&self, t: &Temperatures) -> Result<()> {
+        if t.levels() != self.levels + 1 {
+            return Err(Error::length("temperatures", t.levels(), self.levels + 1));
+        }
+        Ok(())
+    }
+}
+
+fn check_q(q: usize) -> Result<()> {
+    if q == 0 || q > 1 << 10 {
+        return Err(Error::InvalidSetting {
+            field: "q",
+            value: q as f64,
+            reason: "the alphabet size must be between 1 and 1024",
+        });
+    }
+    Ok(())
+}
+
+/// `2^levels`, if it fits in `usize`.
+fn bond_count(levels: usize) -> Option<usize> {
+    u32::try_from(levels)
+        .ok()
+        .and_then(|l| 1usize.checked_shl(l))
+}
+
+fn checked_pow(q: usize, m: usize) -> Option<usize> {
+    (0..m).try_fold(1usize, |acc, _| acc.checked_mul(q))
+}
+
+/// Base-`q` digits of `x`, most significant first, into `out`.
+fn decode(mut x: usize, q: usize, out: &mut [usize]) {
+    for d in out.iter_mut().rev() {
+        *d = x % q;
+        x /= q;
+    }
+}
+
+fn check_finite(s: &FlowSolution) -> Result<()> {
+    let bad = |what: String| {
+        Err(Error::Numerical(format!(
+            "{what} does not fit in a finite f64 (the chain is too long for this quantity)"
+        )))
+    };
+    if !s.free_energy.is_finite() {
+        return bad(format!("free energy = {}", s.free_energy));
+    }
+    if !s.expected_loss.is_finite() {
+        return bad(format!("expected loss = {}", s.expected_loss));
+    }
+    if let Some(k) = s.entropies.iter().position(|h| !h.is_finite()) {
+        return bad(format!("entropy of level {k} = {}", s.entropies[k]));
+    }
+    Ok(())
+}
+
+/// The level-0 loss: bonds normalised to `min = 0`, their minima (times the number of bonds
+/// each stands for) in the constant. `lift` converts an entry to the scalar (and seeds
+/// tangents).
+fn normalised<T: Real>(chain: &Chain, lift: impl Fn(f64) -> T) -> Result<ChainLoss<T>> {
+    let qq = chain.q * chain.q;
+    let mut bonds: Vec<T> = chain.bonds.iter().map(|&x| lift(x)).collect();
+    let mut constant = T::zero();
+    for (i, b) in bonds.chunks_exact_mut(qq).enumerate() {
+        let m = subtract_min(b).ok_or_else(|| forbidden_bond(0, i))?;
+        constant = constant + m;
+    }
+    if chain.homogeneous {
+        constant = constant * pow2::<T>(chain.levels);
+    }
+    Ok(ChainLoss { bonds, constant })
+}
+
+fn forbidden_bond(level: usize, i: usize) -> Error {
+    Error::AllForbidden(format!(
+        "bond {i} of level {level} has loss +inf for every pair of states"
+    ))
+}
+
+/// Subtracts the minimum from a bond (finite entries); `None` if every entry is `+inf`.
+fn subtract_min<T: Real>(b: &mut [T]) -> Option<T> {
+    let m = min(b);
+    if m == T::infinity() {
+        return None;
+    }
+    for x in b.iter_mut() {
+        *x = if *x == T::infinity() {
+            T::infinity()
+        } else {
+            *x - m
+        };
+    }
+    Some(m)
+}
+
+/// `2^n` as a scalar (`+inf` beyond the `f64` range).
+fn pow2<T: Real>(n: usize) -> T {
+    T::of(2f64.powi(i32::try_from(n).unwrap_or(i32::MAX)))
+}
+
+/// A renormalised chain loss `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainLoss<T> {
+    /// The level's bond matrices, each normalised to `min = 0` (row-major `q x q`,
+    /// concatenated; one matrix for a homogeneous chain).
+    pub bonds: Vec<T>,
+    /// `C_k`: the constants split off at levels `< k` (and from the input bonds), each
+    /// multiplied by the number of bonds it stands for.
+    pub constant: T,
+}
+
+/// One decimation step of a chain (implements [`Renormalise`]); `T` is the scalar (`f64` or
+/// a dual number).
+#[derive(Debug, Clone, Copy)]
+pub struct Decimation<T> {
+    q: usize,
+    levels: usize,
+    boundary: Boundary,
+    homogeneous: bool,
+    _scalar: std::marker::PhantomData<T>,
+}
+
+impl<T> Decimation<T> {
+    /// The step map of `chain`.
+    pub fn new(chain: &Chain) -> Self {
+        Self {
+            q: chain.q,
+            levels: chain.levels,
+            boundary: chain.boundary,
+            homogeneous: chain.homogeneous,
+            _scalar: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Real> Renormalise for Decimation<T> {
+    type Scalar = T;
+    type Loss = ChainLoss<T>;
+    type Conditional = ();
+
+    fn depth(&self) -> usize {
+        self.levels
+    }
+
+    /// `phi'_j = soft_min_plus(phi_{2j}, phi_{2j+1})` at `S_k`, normalised; the constants
+    /// `c_j` go into `C_{k+1} = C_k + sum_j c_j` (homogeneous: `C_k + 2^(L-k-1) c`).
+    fn coarse_grain(&self, level: usize, g: &ChainLoss<T>, s: T) -> Result<(ChainLoss<T>, ())> {
+        let q = self.q;
+        let qq = q * q;
+        let mut scratch = vec![T::zero(); qq * q];
+        let n_out = if self.homogeneous { 1 } else { g.bonds.len() / qq / 2 };
+        let mut bonds = vec![T::zero(); n_out * qq];
+        let mut sum = T::zero();
+        for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
+            let (left, right) = if self.homogeneous {
+                (&g.bonds[..], &g.bonds[..])
+            } else {
+                (
+                    &g.bonds[2 * j * qq..(2 * j + 1) * qq],
+                    &g.bonds[(2 * j + 1) * qq..(2 * j + 2) * qq],
+                )
+            };
+            soft_min_plus(left, right, q, s, out, &mut scratch);
+            let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
+            sum = sum + c;
+        }
+        if self.homogeneous {
+            sum = sum * pow2::<T>(self.levels - level - 1);
+        }
+        Ok((
+            ChainLoss {
+                bonds,
+                constant: g.constant + sum,
+            },
+            (),
+        ))
+    }
+
+    /// Open: `F = C_L - S_L log sum_{a,c} exp(-phi_L(a, c) / S_L)` (the two end sites);
+    /// ring: `F = C_L - S_L log sum_a exp(-phi_L(a, a) / S_L)` (the one site, its bond to
+    /// itself).
+    fn top(&self, g: &ChainLoss<T>, s: T) -> Result<(T, ())> {
+        let q = self.q;
+        let top = match self.boundary {
+            Boundary::Open => soft_min(&g.bonds[..q * q], s),
+            Boundary::Ring => {
+                let diag: Vec<T> = (0..q).map(|a| g.bonds[a * q + a]).collect();
+                soft_min(&diag, s)
+            }
+        };
+        if top == T::infinity() {
+            return Err(Error::AllForbidden(
+                "every configuration of the chain has loss +inf".to_string(),
+            ));
+        }
+        Ok((g.constant + top, ()))
+    }
+}
+
+/// The flow of a chain in `f64`: renormalised losses of every level and the free energy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainFlow {
+    q: usize,
+    levels: usize,
+    boundary: Boundary,
+    homogeneous: bool,
+    /// `g_0..g_L`.
+    losses: Vec<ChainLoss<f64>>,
+    /// `S_0..S_L`.
+    cumulative: Vec<f64>,
+    /// `F`.
+    free_energy: f64,
+}
+
+impl ChainFlow {
+    /// `F = C_L - S_L log sum exp(-phi_L / S_L)` (over the top configurations).
+    pub fn free_energy(&self) -> f64 {
+        self.free_energy
+    }
+
+    /// The renormalised loss `g_k` of level `k` (normalised bonds and `C_k`).
+    ///
+    /// # Panics
+    /// If `level > L`.
+    pub fn loss(&self, level: usize) -> &ChainLoss<f64> {
+        &self.losses[level]
+    }
+
+    /// The normalised bond matrices of level `k`: one (homogeneous) or `2^(L-k)`, each
+    /// row-major `q x q` with minimum 0.
+    ///
+    /// # Panics
+    /// If `level > L`.
+    pub fn bonds(&self, level: usize) -> &[f64] {
+        &self.losses[level].bonds
+    }
+
+    /// `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})` for a configuration `y` of the level-`k`
+    /// sites (ring: the last bond wraps to the first site).
+    ///
+    /// # Panics
+    /// If `y` has the wrong length or a state `>= q`.
+    pub fn renormalised_loss(&self, level: usize, y: &[usize]) -> f64 {
+        let q = self.q;
+        let qq = q * q;
+        let g = &self.losses[level];
+        let n = y.len();
+        let bonds = match self.boundary {
+            Boundary::Open => n - 1,
+            Boundary::Ring => n,
+        };
+        let sum: f64 = (0..bonds)
+            .map(|j| {
+                let b = if self.homogeneous { 0 } else { j };
+                g.bonds[b * qq + y[j] * q + y[(j + 1) % n]]
+            })
+            .sum();
+        g.constant + sum
+    }
+
+    /// A sampler for `P*` (inverse RG, SPEC §7).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the chain has more sites than `usize` can index.
+    pub fn sampler(&self) -> Result<ChainSampler> {
+        ChainSampler::new(self)
+    }
+}
+
+/// A solved chain: the flow, and the free energy, entropies and expected loss from its
+/// derivatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainSolution {
+    /// Free energy, entropies `H(Y_0..Y_L)`, conditional entropies, expected loss.
+    pub summary: FlowSolution,
+    /// The renormalised bonds of every level.
+    pub flow: ChainFlow,
+}
+
+/// Exact sampler for a chain's `P*` by inverse RG (SPEC §7): draw the top sites, then the
+/// decimated sites level by level; given its two level-`(k+1)` neighbours `a`, `c` the site
+/// between them is independent of everything else,
+///
+/// ```text
+/// P(x | a, c) = exp(-(phi_{k,2j}(a, x) + phi_{k,2j+1}(x, c)) / S_k) / Z(a, c).
+/// ```
+///
+/// The conditionals are tabulated once as 64-bit thresholds (`q^3` per level homogeneous,
+/// per odd site inhomogeneous); sampling allocates nothing and uses one `u64` per site.
+#[derive(Debug, Clone)]
+pub struct ChainSampler {
+    q: usize,
+    levels: usize,
+    boundary: Boundary,
+    homogeneous: bool,
+    sites: usize,
+    /// Per level `k < L`: thresholds `[(pair j)][a][c][x]`.
+    tables: Vec<Vec<u64>>,
+    /// The top: thresholds over `(a, c)` (open) or `a` (ring).
+    top: Vec<u64>,
+}
+
+/// Cumulative thresholds of a distribution: `t_i = floor(2^64 (p_0 + .. + p_i))`, with the last
+/// state of positive probability (and all after it) at `u64::MAX`.
+fn thresholds(p: &[f64], out: &mut [u64]) {
+    let last = p.iter().rposition(|&x| x > 0.0).unwrap_or(p.len() - 1);
+    let mut acc = 0.0;
+    for (i, (&x, t)) in p.iter().zip(out.iter_mut()).enumerate() {
+        acc += x;
+        *t = if i >= last {
+            u64::MAX
+        } else {
+            (acc * 18_446_744_073_709_551_616.0) as u64
+        };
+    }
+}
+
+#[inline(always)]
+fn pick(t: &[u64], r: u64) -> usize {
+    let mut i = 0;
+    while i + 1 < t.len() && r >= t[i] {
+        i += 1;
+    }
+    i
+}
+
+impl ChainSampler {
+    fn new(flow: &ChainFlow) -> Result<Self> {
+        let q = flow.q;
+        let sites = match (flow.boundary, bond_count(flow.levels)) {
+            (Boundary::Open, Some(n)) if n < usize::MAX => n + 1,
+            (Boundary::Ring, Some(n)) => n,
+            _ => {
+                return Err(Error::TooLarge {
+                    what: "chain sampler".to_string(),
+                    states: usize::MAX,
+                    limit: usize::MAX,
+                })
+            }
+        };
+        let mut x = vec![0.0; q];
+        let mut p = vec![0.0; q];
+        let mut tables = Vec::with_capacity(flow.levels);
+        for k in 0..flow.levels {
+            let g = &flow.losses[k].bonds;
+            let s = flow.cumulative[k];
+            let qq = q * q;
+            let pairs = if flow.homogeneous { 1 } else { g.len() / qq / 2 };
+            let mut t = vec![0u64; pairs * qq * q];
+            for j in 0..pairs {
+                let (l, r) = if flow.homogeneous {
+                    (&g[..qq], &g[..qq])
+                } else {
+                    (&g[2 * j * qq..(2 * j + 1) * qq], &g[(2 * j + 1) * qq..][..qq])
+                };
+                for a in 0..q {
+                    for c in 0..q {
+                        for (b, xb) in x.iter_mut().enumerate() {
+                            *xb = l[a * q + b] + r[b * q + c];
+                        }
+                        gibbs_into(&x, s, &mut p);
+                        thresholds(&p, &mut t[((j * q + a) * q + c) * q..][..q]);
+                    }
+                }
+            }
+            tables.push(t);
+        }
+        let g = &flow.losses[flow.levels].bonds;
+        let s = flow.cumulative[flow.levels];
+        let top_losses: Vec<f64> = match flow.boundary {
+            Boundary::Open => g[..q * q].to_vec(),
+            Boundary::Ring => (0..q).map(|a| g[a * q + a]).collect(),
+        };
+        let mut p = vec![0.0; top_losses.len()];
+        gibbs_into(&top_losses, s, &mut p);
+        let mut top = vec![0u64; p.len()];
+        thresholds(&p, &mut top);
+        Ok(Self {
+            q,
+            levels: flow.levels,
+            boundary: flow.boundary,
+            homogeneous: flow.homogeneous,
+            sites,
+            tables,
+            top,
+        })
+    }
+
+    /// Number of sites of a sample.
+    pub fn sites(&self) -> usize {
+        self.sites
+    }
+
+    /// Draws one configuration of all sites into `out` (states `0..q`), exactly from `P*`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len()` is not the number of sites.
+    pub fn sample_into<R: rand::RngCore + ?Sized>(&self, rng: &mut R, out: &mut [u32]) -> Result<()> {
+        if out.len() != self.sites {
+            return Err(Error::length("sample buffer", out.len(), self.sites));
+        }
+        let q = self.q;
+        let n = 1usize << self.levels; // bonds = index of the last open site
+        let top = pick(&self.top, rng.next_u64());
+        match self.boundary {
+            Boundary::Open => {
+                out[0] = (top / q) as u32;
+                out[n] = (top % q) as u32;
+            }
+            Boundary::Ring => out[0] = top as u32,
+        }
+        // Ring: the right neighbour of the last odd site is site 0.
+        let mask = match self.boundary {
+            Boundary::Open => usize::MAX,
+            Boundary::Ring => n - 1,
+        };
+        let qqq = q * q * q;
+        for k in (0..self.levels).rev() {
+            let step = 1usize << k;
+            let table = &self.tables[k];
+            let pairs = n >> (k + 1);
+            if q == 2 && self.homogeneous {
+                let t: [u64; 8] = table[..8].try_into().expect("q^3 = 8 thresholds");
+                for j in 0..pairs {
+                    let i = step * (2 * j + 1);
+                    let a = out[i - step] as usize;
+                    let c = out[(i + step) & mask] as usize;
+                    out[i] = u32::from(rng.next_u64() >= t[(a * 2 + c) * 2]);
+                }
+                continue;
+            }
+            for j in 0..pairs {
+                let i = step * (2 * j + 1);
+                let a = out[i - step] as usize;
+                let c = out[(i + step) & mask] as usize;
+                let base = if self.homogeneous { 0 } else { j * qqq };
+                let t = &table[base + (a * q + c) * q..][..q];
+                out[i] = pick(t, rng.next_u64()) as u32;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ±1 Ising chain: closed-form flow, fixed points, flow diagram.
+// ---------------------------------------------------------------------------------------
+
+/// Dimensionless Ising couplings of a level, `K = J / S_k` and `H = h / S_k`, for the bond
+/// `phi(s, s') = -J s s' - (h / 2)(s + s')` (the field split evenly between a site's two bonds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IsingCouplings {
+    /// `K = J / S`.
+    pub k: f64,
+    /// `H = h / S`.
+    pub h: f64,
+}
+
+/// The Ising bond matrix in loss units: states `0 -> s = -1`, `1 -> s = +1`, row-major,
+/// `phi(s, s') = -J s s' - (h / 2)(s + s')`.
+pub fn ising_bond(j: f64, h: f64) -> [f64; 4] {
+    let phi = |s: f64, t: f64| -j * s * t - 0.5 * h * (s + t);
+    [phi(-1.0, -1.0), phi(-1.0, 1.0), phi(1.0, -1.0), phi(1.0, 1.0)]
+}
+
+/// `(J, h)` of a symmetric `2 x 2` bond (states `-1, +1`), up to an additive constant:
+/// `J = (phi(-+) + phi(+-) - phi(--) - phi(++)) / 4`, `h = (phi(--) - phi(++)) / 2`.
+pub fn ising_parameters(bond: &[f64]) -> (f64, f64) {
+    let (mm, mp, pm, pp) = (bond[0], bond[1], bond[2], bond[3]);
+    ((mp + pm - mm - pp) / 4.0, (mm - pp) / 2.0)
+}
+
+/// `ln cosh x`, stable for large `|x|`.
+fn ln_cosh(x: f64) -> f64 {
+    let a = x.abs();
+    a + (-2.0 * a).exp().ln_1p() - std::f64::consts::LN_2
+}
+
+/// One decimation step of the Ising chain in closed form, at a fixed temperature
+/// (dimensionless): with `A = ln 2cosh(2K + H)`, `B = ln 2cosh(2K - H)`, `C = ln 2cosh H`,
+///
+/// ```text
+/// K' = (A + B - 2C) / 4,   H' = H + (A - B) / 2,   g = (A + B + 2C) / 4
+/// ```
+///
+/// where `g` is the constant per new bond (`phi'/S = -(K' s s' + H'/2 (s + s') + g)`). Proof:
+/// `proofs/chain.md`; test `ising_closed_form_equals_the_matrix_flow`.
+pub fn ising_step(c: IsingCouplings) -> (IsingCouplings, f64) {
+    let two = std::f64::consts::LN_2;
+    let a = ln_cosh(2.0 * c.k + c.h) + two;
+    let b = ln_cosh(2.0 * c.k - c.h) + two;
+    let cc = ln_cosh(c.h) + two;
+    (
+        IsingCouplings {
+            k: (a + b - 2.0 * cc) / 4.0,
+            h: c.h + (a - b) / 2.0,
+        },
+        (a + b + 2.0 * cc) / 4.0,
+    )
+}
+
+/// The Ising coupling flow across levels: `(K_k, H_k)` for `k = 0..L` from `(J, h)` at
+/// cumulative temperatures `S_0..S_L`: `K_0 = J / S_0`, and between levels the step of
+/// [`ising_step`] followed by re-tempering, `K_{k+1} = K'(K_k, H_k) * S_k / S_{k+1}` (same
+/// for `H`).
+pub fn ising_flow(j: f64, h: f64, cumulative: &[f64]) -> Vec<IsingCouplings> {
+    let mut out = Vec::with_capacity(cumulative.len());
+    let Some(&s0) = cumulative.first() else {
+        return out;
+    };
+    let mut c = IsingCouplings {
+        k: j / s0,
+        h: h / s0,
+    };
+    out.push(c);
+    for w in cumulative.windows(2) {
+        let (next, _) = ising_step(c);
+        let r = w[0] / w[1];
+        c = IsingCouplings {
+            k: next.k * r,
+            h: next.h * r,
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// Trajectories of the dimensionless Ising flow from each starting point, `steps` steps at a
+/// constant re-tempering ratio `r = S_k / S_{k+1}` (`0 < r <= 1`): the flow diagram. Every
+/// finite start flows to the line `K = 0` (the 1D chain has no ordered phase); the fixed
+/// points are listed by [`ising_fixed_points`].
+pub fn ising_flow_diagram(
+    starts: &[IsingCouplings],
+    ratio: f64,
+    steps: usize,
+) -> Vec<Vec<IsingCouplings>> {
+    starts
+        .iter()
+        .map(|&c0| {
+            let mut c = c0;
+            let mut path = vec![c];
+            for _ in 0..steps {
+                let (n, _) = ising_step(c);
+                c = IsingCouplings {
+                    k: n.k * ratio,
+                    h: n.h * ratio,
+                };
+                path.push(c);
+            }
+            path
+        })
+        .collect()
+}
+
+/// A fixed point of the dimensionless Ising flow with its stability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IsingFixedPoint {
+    /// The couplings (`K = +inf` for the zero-temperature point).
+    pub couplings: IsingCouplings,
+    /// Whether nearby couplings flow into it.
+    pub stable: bool,
+}
+
+/// Fixed points of the dimensionless Ising flow at re-tempering ratio `r = S_k / S_{k+1}`:
+/// `(K, H) = (0, 0)` is stable (with `r = 1` the whole line `K = 0` is fixed: `H' = H` there);
+/// `(K, H) = (+inf, 0)` is an unstable fixed point only for `r = 1` (there
+/// `K' = K - ln(2)/2 + O(e^{-4K})`, so every finite `K` decreases); for `r < 1` it is not fixed.
+pub fn ising_fixed_points(ratio: f64) -> Vec<IsingFixedPoint> {
+    let zero = IsingFixedPoint {
+        couplings: IsingCouplings { k: 0.0, h: 0.0 },
+        stable: true,
+    };
+    if ratio == 1.0 {
+        vec![
+            zero,
+            IsingFixedPoint {
+                couplings: IsingCouplings {
+                    k: f64::INFINITY,
+                    h: 0.0,
+                },
+                stable: false,
+            },
+        ]
+    } else {
+        vec![zero]
+    }
+}
+
+/// The gauge-invariant interaction of a bond, `max |phi(a,c) - phi(a,0) - phi(0,c) + phi(0,0)|`
+/// over finite entries: zero exactly for decoupled bonds `phi(a, c) = u(a) + v(c)`, which are
+/// the finite fixed points of the homogeneous flow (`phi ⊕_S phi = phi + const`).
+pub fn interaction(bond: &[f64], q: usize) -> f64 {
+    let mut m: f64 = 0.0;
+    for a in 0..q {
+        for c in 0..q {
+            let v = bond[a * q + c] - bond[a * q] - bond[c] + bond[0];
+            if v.is_finite() {
+                m = m.max(v.abs());
+            }
+        }
+    }
+    m
+}
+
+/// Where the dimensionless homogeneous flow goes: iterates
+/// `psi_{k+1} = r * N(psi_k ⊕_1 psi_k)` (`psi = phi / S`, `N` subtracts the minimum, `⊕_1`
+/// the soft min-plus product at temperature 1) from `bond / s` until the largest change is
+/// below `tol` or `max_steps` steps were taken. Returns the last `psi` and the number of steps.
+/// Finite bonds converge to a decoupled fixed point ([`interaction`] `= 0`); hard constraints
+/// (`+inf` entries) can keep a bond coupled forever (e.g. a permutation).
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::InvalidSetting`] for `s <= 0` or `r` outside `(0, 1]`;
+/// [`Error::AllForbidden`] if the product becomes all `+inf`.
+pub fn fixed_point(
+    bond: &[f64],
+    q: usize,
+    s: f64,
+    ratio: f64,
+    tol: f64,
+    max_steps: usize,
+) -> Result<(Vec<f64>, usize)> {
+    if bond.len() != q * q {
+        return Err(Error::length("bond", bond.len(), q * q));
+    }
+    check_bond("bond", bond)?;
+    if !(s > 0.0 && s.is_finite()) {
+        return Err(Error::InvalidSetting {
+            field: "s",
+            value: s,
+            reason: "must be positive and finite",
+        });
+    }
+    if !(ratio > 0.0 && ratio <= 1.0) {
+        return Err(Error::InvalidSetting {
+            field: "ratio",
+            value: ratio,
+            reason: "S_k / S_{k+1} must be in (0, 1]",
+        });
+    }
+    let mut psi: Vec<f64> = bond.iter().map(|x| x / s).collect();
+    subtract_min(&mut psi).ok_or_else(|| forbidden_bond(0, 0))?;
+    let mut next = vec![0.0; q * q];
+    let mut scratch = vec![0.0; q * q * q];
+    for step in 1..=max_steps {
+        soft_min_plus(&psi, &psi, q, 1.0, &mut next, &mut scratch);
+        subtract_min(&mut next).ok_or_else(|| forbidden_bond(step, 0))?;
+        let mut change: f64 = 0.0;
+        for (p, n) in psi.iter_mut().zip(&next) {
+            let v = n * ratio;
+            if p.is_finite() || v.is_finite() {
+                change = change.max((v - *p).abs());
+            }
+            *p = v;
+        }
+        if change <= tol {
+            return Ok((psi, step));
+        }
+    }
+    Ok((psi, max_steps))
+}
