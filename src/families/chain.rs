@@ -31,7 +31,9 @@ use crate::dual::Dual;
 use crate::error::{Error, Result};
 use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
-use crate::numerics::{gibbs_into, min, soft_min, soft_min_plus, Real};
+use crate::numerics::{
+    gibbs_into, min, soft_min, soft_min_plus, soft_min_plus_factored, soft_min_plus_scratch, Real,
+};
 use crate::problem::Problem;
 use crate::rg::{sweep, Flow, Renormalise};
 use crate::temperatures::Temperatures;
@@ -43,8 +45,8 @@ pub const MAX_LEVELS: usize = 4096;
 /// Largest number of level-0 states [`Chain::tabulate`] builds (`2^22`).
 pub const MAX_TABULATED_STATES: usize = 1 << 22;
 
-/// Inhomogeneous levels with more bonds than this are differentiated two directions at a
-/// time (cheaper per pass), coarser ones eight at a time.
+/// Inhomogeneous chains with more bonds than this carry four directions in their first
+/// derivative pass instead of eight (memory).
 const WIDE_LEVEL: usize = 1 << 12;
 
 /// How the chain closes.
@@ -152,8 +154,14 @@ impl Chain {
         if bonds.len() != n {
             return Err(Error::length("bonds", bonds.len(), n));
         }
-        for (i, b) in bonds.chunks_exact(q * q).enumerate() {
-            check_bond(&format!("bonds[{i}]"), b)?;
+        if let Some(i) = bonds
+            .iter()
+            .position(|x| x.is_nan() || *x == f64::NEG_INFINITY)
+        {
+            check_bond(
+                &format!("bonds[{}]", i / (q * q)),
+                &bonds[i / (q * q) * q * q..][..q * q],
+            )?;
         }
         Ok(Self {
             q,
@@ -266,9 +274,12 @@ impl Chain {
     /// `E[f] = dF/dt` for `f -> (1 + t) f`, in forward mode.
     ///
     /// The derivative in `S_j` only involves the levels `j..L` (the level-`j` bonds do not
-    /// depend on `S_j`), so directions are carried in groups, each group re-running the
-    /// sub-chain from the finest level it needs: levels wider than 4096 bonds two directions
-    /// at a time ([`Dual<2>`]), coarser ones eight at a time ([`Dual<8>`]).
+    /// depend on `S_j`), so directions are carried in groups, each group re-running only the
+    /// sub-chain from the finest level it needs (a chain again, with the level's bonds as its
+    /// input): the first group (`t`, `S_0`, ...) from level 0, eight directions at a time
+    /// ([`Dual<8>`]; four, [`Dual<4>`], on inhomogeneous chains of more than 4096 bonds, to
+    /// bound memory), the next from the first `S_j` not yet covered, and so on. The cost is
+    /// about two flows.
     ///
     /// # Errors
     /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
@@ -287,14 +298,18 @@ impl Chain {
         let mut next = 0; // the next S_j without a derivative
         let mut with_t = true;
         while next <= l {
+            // The first group carries t and starts at level 0; on a wide inhomogeneous chain it
+            // is four directions wide (memory: one dual per bond entry per level), and every
+            // later group starts at its first S_j, eight directions wide.
             let start = next;
-            let wide = !self.homogeneous && bond_count(l - start).map_or(true, |n| n > WIDE_LEVEL);
-            let width = if wide { 2 } else { 8 };
+            let wide =
+                with_t && !self.homogeneous && bond_count(l).map_or(true, |n| n > WIDE_LEVEL);
+            let width = if wide { 4 } else { 8 };
             let first = usize::from(with_t);
             let count = (width - first).min(l + 1 - start);
             let dirs: Vec<usize> = (start..start + count).collect();
             let eps: Vec<f64> = if wide {
-                self.group::<2>(&flow, start, with_t, &dirs)?.to_vec()
+                self.group::<4>(&flow, start, with_t, &dirs)?.to_vec()
             } else {
                 self.group::<8>(&flow, start, with_t, &dirs)?.to_vec()
             };
@@ -401,10 +416,7 @@ impl Chain {
             let parent: Vec<usize> = (0..sizes[k])
                 .map(|x| {
                     decode(x, q, &mut digits[..m]);
-                    digits[..m]
-                        .iter()
-                        .step_by(2)
-                        .fold(0, |acc, &d| acc * q + d)
+                    digits[..m].iter().step_by(2).fold(0, |acc, &d| acc * q + d)
                 })
                 .collect();
             parents.push(parent);
@@ -520,6 +532,108 @@ fn pow2<T: Real>(n: usize) -> T {
     T::of(2f64.powi(i32::try_from(n).unwrap_or(i32::MAX)))
 }
 
+/// The scalar of a chain flow: `f64` or a dual number, with the decimation kernel
+/// `out = left ⊕_s right` (the soft min-plus product of [`crate::numerics::soft_min_plus`]).
+///
+/// `f64` uses [`soft_min_plus_factored`] (`2 q^2` exponentials). [`Dual`] computes the value
+/// with the same `f64` kernel and the tangents by the derivative of the soft minimum,
+///
+/// ```text
+/// d out[a][c] = sum_b p_b (d left[a][b] + d right[b][c]) + (ds / s) sum_b p_b (out[a][c] - x_b),
+/// p_b = exp(-(x_b - out[a][c]) / s),  x_b = left[a][b] + right[b][c],
+/// ```
+///
+/// which is forward-mode differentiation of the kernel done by hand (test
+/// `dual_kernel_matches_generic_dual_arithmetic`).
+pub trait BondScalar: Real {
+    /// `out = left ⊕_s right` for `q x q` row-major matrices; `ws` is reused between calls.
+    fn soft_min_plus(
+        left: &[Self],
+        right: &[Self],
+        q: usize,
+        s: Self,
+        out: &mut [Self],
+        ws: &mut Vec<f64>,
+    );
+}
+
+impl BondScalar for f64 {
+    fn soft_min_plus(
+        left: &[f64],
+        right: &[f64],
+        q: usize,
+        s: f64,
+        out: &mut [f64],
+        ws: &mut Vec<f64>,
+    ) {
+        ws.resize(soft_min_plus_scratch(q), 0.0);
+        soft_min_plus_factored(left, right, q, s, out, ws, None);
+    }
+}
+
+impl<const N: usize> BondScalar for Dual<N> {
+    fn soft_min_plus(
+        left: &[Self],
+        right: &[Self],
+        q: usize,
+        s: Self,
+        out: &mut [Self],
+        ws: &mut Vec<f64>,
+    ) {
+        let qq = q * q;
+        let k = soft_min_plus_scratch(q);
+        ws.resize(k + 3 * qq + qq * q, 0.0);
+        let (scratch, rest) = ws.split_at_mut(k);
+        let (lv, rest) = rest.split_at_mut(qq);
+        let (rv, rest) = rest.split_at_mut(qq);
+        let (ov, w) = rest.split_at_mut(qq);
+        for (v, x) in lv.iter_mut().zip(left) {
+            *v = x.re;
+        }
+        for (v, x) in rv.iter_mut().zip(right) {
+            *v = x.re;
+        }
+        soft_min_plus_factored(lv, rv, q, s.re, ov, scratch, Some(w));
+        let ds_over_s = {
+            let mut e = s.eps;
+            e.iter_mut().for_each(|x| *x /= s.re);
+            e
+        };
+        let s_moves = ds_over_s.iter().any(|&x| x != 0.0);
+        for a in 0..q {
+            for c in 0..q {
+                let v = ov[a * q + c];
+                let o = &mut out[a * q + c];
+                if v == f64::INFINITY {
+                    *o = Dual::constant(f64::INFINITY);
+                    continue;
+                }
+                let mut eps = [0.0; N];
+                let mut spread = 0.0;
+                for b in 0..q {
+                    let p = w[(a * q + c) * q + b];
+                    if p == 0.0 {
+                        continue;
+                    }
+                    let (l, r) = (&left[a * q + b], &right[b * q + c]);
+                    for (e, (dl, dr)) in eps.iter_mut().zip(l.eps.iter().zip(&r.eps)) {
+                        *e += p * (dl + dr);
+                    }
+                    if s_moves {
+                        spread += p * (v - (lv[a * q + b] + rv[b * q + c]));
+                    }
+                }
+                if s_moves {
+                    for (e, d) in eps.iter_mut().zip(&ds_over_s) {
+                        *e += d * spread;
+                    }
+                }
+                *o = Dual::new(v, eps);
+            }
+        }
+    }
+}
+
 /// A renormalised chain loss `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainLoss<T> {
@@ -555,7 +669,7 @@ impl<T> Decimation<T> {
     }
 }
 
-impl<T: Real> Renormalise for Decimation<T> {
+impl<T: BondScalar> Renormalise for Decimation<T> {
     type Scalar = T;
     type Loss = ChainLoss<T>;
     type Conditional = ();
@@ -569,8 +683,12 @@ impl<T: Real> Renormalise for Decimation<T> {
     fn coarse_grain(&self, level: usize, g: &ChainLoss<T>, s: T) -> Result<(ChainLoss<T>, ())> {
         let q = self.q;
         let qq = q * q;
-        let mut scratch = vec![T::zero(); qq * q];
-        let n_out = if self.homogeneous { 1 } else { g.bonds.len() / qq / 2 };
+        let mut ws = Vec::new();
+        let n_out = if self.homogeneous {
+            1
+        } else {
+            g.bonds.len() / qq / 2
+        };
         let mut bonds = vec![T::zero(); n_out * qq];
         let mut sum = T::zero();
         for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
@@ -582,7 +700,7 @@ impl<T: Real> Renormalise for Decimation<T> {
                     &g.bonds[(2 * j + 1) * qq..(2 * j + 2) * qq],
                 )
             };
-            soft_min_plus(left, right, q, s, out, &mut scratch);
+            T::soft_min_plus(left, right, q, s, out, &mut ws);
             let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
             sum = sum + c;
         }
@@ -767,13 +885,20 @@ impl ChainSampler {
             let g = &flow.losses[k].bonds;
             let s = flow.cumulative[k];
             let qq = q * q;
-            let pairs = if flow.homogeneous { 1 } else { g.len() / qq / 2 };
+            let pairs = if flow.homogeneous {
+                1
+            } else {
+                g.len() / qq / 2
+            };
             let mut t = vec![0u64; pairs * qq * q];
             for j in 0..pairs {
                 let (l, r) = if flow.homogeneous {
                     (&g[..qq], &g[..qq])
                 } else {
-                    (&g[2 * j * qq..(2 * j + 1) * qq], &g[(2 * j + 1) * qq..][..qq])
+                    (
+                        &g[2 * j * qq..(2 * j + 1) * qq],
+                        &g[(2 * j + 1) * qq..][..qq],
+                    )
                 };
                 for a in 0..q {
                     for c in 0..q {
@@ -817,7 +942,11 @@ impl ChainSampler {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if `out.len()` is not the number of sites.
-    pub fn sample_into<R: rand::RngCore + ?Sized>(&self, rng: &mut R, out: &mut [u32]) -> Result<()> {
+    pub fn sample_into<R: rand::RngCore + ?Sized>(
+        &self,
+        rng: &mut R,
+        out: &mut [u32],
+    ) -> Result<()> {
         if out.len() != self.sites {
             return Err(Error::length("sample buffer", out.len(), self.sites));
         }
@@ -882,7 +1011,12 @@ pub struct IsingCouplings {
 /// `phi(s, s') = -J s s' - (h / 2)(s + s')`.
 pub fn ising_bond(j: f64, h: f64) -> [f64; 4] {
     let phi = |s: f64, t: f64| -j * s * t - 0.5 * h * (s + t);
-    [phi(-1.0, -1.0), phi(-1.0, 1.0), phi(1.0, -1.0), phi(1.0, 1.0)]
+    [
+        phi(-1.0, -1.0),
+        phi(-1.0, 1.0),
+        phi(1.0, -1.0),
+        phi(1.0, 1.0),
+    ]
 }
 
 /// `(J, h)` of a symmetric `2 x 2` bond (states `-1, +1`), up to an additive constant:

@@ -174,7 +174,10 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         for k in 0..=c.levels() {
             let g = sol.flow.loss(k);
             bonds.push(Value::Array(
-                g.bonds.chunks_exact(q * q).map(|b| matrix_out(b, q)).collect(),
+                g.bonds
+                    .chunks_exact(q * q)
+                    .map(|b| matrix_out(b, q))
+                    .collect(),
             ));
             constants.push(g.constant);
         }
