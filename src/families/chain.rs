@@ -411,9 +411,9 @@ impl Chain {
             .collect::<Result<_>>()?;
         let mut parents = Vec::with_capacity(self.levels);
         let mut digits = vec![0usize; m0];
-        for k in 0..self.levels {
+        for (k, &n_k) in sizes.iter().enumerate().take(self.levels) {
             let m = self.sites(k).ok_or_else(too_large)?;
-            let parent: Vec<usize> = (0..sizes[k])
+            let parent: Vec<usize> = (0..n_k)
                 .map(|x| {
                     decode(x, q, &mut digits[..m]);
                     digits[..m].iter().step_by(2).fold(0, |acc, &d| acc * q + d)
