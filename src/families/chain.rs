@@ -285,41 +285,36 @@ impl Chain {
     /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
     /// entropy of a chain with `2^1100` sites).
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
-        let flow = self.flow(temperatures)?;
+        self.check_temperatures(temperatures)?;
+        let l = self.levels;
+        let g0 = normalised(self, |x| x)?;
+        // The first group carries t and S_0, S_1, ... from level 0, and its values are the
+        // f64 flow. On a wide inhomogeneous chain it is four directions wide (memory: one
+        // dual per bond entry per level), else eight; every later group starts at its first
+        // S_j, eight wide.
+        let wide = !self.homogeneous && bond_count(l).map_or(true, |n| n > WIDE_LEVEL);
+        let (flow, eps) = if wide {
+            let (f, e) = self.first_group::<4>(g0, temperatures)?;
+            (f, e.to_vec())
+        } else {
+            let (f, e) = self.first_group::<8>(g0, temperatures)?;
+            (f, e.to_vec())
+        };
         if !flow.free_energy.is_finite() {
             return Err(Error::Numerical(format!(
                 "free energy = {} does not fit in a finite f64 (the chain is too long)",
                 flow.free_energy
             )));
         }
-        let l = self.levels;
+        let d_t = eps[0];
         let mut d_s = vec![0.0; l + 1];
-        let mut d_t = 0.0;
-        let mut next = 0; // the next S_j without a derivative
-        let mut with_t = true;
+        let mut next = (eps.len() - 1).min(l + 1);
+        d_s[..next].copy_from_slice(&eps[1..=next]);
         while next <= l {
-            // The first group carries t and starts at level 0; on a wide inhomogeneous chain it
-            // is four directions wide (memory: one dual per bond entry per level), and every
-            // later group starts at its first S_j, eight directions wide.
             let start = next;
-            let wide =
-                with_t && !self.homogeneous && bond_count(l).map_or(true, |n| n > WIDE_LEVEL);
-            let width = if wide { 4 } else { 8 };
-            let first = usize::from(with_t);
-            let count = (width - first).min(l + 1 - start);
-            let dirs: Vec<usize> = (start..start + count).collect();
-            let eps: Vec<f64> = if wide {
-                self.group::<4>(&flow, start, with_t, &dirs)?.to_vec()
-            } else {
-                self.group::<8>(&flow, start, with_t, &dirs)?.to_vec()
-            };
-            if with_t {
-                d_t = eps[0];
-            }
-            for (i, &j) in dirs.iter().enumerate() {
-                d_s[j] = eps[first + i];
-            }
-            with_t = false;
+            let count = 8.min(l + 1 - start);
+            let eps = self.group::<8>(&flow, start)?;
+            d_s[start..start + count].copy_from_slice(&eps[..count]);
             next = start + count;
         }
         let conditional_entropies: Vec<f64> = d_s.iter().map(|d| -d).collect();
@@ -337,51 +332,83 @@ impl Chain {
         Ok(ChainSolution { summary, flow })
     }
 
-    /// Derivatives of `F` along one group of directions: `t` first when `with_t` (then the
-    /// group starts at level 0), then `S_j` for `j` in `dirs` (all `>= start`).
-    fn group<const N: usize>(
+    /// The first derivative pass: from level 0, directions `t` (index 0) and `S_0..S_{N-2}`;
+    /// returns the `f64` flow (the values of the pass) and `dF/dt, dF/dS_0, ...`.
+    fn first_group<const N: usize>(
         &self,
-        flow: &ChainFlow,
-        start: usize,
-        with_t: bool,
-        dirs: &[usize],
-    ) -> Result<[f64; N]> {
-        let first = usize::from(with_t);
-        let sub = Decimation::<Dual<N>> {
-            q: self.q,
-            levels: self.levels - start,
-            boundary: self.boundary,
-            homogeneous: self.homogeneous,
-            _scalar: std::marker::PhantomData,
+        g0: ChainLoss<f64>,
+        temperatures: &Temperatures,
+    ) -> Result<(ChainFlow, [f64; N])> {
+        let cumulative = temperatures.cumulative_slice();
+        let step = Decimation::<Dual<N>> {
+            input: Some(&g0.bonds),
+            seed_t: true,
+            ..Decimation::new(self)
         };
-        let g0 = if with_t {
-            // f -> (1 + t) f: every finite entry carries itself as its t-tangent.
-            normalised(self, |x| {
-                let mut d = Dual::<N>::constant(x);
-                if x.is_finite() {
-                    d.eps[0] = x;
+        // The normalised bonds carry their own value as t-tangent, the minima (in C_0) theirs.
+        let dual_g0 = ChainLoss {
+            bonds: Vec::new(),
+            constant: Dual::<N>::seed_t(g0.constant),
+        };
+        let cum: Vec<Dual<N>> = cumulative
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| {
+                let mut d = Dual::constant(s);
+                if j + 1 < N {
+                    d.eps[j + 1] = 1.0;
                 }
                 d
-            })?
-        } else {
-            // Sub-chain from level `start`: its bonds do not depend on S_j, j >= start, and
-            // neither does C_start, which is dropped.
-            let g = &flow.losses[start];
-            ChainLoss {
-                bonds: g.bonds.iter().map(|&x| Dual::constant(x)).collect(),
-                constant: Dual::constant(0.0),
-            }
+            })
+            .collect();
+        let f = sweep(&step, &dual_g0, &cum)?;
+        let (free_energy, eps) = (f.free_energy.re, f.free_energy.eps);
+        let coarse: Vec<ChainLoss<f64>> = f
+            .losses
+            .into_iter()
+            .map(|g| ChainLoss {
+                bonds: g.bonds.iter().map(|x| x.re).collect(),
+                constant: g.constant.re,
+            })
+            .collect();
+        let mut losses = Vec::with_capacity(self.levels + 1);
+        losses.push(g0);
+        losses.extend(coarse);
+        let flow = ChainFlow {
+            q: self.q,
+            levels: self.levels,
+            boundary: self.boundary,
+            homogeneous: self.homogeneous,
+            losses,
+            cumulative: cumulative.to_vec(),
+            free_energy,
+        };
+        Ok((flow, eps))
+    }
+
+    /// A later derivative pass: directions `S_start..S_{start+N-1}`, re-running only the
+    /// sub-chain from level `start` (its bonds and `C_start` do not depend on them).
+    fn group<const N: usize>(&self, flow: &ChainFlow, start: usize) -> Result<[f64; N]> {
+        let step = Decimation::<Dual<N>> {
+            levels: self.levels - start,
+            input: Some(&flow.losses[start].bonds),
+            seed_t: false,
+            ..Decimation::new(self)
+        };
+        let g0 = ChainLoss {
+            bonds: Vec::new(),
+            constant: Dual::constant(0.0),
         };
         let cumulative: Vec<Dual<N>> = (start..=self.levels)
             .map(|j| {
                 let mut s = Dual::constant(flow.cumulative[j]);
-                if let Some(i) = dirs.iter().position(|&d| d == j) {
-                    s.eps[first + i] = 1.0;
+                if j - start < N {
+                    s.eps[j - start] = 1.0;
                 }
                 s
             })
             .collect();
-        let f: Flow<Decimation<Dual<N>>> = sweep(&sub, &g0, &cumulative)?;
+        let f: Flow<Decimation<Dual<N>>> = sweep(&step, &g0, &cumulative)?;
         Ok(f.free_energy.eps)
     }
 
@@ -546,6 +573,10 @@ fn pow2<T: Real>(n: usize) -> T {
 /// which is forward-mode differentiation of the kernel done by hand (test
 /// `dual_kernel_matches_generic_dual_arithmetic`).
 pub trait BondScalar: Real {
+    /// `x` as a scalar whose derivative along direction 0 is `x` itself (for finite `x`;
+    /// `+inf` gets none): the seed of `f -> (1 + t) f`. `f64` has no tangents: `x`.
+    fn seed_t(x: f64) -> Self;
+
     /// `out = left ⊕_s right` for `q x q` row-major matrices; `ws` is reused between calls.
     fn soft_min_plus(
         left: &[Self],
@@ -558,6 +589,10 @@ pub trait BondScalar: Real {
 }
 
 impl BondScalar for f64 {
+    fn seed_t(x: f64) -> f64 {
+        x
+    }
+
     fn soft_min_plus(
         left: &[f64],
         right: &[f64],
@@ -572,6 +607,14 @@ impl BondScalar for f64 {
 }
 
 impl<const N: usize> BondScalar for Dual<N> {
+    fn seed_t(x: f64) -> Self {
+        let mut d = Dual::constant(x);
+        if x.is_finite() && N > 0 {
+            d.eps[0] = x;
+        }
+        d
+    }
+
     fn soft_min_plus(
         left: &[Self],
         right: &[Self],
@@ -647,16 +690,24 @@ pub struct ChainLoss<T> {
 
 /// One decimation step of a chain (implements [`Renormalise`]); `T` is the scalar (`f64` or
 /// a dual number).
+///
+/// A derivative pass may read its finest level from `f64` bonds instead of its `g_0` (which
+/// then holds only the constant): the scalars are made one bond pair at a time, so no copy
+/// of the finest level is held in dual numbers.
 #[derive(Debug, Clone, Copy)]
-pub struct Decimation<T> {
+pub struct Decimation<'a, T> {
     q: usize,
     levels: usize,
     boundary: Boundary,
     homogeneous: bool,
+    /// `f64` bonds of the finest level (then `g_0.bonds` is empty).
+    input: Option<&'a [f64]>,
+    /// Whether the input bonds carry the `t` tangent of `f -> (1 + t) f` (direction 0).
+    seed_t: bool,
     _scalar: std::marker::PhantomData<T>,
 }
 
-impl<T> Decimation<T> {
+impl<T> Decimation<'_, T> {
     /// The step map of `chain`.
     pub fn new(chain: &Chain) -> Self {
         Self {
@@ -664,12 +715,28 @@ impl<T> Decimation<T> {
             levels: chain.levels,
             boundary: chain.boundary,
             homogeneous: chain.homogeneous,
+            input: None,
+            seed_t: false,
             _scalar: std::marker::PhantomData,
         }
     }
 }
 
-impl<T: BondScalar> Renormalise for Decimation<T> {
+impl<T: BondScalar> Decimation<'_, T> {
+    /// Scalars of the level-0 input entries `x` (with their `t` tangent when seeded).
+    fn lift(&self, x: &[f64], out: &mut Vec<T>) {
+        out.clear();
+        out.extend(x.iter().map(|&v| {
+            if self.seed_t {
+                T::seed_t(v)
+            } else {
+                T::of(v)
+            }
+        }));
+    }
+}
+
+impl<T: BondScalar> Renormalise for Decimation<'_, T> {
     type Scalar = T;
     type Loss = ChainLoss<T>;
     type Conditional = ();
@@ -684,23 +751,26 @@ impl<T: BondScalar> Renormalise for Decimation<T> {
         let q = self.q;
         let qq = q * q;
         let mut ws = Vec::new();
-        let n_out = if self.homogeneous {
-            1
-        } else {
-            g.bonds.len() / qq / 2
-        };
+        let input = self.input.filter(|_| level == 0);
+        let n_in = input.map_or(g.bonds.len(), <[f64]>::len);
+        let n_out = if self.homogeneous { 1 } else { n_in / qq / 2 };
         let mut bonds = vec![T::zero(); n_out * qq];
         let mut sum = T::zero();
+        let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
         for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
-            let (left, right) = if self.homogeneous {
-                (&g.bonds[..], &g.bonds[..])
+            let (lo, ro) = if self.homogeneous {
+                (0, 0)
             } else {
-                (
-                    &g.bonds[2 * j * qq..(2 * j + 1) * qq],
-                    &g.bonds[(2 * j + 1) * qq..(2 * j + 2) * qq],
-                )
+                (2 * j * qq, (2 * j + 1) * qq)
             };
-            T::soft_min_plus(left, right, q, s, out, &mut ws);
+            if let Some(x) = input {
+                self.lift(&x[lo..lo + qq], &mut lbuf);
+                self.lift(&x[ro..ro + qq], &mut rbuf);
+                T::soft_min_plus(&lbuf, &rbuf, q, s, out, &mut ws);
+            } else {
+                let (left, right) = (&g.bonds[lo..lo + qq], &g.bonds[ro..ro + qq]);
+                T::soft_min_plus(left, right, q, s, out, &mut ws);
+            }
             let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
             sum = sum + c;
         }
@@ -721,10 +791,18 @@ impl<T: BondScalar> Renormalise for Decimation<T> {
     /// itself).
     fn top(&self, g: &ChainLoss<T>, s: T) -> Result<(T, ())> {
         let q = self.q;
+        let mut lifted = Vec::new();
+        let bonds = match self.input.filter(|_| self.levels == 0) {
+            Some(x) => {
+                self.lift(&x[..q * q], &mut lifted);
+                &lifted[..]
+            }
+            None => &g.bonds[..],
+        };
         let top = match self.boundary {
-            Boundary::Open => soft_min(&g.bonds[..q * q], s),
+            Boundary::Open => soft_min(&bonds[..q * q], s),
             Boundary::Ring => {
-                let diag: Vec<T> = (0..q).map(|a| g.bonds[a * q + a]).collect();
+                let diag: Vec<T> = (0..q).map(|a| bonds[a * q + a]).collect();
                 soft_min(&diag, s)
             }
         };
