@@ -183,9 +183,9 @@ pub fn soft_min_plus<T: Real>(
     }
 }
 
-/// Scratch length [`soft_min_plus_factored`] needs for alphabet size `q`: `2 q^2 + q^3`.
+/// Scratch length [`soft_min_plus_factored`] needs for alphabet size `q`: `2 q^2 + 3 q`.
 pub fn soft_min_plus_scratch(q: usize) -> usize {
-    2 * q * q + q * q * q
+    2 * q * q + 3 * q
 }
 
 /// The `f64` soft min-plus product of [`soft_min_plus`] with row and column minima factored
@@ -198,11 +198,11 @@ pub fn soft_min_plus_scratch(q: usize) -> usize {
 /// ```
 ///
 /// Every factor is `<= 1` and the sum is of positive terms, so it is accurate to a few ulp of
-/// `max(|out|, s)`. When the sum falls below about `1e-270` (the best middle state is far from both
-/// minima) that entry is recomputed with its own minimum factored out, exactly as
-/// [`soft_min_plus`]. If `weights` is given it receives the Gibbs weights of the sum,
-/// `weights[(a q + c) q + b] = exp(-(left[a][b] + right[b][c] - out[a][c]) / s)` (zero rows
-/// where `out = +inf`). `scratch` needs [`soft_min_plus_scratch`]`(q)` values.
+/// `max(|out|, s)`. When the sum falls below about `1e-270` (the best middle state is far
+/// from both minima) that entry is recomputed with its own minimum factored out, exactly as
+/// [`soft_min_plus`]. If `weights` is given (`q^3` values) it receives the Gibbs weights of
+/// the sum, `weights[(a q + c) q + b] = exp(-(left[a][b] + right[b][c] - out[a][c]) / s)`
+/// (zeros where `out = +inf`). `scratch` needs [`soft_min_plus_scratch`]`(q)` values.
 ///
 /// # Panics
 /// If a slice is shorter than stated.
@@ -215,27 +215,18 @@ pub fn soft_min_plus_factored(
     scratch: &mut [f64],
     mut weights: Option<&mut [f64]>,
 ) {
+    // 2^-200 * 2^-200 * 1e-150, about 1e-270.
     const TINY: f64 = 1.0 / (1u128 << 100) as f64 / (1u128 << 100) as f64 / 1e210;
     let qq = q * q;
     let (left, right, out) = (&left[..qq], &right[..qq], &mut out[..qq]);
     let (e1, rest) = scratch.split_at_mut(qq);
     let (e2, rest) = rest.split_at_mut(qq);
-    let terms = &mut rest[..qq * q];
+    let (rmin, rest) = rest.split_at_mut(q);
+    let (cmin, rest) = rest.split_at_mut(q);
+    let terms = &mut rest[..q];
     let inv_s = 1.0 / s;
     let use_inv = inv_s.is_finite();
     let scaled = |d: f64| if use_inv { d * inv_s } else { d / s };
-    let mut rmin = [0.0f64; 64];
-    let mut cmin = [0.0f64; 64];
-    let small = q <= 64;
-    let mut rmin_v = Vec::new();
-    let mut cmin_v = Vec::new();
-    let (rmin, cmin): (&mut [f64], &mut [f64]) = if small {
-        (&mut rmin[..q], &mut cmin[..q])
-    } else {
-        rmin_v.resize(q, 0.0);
-        cmin_v.resize(q, 0.0);
-        (&mut rmin_v[..], &mut cmin_v[..])
-    };
     for a in 0..q {
         let row = &left[a * q..(a + 1) * q];
         let m = row.iter().fold(f64::INFINITY, |acc, &x| acc.min(x));
@@ -248,28 +239,30 @@ pub fn soft_min_plus_factored(
             };
         }
     }
-    for (c, cm) in cmin.iter_mut().enumerate() {
-        *cm = (0..q).fold(f64::INFINITY, |acc, b| acc.min(right[b * q + c]));
+    cmin.iter_mut().for_each(|c| *c = f64::INFINITY);
+    for row in right.chunks_exact(q) {
+        for (c, &x) in cmin.iter_mut().zip(row) {
+            *c = c.min(x);
+        }
     }
-    for b in 0..q {
-        for c in 0..q {
-            let m = cmin[c];
-            e2[b * q + c] = if m == f64::INFINITY {
+    for (erow, row) in e2.chunks_exact_mut(q).zip(right.chunks_exact(q)) {
+        for ((e, &x), &m) in erow.iter_mut().zip(row).zip(cmin.iter()) {
+            *e = if m == f64::INFINITY {
                 f64::NEG_INFINITY
             } else {
-                scaled(m - right[b * q + c])
+                scaled(m - x)
             };
         }
     }
-    exp_slice(&mut e1[..]);
-    exp_slice(&mut e2[..]);
+    exp_slice(e1);
+    exp_slice(e2);
     for a in 0..q {
+        let erow = &e1[a * q..(a + 1) * q];
         for c in 0..q {
-            let t = &mut terms[(a * q + c) * q..(a * q + c + 1) * q];
-            for (b, x) in t.iter_mut().enumerate() {
-                *x = e1[a * q + b] * e2[b * q + c];
+            for (b, t) in terms.iter_mut().enumerate() {
+                *t = erow[b] * e2[b * q + c];
             }
-            let z: f64 = t.iter().sum();
+            let z: f64 = terms.iter().sum();
             let base = rmin[a] + cmin[c];
             let v = if z >= TINY {
                 base - s * z.ln()
@@ -282,11 +275,10 @@ pub fn soft_min_plus_factored(
                 if m == f64::INFINITY {
                     f64::INFINITY
                 } else {
-                    for (b, w) in t.iter_mut().enumerate() {
-                        *w = scaled(m - x(b)).exp();
+                    for (b, t) in terms.iter_mut().enumerate() {
+                        *t = scaled(m - x(b)).exp();
                     }
-                    let z: f64 = t.iter().sum();
-                    m - s * z.ln()
+                    m - s * terms.iter().sum::<f64>().ln()
                 }
             };
             out[a * q + c] = v;
@@ -295,10 +287,9 @@ pub fn soft_min_plus_factored(
                 if v == f64::INFINITY {
                     w.iter_mut().for_each(|p| *p = 0.0);
                 } else {
-                    let z: f64 = t.iter().sum();
-                    let inv_z = 1.0 / z;
-                    for (p, &x) in w.iter_mut().zip(t.iter()) {
-                        *p = x * inv_z;
+                    let inv_z = 1.0 / terms.iter().sum::<f64>();
+                    for (p, &t) in w.iter_mut().zip(terms.iter()) {
+                        *p = t * inv_z;
                     }
                 }
             }

@@ -726,13 +726,10 @@ impl<T: BondScalar> Decimation<'_, T> {
     /// Scalars of the level-0 input entries `x` (with their `t` tangent when seeded).
     fn lift(&self, x: &[f64], out: &mut Vec<T>) {
         out.clear();
-        out.extend(x.iter().map(|&v| {
-            if self.seed_t {
-                T::seed_t(v)
-            } else {
-                T::of(v)
-            }
-        }));
+        out.extend(
+            x.iter()
+                .map(|&v| if self.seed_t { T::seed_t(v) } else { T::of(v) }),
+        );
     }
 }
 
