@@ -627,3 +627,45 @@ fn zero_levels_are_one_bond_or_one_site() {
         .unwrap();
     assert!(close(ring.summary.free_energy, z(&[0.2, 1.0]), 1e-14));
 }
+
+/// Alphabets above 3 take the factored kernel (row and column minima, with the per-entry
+/// fallback when the factored sum underflows at low temperature): same results as the
+/// tabulated engine.
+#[test]
+fn larger_alphabets_agree_with_the_tabulated_engine() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for (q, l, boundary, tau0) in [
+        (4, 2, Boundary::Open, 0.9),
+        (5, 2, Boundary::Ring, 0.6),
+        (4, 1, Boundary::Open, 1e-3),
+        (6, 1, Boundary::Ring, 0.05),
+    ] {
+        let bonds: Vec<f64> = (0..(q * q) << l)
+            .map(|_| match rng.random_range(0..6) {
+                0 => INF,
+                1 => rng.random_range(0.0..3.0),
+                _ => rng.random_range(-1.0..1.0),
+            })
+            .collect();
+        let chain = Chain::inhomogeneous(q, l, boundary, bonds).unwrap();
+        let tau: Vec<f64> = (0..=l).map(|k| if k == 0 { tau0 } else { 0.3 }).collect();
+        let t = Temperatures::new(&tau).unwrap();
+        let tab = chain.tabulate().unwrap().1.solve(&t).unwrap();
+        let s = chain.solve(&t).unwrap().summary;
+        // Low tau_0 loses eps * max|u| / tau_0 in any f64 method (SPEC §8).
+        let tol = 1e-12 * (1.0 + 3.0 * (l as f64 + 1.0) / tau0);
+        assert!(
+            close(s.free_energy, tab.free_energy(), tol),
+            "q={q}: F {} vs {}",
+            s.free_energy,
+            tab.free_energy()
+        );
+        assert!(
+            close(s.expected_loss, tab.expected_total_loss(), tol),
+            "q={q}: E f"
+        );
+        for (k, (&h, &ht)) in s.entropies.iter().zip(tab.entropies()).enumerate() {
+            assert!(close(h, ht, tol), "q={q}: H(Y_{k}) {h} vs {ht}");
+        }
+    }
+}

@@ -45,6 +45,9 @@ pub const MAX_LEVELS: usize = 4096;
 /// Largest number of level-0 states [`Chain::tabulate`] builds (`2^22`).
 pub const MAX_TABULATED_STATES: usize = 1 << 22;
 
+/// Largest number of conditional thresholds a [`ChainSampler`] tabulates (`2^30`, 8 GiB).
+pub const MAX_SAMPLER_ENTRIES: usize = 1 << 30;
+
 /// Inhomogeneous chains with more bonds than this carry four directions in their first
 /// derivative pass instead of eight (memory).
 const WIDE_LEVEL: usize = 1 << 12;
@@ -562,8 +565,8 @@ fn pow2<T: Real>(n: usize) -> T {
 /// The scalar of a chain flow: `f64` or a dual number, with the decimation kernel
 /// `out = left ⊕_s right` (the soft min-plus product of [`crate::numerics::soft_min_plus`]).
 ///
-/// `f64` uses [`soft_min_plus_factored`] (`2 q^2` exponentials). [`Dual`] computes the value
-/// with the same `f64` kernel and the tangents by the derivative of the soft minimum,
+/// `f64` uses [`soft_min_plus`] for `q <= 3` and [`soft_min_plus_factored`] (`2 q^2`
+/// exponentials) above. [`Dual`] computes the value with the same `f64` kernel and the tangents by the derivative of the soft minimum,
 ///
 /// ```text
 /// d out[a][c] = sum_b p_b (d left[a][b] + d right[b][c]) + (ds / s) sum_b p_b (out[a][c] - x_b),
@@ -601,8 +604,51 @@ impl BondScalar for f64 {
         out: &mut [f64],
         ws: &mut Vec<f64>,
     ) {
-        ws.resize(soft_min_plus_scratch(q), 0.0);
-        soft_min_plus_factored(left, right, q, s, out, ws, None);
+        ws.resize(kernel_scratch(q), 0.0);
+        f64_kernel(left, right, q, s, out, ws, None);
+    }
+}
+
+/// Alphabets up to this size use the per-entry-minimum kernel (`q^3` exponentials in one
+/// vectorised call, faster for tiny `q`); larger ones the factored kernel (`2 q^2`).
+const EXACT_MAX_Q: usize = 3;
+
+fn kernel_scratch(q: usize) -> usize {
+    soft_min_plus_scratch(q).max(q * q * q)
+}
+
+/// The `f64` decimation kernel, with the Gibbs weights of each sum when asked
+/// (`weights[(a q + c) q + b]`, zeros where the output is `+inf`).
+fn f64_kernel(
+    left: &[f64],
+    right: &[f64],
+    q: usize,
+    s: f64,
+    out: &mut [f64],
+    scratch: &mut [f64],
+    weights: Option<&mut [f64]>,
+) {
+    if q > EXACT_MAX_Q {
+        soft_min_plus_factored(left, right, q, s, out, scratch, weights);
+        return;
+    }
+    let scratch = &mut scratch[..q * q * q];
+    soft_min_plus(left, right, q, s, out, scratch);
+    if let Some(w) = weights {
+        for (ac, (wb, e)) in w
+            .chunks_exact_mut(q)
+            .zip(scratch.chunks_exact(q))
+            .enumerate()
+        {
+            if out[ac] == f64::INFINITY {
+                wb.iter_mut().for_each(|p| *p = 0.0);
+            } else {
+                let inv_z = 1.0 / e.iter().sum::<f64>();
+                for (p, &x) in wb.iter_mut().zip(e) {
+                    *p = x * inv_z;
+                }
+            }
+        }
     }
 }
 
@@ -624,7 +670,7 @@ impl<const N: usize> BondScalar for Dual<N> {
         ws: &mut Vec<f64>,
     ) {
         let qq = q * q;
-        let k = soft_min_plus_scratch(q);
+        let k = kernel_scratch(q);
         ws.resize(k + 3 * qq + qq * q, 0.0);
         let (scratch, rest) = ws.split_at_mut(k);
         let (lv, rest) = rest.split_at_mut(qq);
@@ -636,7 +682,7 @@ impl<const N: usize> BondScalar for Dual<N> {
         for (v, x) in rv.iter_mut().zip(right) {
             *v = x.re;
         }
-        soft_min_plus_factored(lv, rv, q, s.re, ov, scratch, Some(w));
+        f64_kernel(lv, rv, q, s.re, ov, scratch, Some(w));
         let ds_over_s = {
             let mut e = s.eps;
             e.iter_mut().for_each(|x| *x /= s.re);
@@ -876,7 +922,8 @@ impl ChainFlow {
     /// A sampler for `P*` (inverse RG, SPEC §7).
     ///
     /// # Errors
-    /// [`Error::TooLarge`] if the chain has more sites than `usize` can index.
+    /// [`Error::TooLarge`] if the chain has more sites than `usize` can index, or its
+    /// conditional tables would exceed [`MAX_SAMPLER_ENTRIES`].
     pub fn sampler(&self) -> Result<ChainSampler> {
         ChainSampler::new(self)
     }
@@ -953,6 +1000,27 @@ impl ChainSampler {
                 })
             }
         };
+        // Tables: q^3 thresholds per level (homogeneous) or per odd site.
+        let entries = flow
+            .losses
+            .iter()
+            .take(flow.levels)
+            .map(|g| {
+                let pairs = if flow.homogeneous {
+                    1
+                } else {
+                    g.bonds.len() / (q * q) / 2
+                };
+                pairs.saturating_mul(q * q * q)
+            })
+            .fold(0usize, usize::saturating_add);
+        if entries > MAX_SAMPLER_ENTRIES {
+            return Err(Error::TooLarge {
+                what: "chain sampler tables".to_string(),
+                states: entries,
+                limit: MAX_SAMPLER_ENTRIES,
+            });
+        }
         let mut x = vec![0.0; q];
         let mut p = vec![0.0; q];
         let mut tables = Vec::with_capacity(flow.levels);
