@@ -281,8 +281,10 @@ impl Chain {
     /// sub-chain from the finest level it needs (a chain again, with the level's bonds as its
     /// input): the first group (`t`, `S_0`, ...) from level 0, eight directions at a time
     /// ([`Dual<8>`]; four, [`Dual<4>`], on inhomogeneous chains of more than 4096 bonds, to
-    /// bound memory), the next from the first `S_j` not yet covered, and so on. The cost is
-    /// about two flows.
+    /// bound memory), the next from the first `S_j` not yet covered, and so on. The values of
+    /// the first pass are the `f64` flow (returned in [`ChainSolution::flow`]), so no separate
+    /// `f64` sweep is run; the cost is two to three flows (inhomogeneous) and `O(L^2 q^3 / 8)`
+    /// homogeneous.
     ///
     /// # Errors
     /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
