@@ -307,7 +307,7 @@ impl Chain {
         };
         if !flow.free_energy.is_finite() {
             return Err(Error::Numerical(format!(
-                "free energy = {} does not fit in a finite f64 (the chain is too long)",
+                "free energy = {} does not fit in a finite f64",
                 flow.free_energy
             )));
         }
@@ -322,7 +322,8 @@ impl Chain {
             d_s[start..start + count].copy_from_slice(&eps[..count]);
             next = start + count;
         }
-        let conditional_entropies: Vec<f64> = d_s.iter().map(|d| -d).collect();
+        // `0 - d`: an exact zero derivative is the entropy +0, not -0.
+        let conditional_entropies: Vec<f64> = d_s.iter().map(|d| 0.0 - d).collect();
         let mut entropies = conditional_entropies.clone();
         for k in (0..l).rev() {
             entropies[k] += entropies[k + 1];
@@ -505,7 +506,7 @@ fn decode(mut x: usize, q: usize, out: &mut [usize]) {
 fn check_finite(s: &FlowSolution) -> Result<()> {
     let bad = |what: String| {
         Err(Error::Numerical(format!(
-            "{what} does not fit in a finite f64 (the chain is too long for this quantity)"
+            "{what} does not fit in a finite f64 (extensive quantities grow with the 2^L sites)"
         )))
     };
     if !s.free_energy.is_finite() {
