@@ -7,3 +7,23 @@
 pub mod cascade;
 pub mod chain;
 pub mod quadratic;
+
+/// What a parameter flow reports about `P*` without listing states (SPEC §3 envelope
+/// identities): the free energy and, by forward-mode differentiation of the flow, every
+/// level's entropy and the expected loss.
+///
+/// ```text
+/// F = min_P E_P[f] - sum_k tau_k H(Y_k),   H(Y_k) = -dF/dtau_k,
+/// H(Y_k | Y_{k+1}) = -dF/dS_k,             E_P*[f] = dF/dt for f -> (1 + t) f at t = 0
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowSolution {
+    /// `F`, in loss units.
+    pub free_energy: f64,
+    /// `[H(Y_0), ..., H(Y_d)]` under `P*` (nats).
+    pub entropies: Vec<f64>,
+    /// `[H(Y_0 | Y_1), ..., H(Y_{d-1} | Y_d), H(Y_d)]` (nats); `entropies` are its tail sums.
+    pub conditional_entropies: Vec<f64>,
+    /// `E_P*[f]`, the expected total loss.
+    pub expected_loss: f64,
+}

@@ -1,0 +1,101 @@
+//! Throughput of the parameter flows (SPEC §6): how long a flow takes at sizes no
+//! tabulated sweep could list. Run with `cargo run --release --example flow_throughput`.
+//!
+//! Each family adds one `section` below; every line prints what was timed and the figure.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use hmaxent::families::chain::{Boundary, Chain};
+use hmaxent::Temperatures;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Best wall time of `runs` calls of `f`.
+fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn chains() -> hmaxent::Result<()> {
+    section("nearest-neighbour chains (SPEC §6.3)");
+    let mut rng = SmallRng::seed_from_u64(1);
+
+    // Homogeneous q = 2 chain, 2^40 + 1 sites: the flow and every level's entropy.
+    let l = 40;
+    let chain = Chain::homogeneous(2, l, Boundary::Open, &[-0.7, 0.4, 0.9, -0.2])?;
+    let tau: Vec<f64> = (0..=l).map(|k| if k == 0 { 1.0 } else { 0.05 }).collect();
+    let t = Temperatures::new(&tau)?;
+    let sol = chain.solve(&t)?;
+    let d = best(20, || chain.solve(&t));
+    println!(
+        "homogeneous q=2, 2^40+1 sites, solve (F, 41 entropies, E f): {:>10.3} ms   (target < 1 ms)",
+        d.as_secs_f64() * 1e3
+    );
+    println!(
+        "    F = {:.6e}, H(Y_0) = {:.6e}, H(Y_40) = {:.6}",
+        sol.summary.free_energy, sol.summary.entropies[0], sol.summary.entropies[l]
+    );
+
+    // Inhomogeneous q = 3 chain, 2^20 + 1 sites.
+    let l = 20;
+    let bonds: Vec<f64> = (0..(9usize << l))
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let chain = Chain::inhomogeneous(3, l, Boundary::Open, bonds)?;
+    let tau: Vec<f64> = (0..=l).map(|k| if k == 0 { 0.8 } else { 0.1 }).collect();
+    let t = Temperatures::new(&tau)?;
+    let d_flow = best(3, || chain.flow(&t));
+    let d = best(3, || chain.solve(&t));
+    println!(
+        "inhomogeneous q=3, 2^20+1 sites, flow only:                {:>10.3} ms",
+        d_flow.as_secs_f64() * 1e3
+    );
+    println!(
+        "inhomogeneous q=3, 2^20+1 sites, solve (F, entropies, E f): {:>10.3} ms   (target < 500 ms)",
+        d.as_secs_f64() * 1e3
+    );
+
+    // Exact sampling by inverse RG: homogeneous q = 2, 2^24 + 1 sites per sample.
+    let l = 24;
+    let chain = Chain::homogeneous(2, l, Boundary::Open, &[-0.7, 0.4, 0.9, -0.2])?;
+    let tau: Vec<f64> = (0..=l).map(|k| if k == 0 { 1.0 } else { 0.05 }).collect();
+    let sampler = chain.flow(&Temperatures::new(&tau)?)?.sampler()?;
+    let mut x = vec![0u32; sampler.sites()];
+    let d = best(5, || sampler.sample_into(&mut rng, &mut x));
+    println!(
+        "sampling q=2 homogeneous, 2^24+1 sites:                     {:>10.3e} sites/s (target >= 5e7)",
+        sampler.sites() as f64 / d.as_secs_f64()
+    );
+
+    // Sampling an inhomogeneous q = 3 chain, 2^20 + 1 sites.
+    let l = 20;
+    let bonds: Vec<f64> = (0..(9usize << l))
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let chain = Chain::inhomogeneous(3, l, Boundary::Ring, bonds)?;
+    let tau: Vec<f64> = (0..=l).map(|k| if k == 0 { 0.8 } else { 0.1 }).collect();
+    let sampler = chain.flow(&Temperatures::new(&tau)?)?.sampler()?;
+    let mut x = vec![0u32; sampler.sites()];
+    let d = best(5, || sampler.sample_into(&mut rng, &mut x));
+    println!(
+        "sampling q=3 inhomogeneous ring, 2^20 sites:                {:>10.3e} sites/s",
+        sampler.sites() as f64 / d.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn main() -> hmaxent::Result<()> {
+    chains()?;
+    Ok(())
+}
