@@ -78,7 +78,7 @@ pub fn array<'a>(v: &'a Value, field: &str, len: Option<usize>) -> Result<&'a Ve
 /// An array of finite numbers.
 ///
 /// # Errors
-/// As [`array`] and [`number`].
+/// As [`array()`] and [`number`].
 pub fn numbers(v: &Value, field: &str, len: Option<usize>) -> Result<Vec<f64>> {
     array(v, field, len)?
         .iter()
@@ -108,7 +108,7 @@ pub fn losses(v: &Value, field: &str, len: Option<usize>) -> Result<Vec<f64>> {
 /// An array of non-negative integers.
 ///
 /// # Errors
-/// As [`array`] and [`index`].
+/// As [`array()`] and [`index`].
 pub fn indices(v: &Value, field: &str) -> Result<Vec<usize>> {
     array(v, field, None)?
         .iter()
