@@ -31,7 +31,7 @@
 //!
 //! The guide is in `docs/`: `concepts.md` (the mathematics with worked numbers), `api.md` (a
 //! tour of this API) and `cli.md` (the `hmaxent` command line). The code blocks of
-//! `README.md`, `docs/concepts.md` and `docs/api.md` run as doc tests.
+//! `README.md` and of those three pages run as doc tests.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -65,4 +65,6 @@ mod guides {
     struct Concepts;
     #[doc = include_str!("../docs/api.md")]
     struct Api;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
 }
