@@ -63,14 +63,16 @@ fn main() -> Result<()> {
                 .map(|(tau, h)| tau * h)
                 .sum::<f64>()
     );
-    println!();
+    println!(
+        "\nGibbs(x) = exp(-f(x) / tau_0) / Z is the single-level answer (tau_k = 0 for k >= 1)."
+    );
     leaf_table(&h, &loss, &sol, Some(&gibbs));
     println!();
     coarse_marginals(&sol);
     println!(
         "\nLeaves 1, 2 and 4 have the same loss and the same Gibbs probability. Under P* leaf 1\n\
          is rarer: it competes with the cheap leaf 0 inside its block, while 2 and 4 are the\n\
-         best of theirs. The hotter coarse levels keep the top split even:\n\
+         best of theirs. The hotter coarse levels keep the top split more even:\n\
          P*_2 = {} against {} for Gibbs.",
         fmt_vec(&sol.marginal(2)),
         fmt_vec(&gibbs.marginal(2))
