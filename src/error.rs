@@ -105,7 +105,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable snake_case word for this error (the `<kind>` of the CLI's error line).
+    /// The stable snake_case word for this error (the `<kind>` of the CLI's error line):
+    ///
+    /// * `infeasible`: [`Error::Infeasible`], [`Error::InfeasibleProblem`], [`Error::AllForbidden`];
+    /// * `numerical`: [`Error::Numerical`];
+    /// * `io`: [`Error::Io`];
+    /// * `invalid_input`: every other variant.
+    ///
+    /// ```
+    /// # use hmaxent::Temperatures;
+    /// assert_eq!(Temperatures::new(&[-1.0]).unwrap_err().kind(), "invalid_input");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Infeasible { .. } | Error::InfeasibleProblem(_) | Error::AllForbidden(_) => {

@@ -78,6 +78,7 @@ impl Hierarchy {
     /// `parents[k-1][i]` is the level-`k` state of level-`(k-1)` state `i`.
     ///
     /// # Errors
+    /// [`Error::InvalidInput`] if `sizes` is empty;
     /// [`Error::LengthMismatch`] if `parents.len() != sizes.len() - 1` or a parent array
     /// does not have `n_{k-1}` entries; [`Error::ParentOutOfRange`]; [`Error::LevelSizes`] if
     /// a level is empty or larger than the level below; [`Error::TooLarge`].

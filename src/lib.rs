@@ -10,18 +10,28 @@
 //!
 //! is solved exactly by one bottom-up renormalisation-group sweep of log-sum-exps at the
 //! cumulative temperatures `S_k = tau_0 + ... + tau_k`, followed by exact top-down
-//! conditionals (Theorem A of the specification). See `docs/` for the guide.
+//! conditionals (Theorem A of the specification).
 //!
 //! ```
-//! use hmaxent::{Hierarchy, Problem, Temperatures};
-//! // Leaves {0,1} -> A, {2,3} -> B; loss f = (0, 0, 0, 1); tau = (1, 1).
-//! let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
-//! let sol = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve(&Temperatures::new(&[1.0, 1.0])?)?;
-//! let p = sol.marginal(0);
-//! assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-//! println!("F = {}, H = {:?}", sol.free_energy(), sol.entropies());
-//! # Ok::<(), hmaxent::Error>(())
+//! use hmaxent::{Hierarchy, MeanConstraint, Problem, Temperatures};
+//!
+//! fn main() -> Result<(), hmaxent::Error> {
+//!     // Four leaves in two blocks, {0,1} -> A and {2,3} -> B, with loss f = (0, 0, 0, 1).
+//!     let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+//!     let problem = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?;
+//!     // Minimise E[f] - H(Y_0) - H(Y_1), i.e. tau = (1, 1): one sweep.
+//!     let sol = problem.solve(&Temperatures::new(&[1.0, 1.0])?)?;
+//!     println!("F = {:.6}, P* = {:?}", sol.free_energy(), sol.marginal(0));
+//!     // Maximise H(Y_0) + H(Y_1) subject to E[f] = 0.1.
+//!     let fit = problem.solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.1))?;
+//!     println!("lambda = {:?}, P* = {:?}", fit.multiplier, fit.solution.marginal(0));
+//!     Ok(())
+//! }
 //! ```
+//!
+//! The guide is in `docs/`: `concepts.md` (the mathematics with worked numbers), `api.md` (a
+//! tour of this API) and `cli.md` (the `hmaxent` command line). The code blocks of
+//! `README.md` and of those three pages run as doc tests.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -45,3 +55,16 @@ pub use problem::Problem;
 pub use sampling::Sampler;
 pub use solution::Solution;
 pub use temperatures::Temperatures;
+
+/// The Markdown guides, compiled and run by `cargo test --doc` so they cannot drift.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/concepts.md")]
+    struct Concepts;
+    #[doc = include_str!("../docs/api.md")]
+    struct Api;
+    #[doc = include_str!("../docs/cli.md")]
+    struct Cli;
+}

@@ -351,7 +351,7 @@ const CHUNK: usize = 512;
 /// ```
 ///
 /// An empty or all-`+inf` block gets `soft = +inf`, `entropy = 0`, conditionals 0. The work
-/// is done in chunks of about `CHUNK` (512) positions so the exponentials of a chunk are one
+/// is done in chunks of about 512 positions so the exponentials of a chunk are one
 /// vectorised call and the data stays in L1.
 pub fn gibbs_blocks<T: Real>(
     g: &[T],

@@ -131,11 +131,34 @@ impl Problem {
         self.reference.is_some()
     }
 
-    /// Solves the scalarised problem at `temperatures` (Theorem A, or B with a reference).
+    /// Solves the scalarised problem at `temperatures` (Theorem A, or B with a reference) by
+    /// one bottom-up sweep and one top-down pass (SPEC §3):
+    ///
+    /// ```text
+    /// g_0 = u_0,   g_{k+1}(y) = u_{k+1}(y) - S_k log sum_{x in B(y)} exp(-g_k(x) / S_k),
+    /// F = -S_d log sum_y exp(-g_d(y) / S_d),
+    /// P*(y_d) = exp(-(g_d(y_d) - F) / S_d),   P*(x | y) ∝ exp(-g_k(x) / S_k) on B(y).
+    /// ```
+    ///
+    /// With a reference the sweep runs on `u_k - tau_k log Q_k` (SPEC §4). Cost
+    /// `O(n_0 + ... + n_d)`.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the temperatures have the wrong number of levels;
-    /// [`Error::AllForbidden`] if no state is allowed.
+    /// [`Error::AllForbidden`] if no state is allowed; [`Error::Numerical`] if a loss shifted
+    /// by `-tau_k log Q_k` overflows `f64`.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem, Temperatures};
+    /// // SPEC §3's example: leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 0, 1), tau = (1, 1).
+    /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+    /// let sol = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve(&Temperatures::new(&[1.0, 1.0])?)?;
+    /// // g_1(A) = -log 2, g_1(B) = -log(1 + 1/e), F = -2 log(e^(-g_1(A)/2) + e^(-g_1(B)/2)).
+    /// let (ga, gb) = (-2f64.ln(), -(1.0 + (-1f64).exp()).ln());
+    /// let f = -2.0 * ((-ga / 2.0).exp() + (-gb / 2.0).exp()).ln();
+    /// assert!((sol.free_energy() - f).abs() < 1e-14);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
     pub fn solve(&self, temperatures: &Temperatures) -> Result<Solution> {
         self.solve_scaled(1.0, temperatures)
     }

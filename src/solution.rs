@@ -11,7 +11,23 @@ use crate::temperatures::Temperatures;
 
 /// The minimiser `P*` of a scalarised problem (Theorem A/B) and its statistics.
 ///
-/// All vectors returned are in the user's state order. Level 0 is the finest.
+/// All vectors returned are in the user's state order. Level 0 is the finest. Accessors
+/// taking a `level` panic if `level > d`.
+///
+/// ```
+/// # use hmaxent::{Hierarchy, Problem, Temperatures};
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// let t = Temperatures::new(&[1.0, 1.0])?;
+/// let sol = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve(&t)?;
+/// // Value identity (SPEC §3): F = E[f] - sum_k tau_k H(Y_k).
+/// let j = sol.expected_total_loss() - sol.entropy(0) - sol.entropy(1);
+/// assert!((sol.free_energy() - j).abs() < 1e-14);
+/// // Block conditionals of B = {2, 3}: Gibbs of (0, 1) at S_0 = 1.
+/// let b = sol.conditional(0, 1);
+/// assert_eq!((b[0].0, b[1].0), (2, 3));
+/// assert!((b[1].1 / b[0].1 - (-1f64).exp()).abs() < 1e-15);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Solution {
     hierarchy: Arc<Hierarchy>,

@@ -24,8 +24,9 @@ impl Temperatures {
     /// Validates `tau` (one entry per level, finest first).
     ///
     /// # Errors
-    /// [`Error::InvalidValue`] for an empty list, a NaN, infinite or negative entry, or
-    /// `tau_0 = 0`; [`Error::Numerical`] if a running sum overflows.
+    /// [`Error::InvalidInput`] for an empty list; [`Error::InvalidValue`] (naming the index)
+    /// for a NaN, infinite or negative entry, or `tau_0 = 0`; [`Error::Numerical`] if a running
+    /// sum overflows.
     pub fn new(tau: &[f64]) -> Result<Self> {
         validate_levels("temperatures", tau)?;
         let mut cumulative = Vec::with_capacity(tau.len());

@@ -60,11 +60,17 @@ impl Problem {
     /// Maximises `sum_k w_k H(Y_k)` (or minimises `sum_k w_k D(P_k || Q_k)` with a reference)
     /// subject to a constraint on the expected total loss (SPEC §2.2).
     ///
+    /// The multiplier `lambda` of `max sum_k w_k H(Y_k) - lambda (E f - c)` is positive when
+    /// `c` is below the unconstrained mean, negative above it (then `P*` is Theorem A for `-f`
+    /// at `w / |lambda|`), zero when slack; at `c = min f` or `max f` the zero-temperature
+    /// limit is returned with `boundary = true` and no multiplier (SPEC §5).
+    ///
     /// # Errors
-    /// [`Error::InvalidValue`] for bad weights (`w_0 > 0`, `w_k >= 0`, finite),
-    /// [`Error::InvalidSetting`] for a non-finite `c`, [`Error::AllForbidden`], and
+    /// [`Error::InvalidInput`] for no weights, [`Error::InvalidValue`] for bad weights
+    /// (`w_0 > 0`, `w_k >= 0`, finite), [`Error::LengthMismatch`] for the wrong number of
+    /// weights, [`Error::InvalidSetting`] for a non-finite `c`, [`Error::AllForbidden`],
     /// [`Error::Infeasible`] (with the attainable interval) when `c` is outside
-    /// `[min f, max f]`.
+    /// `[min f, max f]`, and [`Error::Numerical`] if the root finder exceeds its sweep budget.
     ///
     /// ```
     /// # use hmaxent::{Hierarchy, Problem, constraints::MeanConstraint};

@@ -5,7 +5,21 @@
 //! [`Renormalise`] (one RG step: `g_k -> g_{k+1}` at `S_k`, plus the top) and optionally
 //! [`Reconstruct`] (the top-down pass). The tabulated engine ([`tabulated::Tabulated`]) is
 //! the reference implementor: explicit states and blocks. Closed-form families implement
-//! the same traits, and the [`driver`] runs all of them.
+//! the same traits, and the [`driver`] runs all of them. `docs/api.md` walks through a
+//! complete toy family, differentiated by dual numbers.
+//!
+//! ```
+//! use hmaxent::rg::{reconstruct, sweep, tabulated::Tabulated};
+//! use hmaxent::Hierarchy;
+//! // Leaves {0,1} -> A, {2,3} -> B; g_0 = (0, 0, 0, 1); S = (1, 2); no potentials.
+//! let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+//! let engine = Tabulated::<f64>::new(&h, &[]);
+//! let flow = sweep(&engine, &vec![0.0, 0.0, 0.0, 1.0], &[1.0, 2.0])?;
+//! assert!((flow.losses[0][0] + 2f64.ln()).abs() < 1e-15); // g_1(A) = -log 2
+//! let rec = reconstruct(&engine, flow.conditionals);
+//! assert!((rec.marginals[1].iter().sum::<f64>() - 1.0).abs() < 1e-15);
+//! # Ok::<(), hmaxent::Error>(())
+//! ```
 
 pub mod driver;
 pub mod tabulated;
