@@ -38,8 +38,7 @@ const FIELDS: &[&str] = &[
 pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
     if svg.is_some() && !cfg!(feature = "plot") {
         return Err(Error::InvalidInput(
-            "--svg needs a build with the `plot` feature (cargo build --features plot)"
-                .to_string(),
+            "--svg needs a build with the `plot` feature (cargo build --features plot)".to_string(),
         ));
     }
     let m = object(input, "the problem", FIELDS)?;

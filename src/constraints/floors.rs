@@ -159,11 +159,16 @@ impl Problem {
     ///
     /// ```
     /// # use hmaxent::{Hierarchy, Problem};
-    /// // Leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 0, 1), E f <= 0.2, H(Y_1) >= 0.6.
+    /// // Leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 1, 2), E f <= 0.5.
     /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
-    /// let fit = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve_floors(Some(0.2), &[0.6])?;
+    /// let p = Problem::new(&h, &[0.0, 0.0, 1.0, 2.0])?;
+    /// // Without a floor H(Y_1) = 0.6518; the floor 0.5 is slack and gets multiplier 0 ...
+    /// let slack = p.solve_floors(Some(0.5), &[0.5])?;
+    /// assert_eq!(slack.floor_multipliers[0], 0.0);
+    /// // ... while 0.69 (below the attainable log 2) is active: H(Y_1) = 0.69.
+    /// let fit = p.solve_floors(Some(0.5), &[0.69])?;
     /// assert!(fit.floor_multipliers[0] > 0.0);
-    /// assert!((fit.solution.entropy(1) - 0.6).abs() < 1e-9);
+    /// assert!((fit.solution.entropy(1) - 0.69).abs() < 1e-9);
     /// # Ok::<(), hmaxent::Error>(())
     /// ```
     pub fn solve_floors(&self, mean_at_most: Option<f64>, floors: &[f64]) -> Result<FloorSolution> {
@@ -358,34 +363,32 @@ impl Problem {
                 // The gradient of g is the slack vector, so its Jacobian is the Hessian of
                 // the convex g (positive semidefinite); symmetrise the difference quotients.
                 let hs = (&hess + hess.transpose()) * 0.5;
-                let diag_max = (0..m).fold(0.0f64, |a, i| a.max(hs[(i, i)].abs()));
-                curvature = if diag_max > 0.0 { diag_max } else { 1.0 };
+                // Solve with the eigenvalues clamped below at `1e-7` of the largest: the dual
+                // Hessian is singular when two floors coincide on the feasible set (e.g. a
+                // level map that is one-to-one on the allowed states makes H(Y_k) = H(Y_k+1),
+                // and only mu_k + mu_k+1 is determined), and difference quotients carry
+                // relative noise ~1e-6; clamping keeps the step finite and the null
+                // directions (where the gradient vanishes) untouched.
+                let eig = hs.symmetric_eigen();
+                let top = eig.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                curvature = if top > 0.0 { top } else { 1.0 };
+                let floor = 1e-7 * curvature;
                 let rhs = DVector::from_iterator(m, free.iter().map(|&i| -cur.grad[i]));
-                let mut shift = 0.0;
-                let sol = loop {
-                    let mut hreg = hs.clone();
-                    for i in 0..m {
-                        hreg[(i, i)] += shift;
-                    }
-                    if let Some(ch) = hreg.cholesky() {
-                        break ch.solve(&rhs);
-                    }
-                    shift = if shift == 0.0 {
-                        1e-10 * curvature
-                    } else {
-                        shift * 10.0
-                    };
-                    if shift > 1e10 * curvature {
-                        break rhs.clone() / curvature;
-                    }
-                };
+                let proj = eig.eigenvectors.transpose() * &rhs;
+                let scaled = DVector::from_iterator(
+                    m,
+                    proj.iter()
+                        .zip(eig.eigenvalues.iter())
+                        .map(|(p, &v)| p / v.max(floor)),
+                );
+                let sol = &eig.eigenvectors * scaled;
                 for (a, &i) in free.iter().enumerate() {
                     dir[i] = sol[a];
                 }
             }
-            for i in 0..n {
+            for (i, di) in dir.iter_mut().enumerate() {
                 if !free.contains(&i) {
-                    dir[i] = -cur.grad[i] / curvature;
+                    *di = -cur.grad[i] / curvature;
                 }
             }
             // Armijo search along the projection arc x(alpha) = max(0, x + alpha dir).
@@ -398,7 +401,12 @@ impl Problem {
                     .map(|(v, dv)| (v + alpha * dv).max(0.0))
                     .collect();
                 let e = eval(&xn, &mut sweeps)?;
-                let decrease: f64 = cur.grad.iter().zip(xn.iter().zip(&x)).map(|(g, (a, b))| g * (a - b)).sum();
+                let decrease: f64 = cur
+                    .grad
+                    .iter()
+                    .zip(xn.iter().zip(&x))
+                    .map(|(g, (a, b))| g * (a - b))
+                    .sum();
                 let roundoff = 1e-14 * (1.0 + cur.value.abs());
                 let pg_new = projected_norm(&xn, &e.grad);
                 if e.value <= cur.value + 1e-4 * decrease + roundoff
