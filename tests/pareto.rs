@@ -590,7 +590,7 @@ fn weights_grid_enumerates_the_simplex_in_lexicographic_order() {
     }
     // C(m - 1 + d, d) with d = 2, m = 10: C(11, 2) = 55.
     assert_eq!(weights_grid(3, 10).unwrap().len(), 55);
-    assert!(matches!(weights_grid(6, 1000), Err(Error::TooLarge { .. })));
+    assert_eq!(weights_grid(6, 1000).unwrap_err().kind(), "invalid_input");
     assert!(weights_grid(2, 0).is_err());
 }
 
@@ -762,4 +762,43 @@ fn binary_pareto_prints_json_or_one_error_line() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn jointly_infeasible_floors_are_an_infeasible_error() {
+    // Leaves -> groups (a1, a2 | b1) -> regions (A | B); only b1 costs. E f <= 0.5.
+    // H(Y_2) >= 0.69 needs P(B) >= 0.46, and then H(Y_1) <= H(0.27, 0.27, 0.46) = 1.064;
+    // each floor alone is attainable (log 3 = 1.099 and log 2 = 0.693).
+    let h = Hierarchy::new(vec![3, 3, 2], vec![vec![0, 1, 2], vec![0, 0, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0, 0.0, 1.0]).unwrap();
+    assert!(p.solve_floors(Some(0.5), &[1.08, 0.0]).is_ok());
+    assert!(p.solve_floors(Some(0.5), &[0.0, 0.69]).is_ok());
+    let e = p.solve_floors(Some(0.5), &[1.08, 0.69]).unwrap_err();
+    assert!(matches!(e, Error::InfeasibleProblem(_)), "{e:?}");
+    // Jointly feasible floors just below the joint limit: both active.
+    let fit = p.solve_floors(Some(0.5), &[1.0, 0.69]).unwrap();
+    let hh = fit.solution.entropies();
+    assert!(hh[1] >= 1.0 - 1e-9 && hh[2] >= 0.69 - 1e-9, "{hh:?}");
+}
+
+#[test]
+fn a_budget_at_min_f_solves_on_the_face_of_the_minimisers() {
+    // Minimisers of f: leaves 0, 1 (block A) and 3 (block B). With E f <= min f only they
+    // may carry mass; H(Y_1) >= 0.5 forces mass onto B.
+    let h = Hierarchy::new(vec![5, 2], vec![vec![0, 0, 0, 1, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0, 0.0, 1.0, 0.0, 2.0]).unwrap();
+    let fit = p.solve_floors(Some(0.0), &[0.0]).unwrap();
+    assert!(fit.boundary && fit.mean_multiplier.is_none());
+    let p0 = fit.solution.marginal(0);
+    for (x, want) in p0.iter().zip([1.0 / 3.0, 1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0]) {
+        assert!((x - want).abs() < 1e-12, "{p0:?}");
+    }
+    // Largest H(Y_1) on the face is log 2; a floor of 0.68 pushes P(B) up to its root.
+    assert!((fit.max_entropies[0] - 2f64.ln()).abs() < 1e-15);
+    let fit = p.solve_floors(Some(0.0), &[0.68]).unwrap();
+    let p0 = fit.solution.marginal(0);
+    let pb = p0[3];
+    assert!((hb(pb) - 0.68).abs() < 1e-9 && pb > 1.0 / 3.0);
+    assert!((p0[0] - p0[1]).abs() < 1e-15 && p0[2] == 0.0 && p0[4] == 0.0);
+    assert!(fit.solution.expected_total_loss() == 0.0);
 }

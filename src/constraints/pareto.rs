@@ -133,8 +133,8 @@ pub fn grid_size(levels: usize, steps: usize) -> Option<usize> {
 /// `weights_grid`). There are [`grid_size`] of them.
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for `levels = 0` or `steps = 0`; [`Error::TooLarge`] beyond
-/// [`MAX_GRID_POINTS`].
+/// [`Error::InvalidInput`] for `levels = 0`, `steps = 0`, or more than [`MAX_GRID_POINTS`]
+/// vectors.
 ///
 /// ```
 /// # use hmaxent::constraints::pareto::weights_grid;
@@ -150,11 +150,9 @@ pub fn weights_grid(levels: usize, steps: usize) -> Result<Vec<Vec<f64>>> {
     }
     let count = grid_size(levels, steps).unwrap_or(usize::MAX);
     if count > MAX_GRID_POINTS {
-        return Err(Error::TooLarge {
-            what: format!("weights_grid with steps = {steps} and {levels} levels"),
-            states: count,
-            limit: MAX_GRID_POINTS,
-        });
+        return Err(Error::InvalidInput(format!(
+            "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
+        )));
     }
     let mut out = Vec::with_capacity(count);
     let mut parts = vec![0usize; levels];
