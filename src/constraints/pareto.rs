@@ -1,0 +1,261 @@
+//! The Pareto frontier over level weights (SPEC §2.4).
+//!
+//! Each weight vector `w` (`w_0 > 0`, `w_k >= 0`) gives one frontier point:
+//!
+//! * without a mean constraint, the Theorem A minimiser at temperatures `tau = w`, i.e. the
+//!   unique maximiser of `-E f + sum_k w_k H(Y_k)`: a Pareto-optimal point of the criteria
+//!   `(-E f, H(Y_0), ..., H(Y_d))`;
+//! * with `E f = c` (or `<= c`), the unique maximiser of `sum_k w_k H(Y_k)` on the feasible set
+//!   (SPEC §2.2): a Pareto-optimal point of `(H(Y_0), ..., H(Y_d))` at that expected loss.
+//!
+//! Uniqueness (strict concavity from `w_0 > 0`) makes every such point Pareto optimal even
+//! when some `w_k = 0` (proof `proofs/pareto.md`); so no computed point may dominate another,
+//! which [`Frontier::dominated`] checks (test `no_frontier_point_dominates_another`).
+//! With a reference distribution every `H(Y_k)` is replaced by `-D(P_k || Q_k)`.
+
+use crate::constraints::mean::MeanConstraint;
+use crate::error::{Error, Result};
+use crate::problem::Problem;
+use crate::solution::Solution;
+use crate::temperatures::{validate_levels, Temperatures};
+
+/// Relative tolerance within which two criteria values count as a tie.
+pub const TIE_RTOL: f64 = 1e-9;
+/// Absolute floor of the tie tolerance (values near zero).
+pub const TIE_ATOL: f64 = 1e-12;
+/// The largest weight grid [`weights_grid`] builds.
+pub const MAX_GRID_POINTS: usize = 100_000;
+
+/// One point of the frontier.
+#[derive(Debug, Clone)]
+pub struct FrontierPoint {
+    /// The level weights `w_0..w_d`.
+    pub weights: Vec<f64>,
+    /// The temperatures of Theorem A that produced the point: `w` without a mean constraint,
+    /// `w / lambda` with one (`None` when `lambda` is 0 or at a boundary).
+    pub temperatures: Option<Vec<f64>>,
+    /// The multiplier `lambda` of the mean constraint (`None` without one, or at a boundary).
+    pub multiplier: Option<f64>,
+    /// `true` when the mean target is `min f` or `max f` (zero-temperature limit).
+    pub boundary: bool,
+    /// `E_P*[f]`, `f` the total loss.
+    pub expected_loss: f64,
+    /// `[H(Y_0), ..., H(Y_d)]`.
+    pub entropies: Vec<f64>,
+    /// `[D(P_0 || Q_0), ..., D(P_d || Q_d)]` with a reference.
+    pub relative_entropies: Option<Vec<f64>>,
+    /// `sum_k w_k H(Y_k)` (with a reference `-sum_k w_k D(P_k || Q_k)`).
+    pub objective: f64,
+    /// The full solution.
+    pub solution: Solution,
+}
+
+impl FrontierPoint {
+    /// The criteria the frontier lives in (all to be maximised): `(-E f, H(Y_0..d))` without
+    /// a mean constraint, `(H(Y_0..d))` with one; `-D` in place of `H` with a reference.
+    pub fn criteria(&self, constrained: bool) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.entropies.len() + 1);
+        if !constrained {
+            out.push(-self.expected_loss);
+        }
+        match &self.relative_entropies {
+            Some(d) => out.extend(d.iter().map(|x| -x)),
+            None => out.extend_from_slice(&self.entropies),
+        }
+        out
+    }
+}
+
+/// A traced frontier.
+#[derive(Debug, Clone)]
+pub struct Frontier {
+    /// The points, in the order the weights were given.
+    pub points: Vec<FrontierPoint>,
+    /// Pairs `(i, j)` where point `i` dominates point `j` (empty for a consistent frontier).
+    pub dominated: Vec<(usize, usize)>,
+    /// Whether a mean constraint was imposed (which criteria space the frontier lives in).
+    pub constrained: bool,
+}
+
+/// `a` and `b` are equal within `TIE_RTOL` relative (with absolute floor `TIE_ATOL`).
+fn tie(a: f64, b: f64) -> bool {
+    (a - b).abs() <= (TIE_RTOL * a.abs().max(b.abs())).max(TIE_ATOL)
+}
+
+/// Whether criteria vector `a` dominates `b` (all maximised): `a_i >= b_i` for every `i`
+/// and `a_i > b_i` for one, where differences within the tie tolerance count as equal.
+pub fn dominates(a: &[f64], b: &[f64]) -> bool {
+    let mut strict = false;
+    for (&x, &y) in a.iter().zip(b) {
+        if tie(x, y) {
+            continue;
+        }
+        if x < y {
+            return false;
+        }
+        strict = true;
+    }
+    strict
+}
+
+/// All pairs `(i, j)`, `i != j`, where `criteria[i]` dominates `criteria[j]`, in
+/// lexicographic order.
+pub fn dominated_pairs(criteria: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, a) in criteria.iter().enumerate() {
+        for (j, b) in criteria.iter().enumerate() {
+            if i != j && dominates(a, b) {
+                out.push((i, j));
+            }
+        }
+    }
+    out
+}
+
+/// The number of grid weight vectors for `levels` levels and `steps` steps:
+/// compositions of `steps` into `levels` parts with the first `>= 1`,
+/// `C(steps - 1 + d, d)` with `d = levels - 1` (`None` on overflow).
+pub fn grid_size(levels: usize, steps: usize) -> Option<usize> {
+    if levels == 0 || steps == 0 {
+        return Some(0);
+    }
+    let d = levels - 1;
+    // C(steps - 1 + d, d) by the multiplicative formula, exactly in u128.
+    let mut c: u128 = 1;
+    for i in 1..=d as u128 {
+        c = c.checked_mul(steps as u128 - 1 + i)? / i;
+    }
+    usize::try_from(c).ok()
+}
+
+/// Every weight vector on the simplex whose entries are multiples of `1 / steps` and whose
+/// `w_0 > 0`, in ascending lexicographic order of `(w_0, ..., w_d)` (CLI.md
+/// `weights_grid`). There are [`grid_size`] of them.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for `levels = 0`, `steps = 0`, or more than [`MAX_GRID_POINTS`]
+/// vectors.
+///
+/// ```
+/// # use hmaxent::constraints::pareto::weights_grid;
+/// let g = weights_grid(2, 2)?;
+/// assert_eq!(g, vec![vec![0.5, 0.5], vec![1.0, 0.0]]);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+pub fn weights_grid(levels: usize, steps: usize) -> Result<Vec<Vec<f64>>> {
+    if levels == 0 || steps == 0 {
+        return Err(Error::InvalidInput(format!(
+            "weights_grid needs at least one level and steps >= 1 (got {levels} levels, steps = {steps})"
+        )));
+    }
+    let count = grid_size(levels, steps).unwrap_or(usize::MAX);
+    if count > MAX_GRID_POINTS {
+        return Err(Error::InvalidInput(format!(
+            "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
+        )));
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut parts = vec![0usize; levels];
+    fill(&mut parts, 0, steps, steps, &mut out);
+    Ok(out)
+}
+
+/// Ascending enumeration: entry `at` takes every value the remainder allows, smallest first;
+/// the last entry takes the remainder.
+fn fill(parts: &mut [usize], at: usize, rest: usize, steps: usize, out: &mut Vec<Vec<f64>>) {
+    if at + 1 == parts.len() {
+        if at == 0 && rest == 0 {
+            return;
+        }
+        parts[at] = rest;
+        out.push(parts.iter().map(|&p| p as f64 / steps as f64).collect());
+        return;
+    }
+    let lo = usize::from(at == 0);
+    for v in lo..=rest {
+        parts[at] = v;
+        fill(parts, at + 1, rest - v, steps, out);
+    }
+}
+
+impl Problem {
+    /// Traces the frontier over `weights` (each `d + 1` entries, `w_0 > 0`, `w_k >= 0`):
+    /// without `mean`, Theorem A at temperatures `w`; with `mean`, [`Problem::solve_mean`] at
+    /// weights `w`. Points come back in the order given, with the dominance check.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty list; the errors of [`Temperatures::new`] and
+    /// [`Problem::solve_mean`] (named `weights[i]`).
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem};
+    /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+    /// let p = Problem::new(&h, &[0.0, 0.5, 1.0, 3.0])?;
+    /// let fr = p.pareto_frontier(&[vec![1.0, 0.0], vec![1.0, 1.0], vec![0.5, 2.0]], None)?;
+    /// assert!(fr.dominated.is_empty());
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn pareto_frontier(
+        &self,
+        weights: &[Vec<f64>],
+        mean: Option<MeanConstraint>,
+    ) -> Result<Frontier> {
+        if weights.is_empty() {
+            return Err(Error::InvalidInput(
+                "weights must list at least one weight vector".to_string(),
+            ));
+        }
+        let levels = self.hierarchy().levels();
+        let mut points = Vec::with_capacity(weights.len());
+        for (i, w) in weights.iter().enumerate() {
+            let field = format!("weights[{i}]");
+            if w.len() != levels {
+                return Err(Error::length(field, w.len(), levels));
+            }
+            validate_levels(&field, w)?;
+            let point = match mean {
+                None => {
+                    let sol = self.solve(&Temperatures::new(w)?)?;
+                    let relative_entropies = sol.relative_entropies().map(<[f64]>::to_vec);
+                    let objective = match &relative_entropies {
+                        Some(d) => -w.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
+                        None => sol.weighted_entropy(w),
+                    };
+                    FrontierPoint {
+                        weights: w.clone(),
+                        temperatures: Some(w.clone()),
+                        multiplier: None,
+                        boundary: false,
+                        expected_loss: sol.expected_total_loss(),
+                        entropies: sol.entropies().to_vec(),
+                        relative_entropies,
+                        objective,
+                        solution: sol,
+                    }
+                }
+                Some(c) => {
+                    let fit = self.solve_mean(w, c)?;
+                    FrontierPoint {
+                        weights: w.clone(),
+                        temperatures: fit.temperatures.clone(),
+                        multiplier: fit.multiplier,
+                        boundary: fit.boundary,
+                        expected_loss: fit.solution.expected_total_loss(),
+                        entropies: fit.solution.entropies().to_vec(),
+                        relative_entropies: fit.solution.relative_entropies().map(<[f64]>::to_vec),
+                        objective: fit.objective,
+                        solution: fit.solution,
+                    }
+                }
+            };
+            points.push(point);
+        }
+        let constrained = mean.is_some();
+        let criteria: Vec<Vec<f64>> = points.iter().map(|p| p.criteria(constrained)).collect();
+        Ok(Frontier {
+            dominated: dominated_pairs(&criteria),
+            points,
+            constrained,
+        })
+    }
+}
