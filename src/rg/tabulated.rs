@@ -3,7 +3,7 @@
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, Real};
+use crate::numerics::{gibbs_blocks, scale_blocks, sum_pairs, Real};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
 /// with optional per-level potentials `u_1..u_d` (block order; `None` is zero).
@@ -127,14 +127,8 @@ impl<T: Real> Reconstruct for Tabulated<'_, T> {
         coarse: &Vec<T>,
     ) -> (Vec<T>, T) {
         let mut p = conditional.probabilities;
-        let layout = self.hierarchy.layout(level);
-        let mut h = T::zero();
-        for (y, (&py, &hy)) in coarse.iter().zip(&conditional.block_entropies).enumerate() {
-            for c in &mut p[layout.block(y)] {
-                *c = *c * py;
-            }
-            h = h + py * hy;
-        }
+        scale_blocks(self.hierarchy.layout(level), coarse, &mut p);
+        let h = sum_pairs(coarse, &conditional.block_entropies, |py, hy| py * hy);
         (p, h)
     }
 }
