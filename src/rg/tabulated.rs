@@ -3,7 +3,7 @@
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, scale_blocks, sum_pairs, Real};
+use crate::numerics::{gibbs_blocks, level_vec, scale_blocks, sum_pairs, Real};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
 /// with optional per-level potentials `u_1..u_d` (block order; `None` is zero).
@@ -60,9 +60,9 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
     ) -> Result<(Vec<T>, BlockConditionals<T>)> {
         let n = self.hierarchy.size(level);
         let n_coarse = self.hierarchy.size(level + 1);
-        let mut probabilities = vec![T::zero(); n];
-        let mut coarse = vec![T::zero(); n_coarse];
-        let mut block_entropies = vec![T::zero(); n_coarse];
+        let mut probabilities = level_vec(n);
+        let mut coarse = level_vec(n_coarse);
+        let mut block_entropies = level_vec(n_coarse);
         gibbs_blocks(
             g,
             self.hierarchy.layout(level),
