@@ -25,12 +25,16 @@ fn full_solve(c: &mut Criterion) {
         let problem = Problem::from_vec(Arc::clone(&h), loss).expect("valid losses");
         let t = Temperatures::new(&vec![1.0; log2 + 1]).expect("valid temperatures");
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(format!("2^{log2}")), &t, |b, t| {
-            b.iter(|| {
-                let sol = problem.solve(t).expect("solvable");
-                std::hint::black_box((sol.free_energy(), sol.entropies()[0]));
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("2^{log2}")),
+            &t,
+            |b, t| {
+                b.iter(|| {
+                    let sol = problem.solve(t).expect("solvable");
+                    std::hint::black_box((sol.free_energy(), sol.entropies()[0]));
+                });
+            },
+        );
     }
     group.finish();
 }

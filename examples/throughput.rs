@@ -183,7 +183,10 @@ fn main() -> hmaxent::Result<()> {
             println!("{:<34} {:>10.3}", format!("full solve ({name})"), ns);
         }
         println!("{:<34} {:>10.3}", "scalar f64::exp per element", exp_ns);
-        println!("{:<34} {:>10.3}", "copy + exp_slice per element", exp_slice_ns);
+        println!(
+            "{:<34} {:>10.3}",
+            "copy + exp_slice per element", exp_slice_ns
+        );
         println!("{:<34} {:>10.3}", "copy per element", copy_ns);
         println!("{:<34} {:>10.3}", "Problem::from_vec (once)", setup_ns);
         println!("ratio to exp floor   {:>8.3}", sweep_ns / exp_ns);
