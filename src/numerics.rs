@@ -829,6 +829,42 @@ mod tests {
         }
     }
 
+    /// The kernels with dual numbers: values as with `f64`, and `d soft / ds = -entropy`
+    /// (the derivative of `-s log sum exp(-g / s)` is minus the block entropy).
+    #[test]
+    fn gibbs_blocks_with_duals_differentiates_in_s() {
+        use crate::dual::Dual;
+        let n = 48;
+        let gf: Vec<f64> = (0..n)
+            .map(|i| match i % 7 {
+                3 => f64::INFINITY,
+                _ => ((i * 37) % 11) as f64 * 0.3 - 1.0,
+            })
+            .collect();
+        let g: Vec<Dual<1>> = gf.iter().map(|&x| Dual::constant(x)).collect();
+        let s = 0.8;
+        for b in [2usize, 4, 3] {
+            let nb = n / b;
+            let mut cond = vec![Dual::constant(0.0); n];
+            let mut soft = vec![Dual::constant(0.0); nb];
+            let mut ent = soft.clone();
+            let layout = Layout::Uniform(b);
+            gibbs_blocks(&g, layout, Dual::variable(s, 0), &mut cond, &mut soft, &mut ent);
+            let (mut cf, mut sf, mut ef) = (vec![0.0; n], vec![0.0; nb], vec![0.0; nb]);
+            gibbs_blocks(&gf, layout, s, &mut cf, &mut sf, &mut ef);
+            for y in 0..nb {
+                assert!((soft[y].re - sf[y]).abs() <= 1e-14 || soft[y].re == sf[y]);
+                assert!((ent[y].re - ef[y]).abs() <= 1e-14);
+                if sf[y].is_finite() {
+                    assert!((soft[y].eps[0] + ef[y]).abs() <= 1e-13, "b = {b}, y = {y}");
+                }
+            }
+            for (c, &f) in cond.iter().zip(&cf) {
+                assert!((c.re - f).abs() <= 1e-15);
+            }
+        }
+    }
+
     #[test]
     fn soft_min_factors_out_the_minimum() {
         let g = [1e300, 1e300, f64::INFINITY];
