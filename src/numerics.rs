@@ -306,10 +306,10 @@ pub fn entropy_term(p: f64) -> f64 {
     }
 }
 
-/// A vector of `n` zeros for a level of the sweep. On Linux, a large one is marked for
-/// transparent huge pages before it is first written: the sweep writes every table once,
-/// right after allocating it, and 2 MiB pages make those first writes (page faults) several
-/// times cheaper. Only a hint; the contents are the same either way.
+/// A vector of `n` zeros for a level of the sweep. On Linux, a large one (32 MiB or more)
+/// is marked for transparent huge pages before it is first written: the sweep writes every
+/// table once, right after allocating it, and 2 MiB pages make those first writes (page
+/// faults) several times cheaper. Only a hint; the contents are the same either way.
 pub fn level_vec<T: Real>(n: usize) -> Vec<T> {
     let v = vec![T::zero(); n];
     advise_huge_pages(&v);
@@ -319,6 +319,12 @@ pub fn level_vec<T: Real>(n: usize) -> Vec<T> {
 #[cfg(target_os = "linux")]
 fn advise_huge_pages<T>(v: &[T]) {
     const HUGE: usize = 2 << 20;
+    // Smaller vectors come from the allocator's heap (glibc maps only blocks of up to
+    // 32 MiB itself), whose pages are reused: leave those alone.
+    const LARGE: usize = 32 << 20;
+    if std::mem::size_of_val(v) < LARGE {
+        return;
+    }
     let start = v.as_ptr() as usize;
     let end = start + std::mem::size_of_val(v);
     let first = start.next_multiple_of(HUGE);
@@ -849,7 +855,14 @@ mod tests {
             let mut soft = vec![Dual::constant(0.0); nb];
             let mut ent = soft.clone();
             let layout = Layout::Uniform(b);
-            gibbs_blocks(&g, layout, Dual::variable(s, 0), &mut cond, &mut soft, &mut ent);
+            gibbs_blocks(
+                &g,
+                layout,
+                Dual::variable(s, 0),
+                &mut cond,
+                &mut soft,
+                &mut ent,
+            );
             let (mut cf, mut sf, mut ef) = (vec![0.0; n], vec![0.0; nb], vec![0.0; nb]);
             gibbs_blocks(&gf, layout, s, &mut cf, &mut sf, &mut ef);
             for y in 0..nb {
