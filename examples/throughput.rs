@@ -121,37 +121,36 @@ fn main() -> hmaxent::Result<()> {
         None
     };
 
-    let mut per_profile = Vec::new();
-    for (name, t) in &profiles {
-        let mut best = f64::INFINITY;
-        for _ in 0..args.reps {
-            let start = Instant::now();
-            checksum += solve(t, &mut buffer)?;
-            best = best.min(start.elapsed().as_secs_f64() * 1e9 / n as f64);
-        }
-        per_profile.push((*name, best));
-    }
-    let sweep_ns = per_profile.iter().map(|p| p.1).fold(0.0, f64::max);
-
-    // Floors over a slice of N values, in the same run.
+    // Floors over a slice of N values, measured in the same run, interleaved with the
+    // solves so that both see the same machine load.
     let src: Vec<f64> = (0..n).map(|_| -8.0 * rng.random::<f64>()).collect();
     let mut dst = vec![0.0; n];
-    let reps = args.reps.max(3);
-    let exp_ns = best_ns(reps, n, || {
-        for (d, &s) in dst.iter_mut().zip(black_box(&src)) {
-            *d = s.exp();
+    let mut best = vec![f64::INFINITY; profiles.len()];
+    let (mut exp_ns, mut exp_slice_ns, mut copy_ns) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..args.reps {
+        for ((_, t), b) in profiles.iter().zip(best.iter_mut()) {
+            let start = Instant::now();
+            checksum += solve(t, &mut buffer)?;
+            *b = b.min(start.elapsed().as_secs_f64() * 1e9 / n as f64);
         }
-        black_box(&mut dst);
-    });
-    let exp_slice_ns = best_ns(reps, n, || {
-        dst.copy_from_slice(black_box(&src));
-        hmaxent::numerics::exp_slice(&mut dst);
-        black_box(&mut dst);
-    });
-    let copy_ns = best_ns(reps, n, || {
-        dst.copy_from_slice(black_box(&src));
-        black_box(&mut dst);
-    });
+        exp_ns = exp_ns.min(best_ns(1, n, || {
+            for (d, &s) in dst.iter_mut().zip(black_box(&src)) {
+                *d = s.exp();
+            }
+            black_box(&mut dst);
+        }));
+        exp_slice_ns = exp_slice_ns.min(best_ns(1, n, || {
+            dst.copy_from_slice(black_box(&src));
+            hmaxent::numerics::exp_slice(&mut dst);
+            black_box(&mut dst);
+        }));
+        copy_ns = copy_ns.min(best_ns(1, n, || {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+        }));
+    }
+    let per_profile: Vec<(&str, f64)> = profiles.iter().map(|p| p.0).zip(best).collect();
+    let sweep_ns = per_profile.iter().map(|p| p.1).fold(0.0, f64::max);
     black_box(checksum);
 
     if args.json {
