@@ -303,31 +303,32 @@ pub fn entropy_term(p: f64) -> f64 {
     }
 }
 
-/// A vector of `n` zeros for a level of the sweep. On Linux, a large one (32 MiB or more)
-/// is marked for transparent huge pages before it is first written: the sweep writes every
-/// table once, right after allocating it, and 2 MiB pages make those first writes (page
-/// faults) several times cheaper. Only a hint; the contents are the same either way.
+/// An empty vector with room for `n` values of a level of the sweep, not cleared (the sweep
+/// writes every value once, chunk by chunk). On Linux, a large one (32 MiB or more) is
+/// marked for transparent huge pages before it is first written: 2 MiB pages make those
+/// first writes (page faults) several times cheaper. Only a hint; the contents are the same
+/// either way.
 pub fn level_vec<T: Real>(n: usize) -> Vec<T> {
-    let v = vec![T::zero(); n];
-    advise_huge_pages(&v);
+    let v = Vec::with_capacity(n);
+    advise_huge_pages(v.as_ptr(), n * std::mem::size_of::<T>());
     v
 }
 
 #[cfg(target_os = "linux")]
-fn advise_huge_pages<T>(v: &[T]) {
+fn advise_huge_pages<T>(ptr: *const T, bytes: usize) {
     const HUGE: usize = 2 << 20;
     // Smaller vectors come from the allocator's heap (glibc maps only blocks of up to
     // 32 MiB itself), whose pages are reused: leave those alone.
     const LARGE: usize = 32 << 20;
-    if std::mem::size_of_val(v) < LARGE {
+    if bytes < LARGE {
         return;
     }
-    let start = v.as_ptr() as usize;
-    let end = start + std::mem::size_of_val(v);
+    let start = ptr as usize;
+    let end = start + bytes;
     let first = start.next_multiple_of(HUGE);
     let last = end / HUGE * HUGE;
     if last >= first + HUGE {
-        // SAFETY: `first..last` lies inside `v`'s allocation, which we borrow; MADV_HUGEPAGE
+        // SAFETY: `first..last` lies inside the caller's allocation; MADV_HUGEPAGE
         // only changes how the kernel backs the pages, never their contents. Errors (e.g. no
         // THP support) are ignored: the hint is optional.
         unsafe {
@@ -341,7 +342,7 @@ fn advise_huge_pages<T>(v: &[T]) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge_pages<T>(_: &[T]) {}
+fn advise_huge_pages<T>(_: *const T, _: usize) {}
 
 /// `sum_i f(a_i, b_i)` over the common length, with 8 partial sums so the reduction is
 /// not bound by the latency of one addition chain (and vectorises).
@@ -423,22 +424,79 @@ pub fn gibbs_blocks<T: Real>(
     soft: &mut [T],
     entropy: &mut [T],
 ) {
+    let nb = soft.len();
+    assert!(entropy.len() == nb && cond.len() == g.len());
+    let outputs = [
+        Out::Slice(cond, 0),
+        Out::Slice(soft, 0),
+        Out::Slice(entropy, 0),
+    ];
+    gibbs_dispatch(g, layout, nb, s, outputs);
+}
+
+/// [`gibbs_blocks`] into new vectors `(cond, soft, entropy)` for `n_coarse` blocks. The
+/// vectors are allocated without being cleared ([`level_vec`]) and filled chunk by chunk
+/// while each chunk is in L1, so each output is written to memory once.
+pub fn gibbs_blocks_owned<T: Real>(
+    g: &[T],
+    layout: Layout<'_>,
+    n_coarse: usize,
+    s: T,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (mut cond, mut soft, mut entropy) =
+        (level_vec(g.len()), level_vec(n_coarse), level_vec(n_coarse));
+    let outputs = [
+        Out::Grow(&mut cond),
+        Out::Grow(&mut soft),
+        Out::Grow(&mut entropy),
+    ];
+    gibbs_dispatch(g, layout, n_coarse, s, outputs);
+    (cond, soft, entropy)
+}
+
+/// Where a kernel writes: a caller's slice (with the next position), or a vector grown by
+/// one chunk at a time.
+enum Out<'a, T> {
+    Slice(&'a mut [T], usize),
+    Grow(&'a mut Vec<T>),
+}
+
+impl<T: Real> Out<'_, T> {
+    /// The next `len` outputs, in order.
+    #[inline(always)]
+    fn next(&mut self, len: usize) -> &mut [T] {
+        match self {
+            Out::Slice(s, pos) => {
+                let start = *pos;
+                *pos += len;
+                &mut s[start..start + len]
+            }
+            Out::Grow(v) => {
+                let start = v.len();
+                v.resize(start + len, T::zero());
+                &mut v[start..]
+            }
+        }
+    }
+}
+
+fn gibbs_dispatch<T: Real>(g: &[T], layout: Layout<'_>, nb: usize, s: T, out: [Out<'_, T>; 3]) {
     if !(T::one() / s).is_finite() {
         // 1/s overflows (s below ~5.6e-309): divide, in the general kernel.
         let blocks = |y| layout.block(y);
-        return gibbs_general(g, blocks, s, cond, soft, entropy);
+        return gibbs_general(g, blocks, nb, s, out);
     }
     match layout {
         Layout::Uniform(2) => T::kernel(
             #[inline(always)]
-            || gibbs_pairs(g, s, cond, soft, entropy),
+            || gibbs_pairs(g, s, out),
         ),
         Layout::Uniform(4) => T::kernel(
             #[inline(always)]
-            || gibbs_uniform::<T, 4>(g, s, cond, soft, entropy),
+            || gibbs_uniform::<T, 4>(g, s, out),
         ),
-        Layout::Uniform(b) => gibbs_general(g, |y| b * y..b * (y + 1), s, cond, soft, entropy),
-        Layout::Offsets(o) => gibbs_general(g, |y| o[y]..o[y + 1], s, cond, soft, entropy),
+        Layout::Uniform(b) => gibbs_general(g, |y| b * y..b * (y + 1), nb, s, out),
+        Layout::Offsets(o) => gibbs_general(g, |y| o[y]..o[y + 1], nb, s, out),
     }
 }
 
@@ -548,22 +606,17 @@ fn finish_block<T: Real>(
 
 /// [`gibbs_blocks`] for blocks of exactly `B` consecutive children, when `1/s` is finite.
 #[inline(always)]
-fn gibbs_uniform<T: Real, const B: usize>(
-    g: &[T],
-    s: T,
-    cond: &mut [T],
-    soft: &mut [T],
-    entropy: &mut [T],
-) {
+fn gibbs_uniform<T: Real, const B: usize>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
+    let [mut cond_out, mut soft_out, mut entropy_out] = out;
     let scale = Scale::new(s);
     let per = (CHUNK / B).max(1);
-    let mut mins = vec![T::zero(); per.min(soft.len())];
+    let mut mins = vec![T::zero(); per.min(g.len() / B)];
     let mut inv_z = mins.clone();
     let mut ln_z = mins.clone();
-    let blocks = soft.chunks_mut(per).zip(entropy.chunks_mut(per));
-    let chunks = g.chunks(per * B).zip(cond.chunks_mut(per * B));
-    for ((soft, entropy), (g, cond)) in blocks.zip(chunks) {
-        let k = soft.len();
+    for g in g.chunks(per * B) {
+        let k = g.len() / B;
+        let cond = cond_out.next(g.len());
+        let (soft, entropy) = (soft_out.next(k), entropy_out.next(k));
         let (mins, inv_z, ln_z) = (&mut mins[..k], &mut inv_z[..k], &mut ln_z[..k]);
         for ((m, gb), cb) in mins
             .iter_mut()
@@ -596,16 +649,17 @@ fn gibbs_uniform<T: Real, const B: usize>(
 /// `w = exp(-(hi - lo) / s)`, `Z = 1 + w`, `P(lo) = 1 / Z`, `P(hi) = w / Z`,
 /// `entropy = log Z + P(hi) (hi - lo) / s` — the general formulas with one term known.
 #[inline(always)]
-fn gibbs_pairs<T: Real>(g: &[T], s: T, cond: &mut [T], soft: &mut [T], entropy: &mut [T]) {
+fn gibbs_pairs<T: Real>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
+    let [mut cond_out, mut soft_out, mut entropy_out] = out;
     let inv_s = T::one() / s;
     let per = CHUNK / 2;
-    let mut mins = vec![T::zero(); per.min(soft.len())];
+    let mut mins = vec![T::zero(); per.min(g.len() / 2)];
     let mut w = mins.clone();
     let mut ln_z = mins.clone();
-    let blocks = soft.chunks_mut(per).zip(entropy.chunks_mut(per));
-    let chunks = g.chunks(per * 2).zip(cond.chunks_mut(per * 2));
-    for ((soft, entropy), (g, cond)) in blocks.zip(chunks) {
-        let k = soft.len();
+    for g in g.chunks(per * 2) {
+        let k = g.len() / 2;
+        let cond = cond_out.next(g.len());
+        let (soft, entropy) = (soft_out.next(k), entropy_out.next(k));
         let (mins, w, ln_z) = (&mut mins[..k], &mut w[..k], &mut ln_z[..k]);
         for ((m, w), pair) in mins.iter_mut().zip(w.iter_mut()).zip(g.chunks_exact(2)) {
             let (a, b) = (pair[0], pair[1]);
@@ -649,13 +703,12 @@ fn gibbs_pairs<T: Real>(g: &[T], s: T, cond: &mut [T], soft: &mut [T], entropy: 
 fn gibbs_general<T: Real, B: Fn(usize) -> std::ops::Range<usize>>(
     g: &[T],
     block: B,
+    nb: usize,
     s: T,
-    cond: &mut [T],
-    soft: &mut [T],
-    entropy: &mut [T],
+    out: [Out<'_, T>; 3],
 ) {
+    let [mut cond_out, mut soft_out, mut entropy_out] = out;
     let scale = Scale::new(s);
-    let nb = soft.len();
     let mut mins: Vec<T> = Vec::with_capacity(CHUNK.min(nb));
     let mut inv_z: Vec<T> = Vec::with_capacity(CHUNK.min(nb));
     let mut ln_z: Vec<T> = Vec::with_capacity(CHUNK.min(nb));
@@ -667,26 +720,34 @@ fn gibbs_general<T: Real, B: Fn(usize) -> std::ops::Range<usize>>(
             y1 += 1;
         }
         let end = block(y1 - 1).end;
+        // Blocks tile the level in order, so chunk positions are `start..end`.
+        let cond = cond_out.next(end - start);
+        let (soft, entropy) = (soft_out.next(y1 - y0), entropy_out.next(y1 - y0));
+        let local = |y: usize| {
+            let r = block(y);
+            r.start - start..r.end - start
+        };
+        let g = &g[start..end];
         mins.clear();
         inv_z.clear();
         ln_z.clear();
         for y in y0..y1 {
-            let r = block(y);
+            let r = local(y);
             let m = block_min(&g[r.clone()]);
             mins.push(m);
             shifted_block(&g[r.clone()], m, scale, &mut cond[r]);
         }
-        T::exp_in_place(&mut cond[start..end]);
+        T::exp_in_place(cond);
         for y in y0..y1 {
-            let (iz, z) = block_partition(&cond[block(y)]);
+            let (iz, z) = block_partition(&cond[local(y)]);
             inv_z.push(iz);
             ln_z.push(z);
         }
         T::ln_in_place(&mut ln_z);
         for y in y0..y1 {
-            let r = block(y);
+            let r = local(y);
             let j = y - y0;
-            (soft[y], entropy[y]) = finish_block(
+            (soft[j], entropy[j]) = finish_block(
                 &g[r.clone()],
                 mins[j],
                 inv_z[j],
@@ -814,6 +875,12 @@ mod tests {
                 let mut cond = vec![f64::NAN; n];
                 let (mut soft, mut ent) = (vec![f64::NAN; nb], vec![f64::NAN; nb]);
                 gibbs_blocks(&g, layout, s, &mut cond, &mut soft, &mut ent);
+                // The owned variant runs the same kernels into new vectors.
+                let owned = gibbs_blocks_owned(&g, layout, nb, s);
+                let same = |a: &[f64], b: &[f64]| {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                };
+                assert!(same(&owned.0, &cond) && same(&owned.1, &soft) && same(&owned.2, &ent));
                 for y in 0..nb {
                     let r = layout.block(y);
                     let mut p = vec![0.0; r.len()];
