@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
-use crate::numerics::entropy_term;
+use crate::numerics::{entropy_term, sum_pairs};
 use crate::rg::tabulated::Tabulated;
 use crate::rg::{reconstruct, sweep};
 use crate::solution::Solution;
@@ -338,11 +338,7 @@ impl Problem {
 pub(crate) fn expectation(p: &[f64], u: Option<&[f64]>) -> f64 {
     match u {
         None => 0.0,
-        Some(u) => p
-            .iter()
-            .zip(u)
-            .map(|(&p, &u)| if p > 0.0 { p * u } else { 0.0 })
-            .sum(),
+        Some(u) => sum_pairs(p, u, |p, u| if p > 0.0 { p * u } else { 0.0 }),
     }
 }
 

@@ -3,7 +3,7 @@
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, Real};
+use crate::numerics::{gibbs_blocks, gibbs_blocks_owned, scale_blocks, sum_pairs, Real};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
 /// with optional per-level potentials `u_1..u_d` (block order; `None` is zero).
@@ -58,19 +58,9 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
         g: &Vec<T>,
         s: T,
     ) -> Result<(Vec<T>, BlockConditionals<T>)> {
-        let n = self.hierarchy.size(level);
         let n_coarse = self.hierarchy.size(level + 1);
-        let mut probabilities = vec![T::zero(); n];
-        let mut coarse = vec![T::zero(); n_coarse];
-        let mut block_entropies = vec![T::zero(); n_coarse];
-        gibbs_blocks(
-            g,
-            self.hierarchy.layout(level),
-            s,
-            &mut probabilities,
-            &mut coarse,
-            &mut block_entropies,
-        );
+        let (probabilities, mut coarse, block_entropies) =
+            gibbs_blocks_owned(g, self.hierarchy.layout(level), n_coarse, s);
         if let Some(Some(u)) = self.potentials.get(level) {
             for (c, &u) in coarse.iter_mut().zip(u) {
                 *c = *c + u;
@@ -127,14 +117,8 @@ impl<T: Real> Reconstruct for Tabulated<'_, T> {
         coarse: &Vec<T>,
     ) -> (Vec<T>, T) {
         let mut p = conditional.probabilities;
-        let layout = self.hierarchy.layout(level);
-        let mut h = T::zero();
-        for (y, (&py, &hy)) in coarse.iter().zip(&conditional.block_entropies).enumerate() {
-            for c in &mut p[layout.block(y)] {
-                *c = *c * py;
-            }
-            h = h + py * hy;
-        }
+        scale_blocks(self.hierarchy.layout(level), coarse, &mut p);
+        let h = sum_pairs(coarse, &conditional.block_entropies, |py, hy| py * hy);
         (p, h)
     }
 }

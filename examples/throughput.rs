@@ -1,0 +1,199 @@
+//! Throughput of the tabulated sweep against two floors measured in the same run.
+//!
+//! Builds the complete binary tree with `2^24` leaves (`--log2 N` changes it), random losses
+//! uniform in `[0, 4)` (seeded), and solves it completely — free energy, all marginals, all
+//! entropies and expected losses — at two temperature profiles, touching every marginal
+//! with [`Solution::marginal_into`]. Reported per level-0 state, best of a few repetitions:
+//!
+//! * `sweep_ns_per_state`: one full solve plus reading out every marginal;
+//! * `exp_ns`: one scalar `f64::exp` per element over a slice of `N` values (the "exp floor");
+//! * `copy_ns`: copying an `N`-element `f64` slice (the memory floor);
+//! * `peak_extra_f64_per_state`: growth of the peak resident set during one solve, in `f64`s
+//!   per level-0 state (Linux only; the loss vector and the marginal buffer are the caller's
+//!   and allocated before).
+//!
+//! ```text
+//! cargo run --release --example throughput -- [--log2 24] [--reps 5] [--json]
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hmaxent::{Hierarchy, Problem, Temperatures};
+use rand::{Rng, SeedableRng};
+
+struct Args {
+    log2: usize,
+    reps: usize,
+    json: bool,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        log2: 24,
+        reps: 5,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => args.json = true,
+            "--log2" => args.log2 = it.next().and_then(|v| v.parse().ok()).expect("--log2 N"),
+            "--reps" => args.reps = it.next().and_then(|v| v.parse().ok()).expect("--reps N"),
+            other => panic!("unknown argument {other} (use --log2 N, --reps N, --json)"),
+        }
+    }
+    args.reps = args.reps.max(1);
+    args
+}
+
+/// A field of `/proc/self/status` in kB (`None` off Linux).
+fn status_kb(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the peak resident set (`VmHWM`) to the current one; `false` if unsupported.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Best time in nanoseconds per element of `f` over `reps` runs.
+fn best_ns<F: FnMut()>(reps: usize, n: usize, mut f: F) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e9 / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() -> hmaxent::Result<()> {
+    let args = parse_args();
+    let d = args.log2;
+    let h = Arc::new(Hierarchy::complete(2, d)?);
+    let n = h.size(0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let loss: Vec<f64> = (0..n).map(|_| 4.0 * rng.random::<f64>()).collect();
+    let profiles = [
+        ("tau=1", Temperatures::new(&vec![1.0; d + 1])?),
+        (
+            "tau=0.05*1.3^k",
+            Temperatures::new(
+                &(0..=d)
+                    .map(|k| 0.05 * 1.3f64.powi(k as i32))
+                    .collect::<Vec<_>>(),
+            )?,
+        ),
+    ];
+
+    let t = Instant::now();
+    let problem = Problem::from_vec(Arc::clone(&h), loss)?;
+    let setup_ns = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+    let mut buffer = vec![0.0; n];
+
+    // One full solve: F, every marginal read out, every entropy and expected loss.
+    let mut checksum = 0.0;
+    let solve = |t: &Temperatures, buffer: &mut [f64]| -> hmaxent::Result<f64> {
+        let sol = problem.solve(t)?;
+        let mut acc = sol.free_energy() + sol.entropies().iter().sum::<f64>();
+        acc += sol.expected_total_loss();
+        for k in 0..h.levels() {
+            let out = &mut buffer[..h.size(k)];
+            sol.marginal_into(k, out);
+            acc += out[0];
+        }
+        Ok(black_box(acc))
+    };
+
+    // Peak memory of one solve (first run, before any timing).
+    let peak = if reset_peak() {
+        let before = status_kb("VmRSS:");
+        checksum += solve(&profiles[0].1, &mut buffer)?;
+        let after = status_kb("VmHWM:");
+        before
+            .zip(after)
+            .map(|(b, a)| (a.saturating_sub(b) as f64) * 1024.0 / 8.0 / n as f64)
+    } else {
+        None
+    };
+
+    // Floors over a slice of N values, measured in the same run, interleaved with the
+    // solves so that both see the same machine load.
+    let src: Vec<f64> = (0..n).map(|_| -8.0 * rng.random::<f64>()).collect();
+    let mut dst = vec![0.0; n];
+    let mut best = vec![f64::INFINITY; profiles.len()];
+    let (mut exp_ns, mut exp_slice_ns, mut copy_ns) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..args.reps {
+        for ((_, t), b) in profiles.iter().zip(best.iter_mut()) {
+            let start = Instant::now();
+            checksum += solve(t, &mut buffer)?;
+            *b = b.min(start.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
+        exp_ns = exp_ns.min(best_ns(1, n, || {
+            for (d, &s) in dst.iter_mut().zip(black_box(&src)) {
+                *d = s.exp();
+            }
+            black_box(&mut dst);
+        }));
+        exp_slice_ns = exp_slice_ns.min(best_ns(1, n, || {
+            dst.copy_from_slice(black_box(&src));
+            hmaxent::numerics::exp_slice(&mut dst);
+            black_box(&mut dst);
+        }));
+        copy_ns = copy_ns.min(best_ns(1, n, || {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+        }));
+    }
+    let per_profile: Vec<(&str, f64)> = profiles.iter().map(|p| p.0).zip(best).collect();
+    let sweep_ns = per_profile.iter().map(|p| p.1).fold(0.0, f64::max);
+    black_box(checksum);
+
+    if args.json {
+        let mut j = serde_json::json!({
+            "states": n,
+            "levels": d + 1,
+            "depth": d,
+            "sweep_ns_per_state": sweep_ns,
+            "exp_ns": exp_ns,
+            "ratio_to_exp_floor": sweep_ns / exp_ns,
+            "copy_ns": copy_ns,
+            "ratio_to_copy": sweep_ns / copy_ns,
+            "exp_slice_copy_ns": exp_slice_ns,
+            "setup_ns_per_state": setup_ns,
+            "reps": args.reps,
+            "profiles": per_profile
+                .iter()
+                .map(|(name, ns)| serde_json::json!({"temperatures": name, "ns_per_state": ns}))
+                .collect::<Vec<_>>(),
+        });
+        if let Some(p) = peak {
+            j["peak_extra_f64_per_state"] = serde_json::json!(p);
+        }
+        println!("{j}");
+    } else {
+        println!("complete binary tree, 2^{d} = {n} leaves, {} levels", d + 1);
+        println!("{:<34} {:>10}", "", "ns/state");
+        for (name, ns) in &per_profile {
+            println!("{:<34} {:>10.3}", format!("full solve ({name})"), ns);
+        }
+        println!("{:<34} {:>10.3}", "scalar f64::exp per element", exp_ns);
+        println!(
+            "{:<34} {:>10.3}",
+            "copy + exp_slice per element", exp_slice_ns
+        );
+        println!("{:<34} {:>10.3}", "copy per element", copy_ns);
+        println!("{:<34} {:>10.3}", "Problem::from_vec (once)", setup_ns);
+        println!("ratio to exp floor   {:>8.3}", sweep_ns / exp_ns);
+        println!("ratio to copy        {:>8.3}", sweep_ns / copy_ns);
+        match peak {
+            Some(p) => println!("peak extra memory    {p:>8.3} f64 per state"),
+            None => println!("peak extra memory    not measured (no /proc/self/clear_refs)"),
+        }
+    }
+    Ok(())
+}
