@@ -446,6 +446,13 @@ pub fn log_sum_exp<T: Real>(a: &[T]) -> T {
     m + a.iter().fold(T::zero(), |acc, &x| acc + (x - m).exp()).ln()
 }
 
+/// `a` and `b` agree to 4 ulps of the larger magnitude (used to recognise constraint
+/// targets that sit on a boundary up to rounding).
+#[inline]
+pub fn nearly_equal(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs())
+}
+
 /// Minimum of a slice (`+inf` when empty).
 #[inline]
 pub fn min<T: Real>(g: &[T]) -> T {

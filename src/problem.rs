@@ -266,6 +266,26 @@ impl Problem {
         f
     }
 
+    /// [`Problem::allowed_total_loss`] with its range `[min f, max f]` over allowed states.
+    ///
+    /// # Errors
+    /// [`Error::AllForbidden`] if no state has a finite total loss (and reference mass).
+    pub(crate) fn allowed_loss_range(&self) -> Result<(Vec<f64>, f64, f64)> {
+        let f = self.allowed_total_loss();
+        let (fmin, fmax) = f
+            .iter()
+            .filter(|x| x.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                (a.min(x), b.max(x))
+            });
+        if fmin > fmax {
+            return Err(Error::AllForbidden(
+                "no state has a finite total loss and positive reference mass".to_string(),
+            ));
+        }
+        Ok((f, fmin, fmax))
+    }
+
     /// The same hierarchy and reference with level-0 loss `mask` (block order) and no
     /// potentials: the face of a constraint boundary.
     pub(crate) fn face(&self, mask: Vec<f64>) -> Result<Problem> {

@@ -32,6 +32,7 @@ use nalgebra::{DMatrix, DVector};
 use crate::constraints::mean::MeanConstraint;
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
+use crate::numerics::nearly_equal;
 use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::Temperatures;
@@ -218,29 +219,17 @@ impl Problem {
                 reason: "must be finite",
             });
         }
-        let f = self.allowed_total_loss();
-        let (fmin, fmax) = f
-            .iter()
-            .filter(|x| x.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
-        if fmin > fmax {
-            return Err(Error::AllForbidden(
-                "no state has a finite total loss".to_string(),
-            ));
-        }
-        let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs());
+        let (f, fmin, fmax) = self.allowed_loss_range()?;
         let mode = match mean_at_most {
             None => Mode::Free { slack_mean: false },
-            Some(c) if c < fmin && !close(c, fmin) => {
+            Some(c) if c < fmin && !nearly_equal(c, fmin) => {
                 return Err(Error::Infeasible {
                     target: c,
                     min: fmin,
                     max: fmax,
                 })
             }
-            Some(c) if close(c, fmin) || fmin == fmax => {
+            Some(c) if nearly_equal(c, fmin) || fmin == fmax => {
                 if fmin == fmax {
                     Mode::Free { slack_mean: true }
                 } else {

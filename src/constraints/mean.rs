@@ -7,6 +7,7 @@
 //! one-dimensional root, found by Brent's method to relative `1e-15`.
 
 use crate::error::{Error, Result};
+use crate::numerics::nearly_equal;
 use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
@@ -96,20 +97,11 @@ impl Problem {
             });
         }
         let w = Temperatures::new(weights)?;
-        let f = self.allowed_total_loss();
-        let (fmin, fmax) = f
-            .iter()
-            .filter(|x| x.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-                (a.min(x), b.max(x))
-            });
-        if fmin > fmax {
-            return Err(Error::AllForbidden(
-                "no state has a finite total loss and positive reference mass".to_string(),
-            ));
-        }
-        let close = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs());
-        let (lo_ok, hi_ok) = (c >= fmin || close(c, fmin), c <= fmax || close(c, fmax));
+        let (f, fmin, fmax) = self.allowed_loss_range()?;
+        let (lo_ok, hi_ok) = (
+            c >= fmin || nearly_equal(c, fmin),
+            c <= fmax || nearly_equal(c, fmax),
+        );
         if !lo_ok || (!hi_ok && matches!(constraint, MeanConstraint::Equal(_))) {
             return Err(Error::Infeasible {
                 target: c,
@@ -123,8 +115,8 @@ impl Problem {
         if slack || c == m0 || fmin == fmax {
             return Ok(self.finish(unconstrained, Some(0.0), false, weights, 1));
         }
-        if close(c, fmin) || close(c, fmax) {
-            let target = if close(c, fmin) { fmin } else { fmax };
+        if nearly_equal(c, fmin) || nearly_equal(c, fmax) {
+            let target = if nearly_equal(c, fmin) { fmin } else { fmax };
             let mask: Vec<f64> = f
                 .iter()
                 .map(|&x| if x == target { 0.0 } else { f64::INFINITY })
