@@ -137,6 +137,9 @@ fn settings() -> Result<clarabel::solver::DefaultSettings<f64>> {
 
 /// `max t` s.t. `p_x >= t >= 0` (x in `states`), `sum p = 1`, moment constraints.
 /// `None` when infeasible; else `(t*, slacks p_x - t, duals y_x)`.
+///
+/// Written with `p_x = t + r_x`, `r_x >= 0`, so `t` appears only in the `m + 1` dense rows
+/// (not in `n` rows of its own): the KKT system then factors in `O(n m^2)`.
 #[allow(clippy::type_complexity)]
 fn max_min_mass(
     features: &[Vec<f64>],
@@ -148,27 +151,37 @@ fn max_min_mass(
     let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
     let t_col = n;
     let mut row = 0;
-    // Zero cone: normalisation and equalities.
+    // Zero cone: normalisation n t + sum r = 1, and equalities.
     for j in 0..n {
         rows.push(row);
         cols.push(j);
         vals.push(1.0);
     }
+    rows.push(row);
+    cols.push(t_col);
+    vals.push(n as f64);
     b.push(1.0);
     row += 1;
+    let sums: Vec<f64> = features
+        .iter()
+        .map(|phi| states.iter().map(|&x| phi[x]).sum())
+        .collect();
     for (i, phi) in features.iter().enumerate() {
         if senses[i] == Sense::Eq {
             push_row(&mut rows, &mut cols, &mut vals, row, states, phi, 1.0);
+            rows.push(row);
+            cols.push(t_col);
+            vals.push(sums[i]);
             b.push(targets[i]);
             row += 1;
         }
     }
     let zero_rows = row;
-    // Non-negative cone: p_x - t >= 0 first (so their duals are z[zero_rows..][..n]).
+    // Non-negative cone: r_x >= 0 first (so their duals are z[zero_rows..][..n]).
     for j in 0..n {
-        rows.extend([row, row]);
-        cols.extend([j, t_col]);
-        vals.extend([-1.0, 1.0]);
+        rows.push(row);
+        cols.push(j);
+        vals.push(-1.0);
         b.push(0.0);
         row += 1;
     }
@@ -179,6 +192,9 @@ fn max_min_mass(
             Sense::Ge => -1.0,
         };
         push_row(&mut rows, &mut cols, &mut vals, row, states, phi, sign);
+        rows.push(row);
+        cols.push(t_col);
+        vals.push(sign * sums[i]);
         b.push(sign * targets[i]);
         row += 1;
     }
@@ -202,7 +218,7 @@ fn max_min_mass(
     match sol.status {
         SolverStatus::Solved | SolverStatus::AlmostSolved => {
             let t = sol.x[t_col];
-            let slack = sol.s[zero_rows..zero_rows + n].to_vec();
+            let slack = sol.x[..n].to_vec();
             let dual = sol.z[zero_rows..zero_rows + n].to_vec();
             Ok(Some((t, slack, dual)))
         }

@@ -55,14 +55,17 @@ pub enum Sense {
 pub struct ConvexSettings {
     gradient_tolerance: f64,
     max_iterations: usize,
+    feasibility_check: bool,
 }
 
 impl Default for ConvexSettings {
-    /// Gradient tolerance `1e-10` (relative: `‖grad‖ <= tol (1 + ‖c‖)`), 50 iterations.
+    /// Gradient tolerance `1e-10` (relative: `‖grad‖ <= tol (1 + ‖c‖)`), 50 iterations,
+    /// feasibility LP on.
     fn default() -> Self {
         Self {
             gradient_tolerance: 1e-10,
             max_iterations: 50,
+            feasibility_check: true,
         }
     }
 }
@@ -99,6 +102,23 @@ impl ConvexSettings {
         }
         self.max_iterations = n;
         Ok(self)
+    }
+
+    /// Whether to solve the feasibility LP before the dual (default `true`, SPEC §5).
+    ///
+    /// Turn it off only when the targets are known to lie in the relative interior, e.g.
+    /// moments of a distribution with full support on the allowed states: the LP is then
+    /// skipped (it costs far more than the dual for large problems). Without it, infeasible
+    /// or boundary targets are not detected; the iteration budget still bounds the run, which
+    /// then ends with [`Status::MaxIterations`] (or converges to a point near the face).
+    pub fn with_feasibility_check(mut self, on: bool) -> Self {
+        self.feasibility_check = on;
+        self
+    }
+
+    /// Whether the feasibility LP runs.
+    pub fn feasibility_check(&self) -> bool {
+        self.feasibility_check
     }
 
     /// The gradient tolerance.
@@ -399,7 +419,7 @@ impl<'a> MomentProblem<'a> {
     /// [`Error::InfeasibleMoments`] (with a separating direction) when no distribution meets
     /// the constraints, [`Error::AllForbidden`], [`Error::Numerical`] if the LP fails.
     pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
-        let location = if self.rows.is_empty() {
+        let location = if self.rows.is_empty() || !settings.feasibility_check {
             Location::Interior
         } else {
             // The LP works on the allowed states only.
@@ -550,48 +570,38 @@ struct Evaluation {
 }
 
 impl Engine<'_> {
-    /// One sweep + reconstruction at `theta` (scalars `T`): `F` and `E[row_i]`.
-    fn pass<T: Real>(&self, theta: &[T]) -> Result<(T, Vec<T>)> {
-        let h = self.hierarchy;
-        let g0: Vec<T> = (0..h.size(0))
-            .map(|x| {
-                if !self.allowed[x] || self.base[x] == f64::INFINITY {
-                    return T::infinity();
-                }
-                self.rows
-                    .iter()
-                    .zip(theta)
-                    .fold(T::of(self.base[x]), |acc, (r, &t)| acc + t * T::of(r[x]))
-            })
-            .collect();
+    /// One sweep + reconstruction for the level-0 loss `g0` (block order, scalars `T`):
+    /// `F` and `P*_0`.
+    fn pass<T: Real>(&self, g0: Vec<T>) -> Result<(T, Vec<T>)> {
         let potentials: Vec<Option<Vec<T>>> = self
             .potentials
             .iter()
             .map(|u| u.as_ref().map(|u| u.iter().map(|&v| T::of(v)).collect()))
             .collect();
         let cumulative: Vec<T> = self.cumulative.iter().map(|&s| T::of(s)).collect();
-        let engine = Tabulated::new(h, &potentials);
+        let engine = Tabulated::new(self.hierarchy, &potentials);
         let flow = sweep(&engine, &g0, &cumulative)?;
         let free_energy = flow.free_energy;
-        let rec = reconstruct(&engine, flow.conditionals);
-        let p0 = &rec.marginals[0];
-        let expected = self
-            .rows
-            .iter()
-            .map(|r| {
-                p0.iter().zip(r).fold(T::zero(), |acc, (&p, &v)| {
-                    if p > T::zero() {
-                        acc + p * T::of(v)
-                    } else {
-                        acc
-                    }
-                })
-            })
-            .collect();
-        Ok((free_energy, expected))
+        let mut rec = reconstruct(&engine, flow.conditionals);
+        Ok((free_energy, rec.marginals.swap_remove(0)))
     }
 
-    /// Dual value, gradient and Hessian columns `dirs` (one dual-number sweep).
+    /// `theta·phi(x) + base(x)` on allowed states, `None` on forbidden ones.
+    fn loss_at(&self, theta: &[f64], x: usize) -> Option<f64> {
+        if !self.allowed[x] || self.base[x] == f64::INFINITY {
+            return None;
+        }
+        Some(
+            self.rows
+                .iter()
+                .zip(theta)
+                .fold(self.base[x], |acc, (r, &t)| acc + t * r[x]),
+        )
+    }
+
+    /// Dual value, gradient and the Hessian columns `start..start + N` (one dual-number
+    /// sweep: tangent `k` is `d/dtheta_{start + k}`). The level-0 loss and the expectations
+    /// are linear in the features, so their tangents are written directly.
     fn dual_pass<const N: usize>(
         &self,
         theta: &[f64],
@@ -599,24 +609,40 @@ impl Engine<'_> {
         hessian: &mut [f64],
     ) -> Result<(f64, Vec<f64>)> {
         let mm = theta.len();
-        let t: Vec<Dual<N>> = theta
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if i >= start && i < start + N {
-                    Dual::variable(v, i - start)
-                } else {
-                    Dual::constant(v)
+        let width = N.min(mm - start);
+        let g0: Vec<Dual<N>> = (0..self.hierarchy.size(0))
+            .map(|x| match self.loss_at(theta, x) {
+                None => Dual::constant(f64::INFINITY),
+                Some(v) => {
+                    let mut eps = [0.0; N];
+                    for (k, e) in eps.iter_mut().enumerate().take(width) {
+                        *e = self.rows[start + k][x];
+                    }
+                    Dual::new(v, eps)
                 }
             })
             .collect();
-        let (f, expected) = self.pass(&t)?;
-        for (j, e) in expected.iter().enumerate() {
-            for k in 0..N.min(mm - start) {
-                hessian[(start + k) * mm + j] = -e.eps[k];
+        let (f, p0) = self.pass(g0)?;
+        // E[phi_j] and dE[phi_j]/dtheta_{start+k} = sum_x dP(x)/dtheta phi_j(x).
+        let mut expected = vec![0.0; mm];
+        let mut tangents = vec![[0.0; N]; mm];
+        for (x, p) in p0.iter().enumerate() {
+            if p.re > 0.0 {
+                for (j, row) in self.rows.iter().enumerate() {
+                    let v = row[x];
+                    expected[j] += p.re * v;
+                    for (t, e) in tangents[j].iter_mut().zip(&p.eps) {
+                        *t += e * v;
+                    }
+                }
             }
         }
-        Ok((f.re, expected.iter().map(|e| e.re).collect()))
+        for (j, t) in tangents.iter().enumerate() {
+            for (k, &d) in t.iter().enumerate().take(width) {
+                hessian[(start + k) * mm + j] = -d;
+            }
+        }
+        Ok((f.re, expected))
     }
 
     /// Value, gradient and exact Hessian; returns the number of sweeps used.
@@ -626,14 +652,21 @@ impl Engine<'_> {
         let mut passes = 1;
         let (f, expected) = match mm {
             0 => {
-                let (f, e) = self.pass::<f64>(&[])?;
-                (f, e)
+                let g0: Vec<f64> = (0..self.hierarchy.size(0))
+                    .map(|x| self.loss_at(theta, x).unwrap_or(f64::INFINITY))
+                    .collect();
+                (self.pass(g0)?.0, Vec::new())
             }
             1 => self.dual_pass::<1>(theta, 0, &mut hessian)?,
             2 => self.dual_pass::<2>(theta, 0, &mut hessian)?,
-            3..=4 => self.dual_pass::<4>(theta, 0, &mut hessian)?,
-            5..=8 => self.dual_pass::<8>(theta, 0, &mut hessian)?,
-            9..=16 => self.dual_pass::<16>(theta, 0, &mut hessian)?,
+            3 => self.dual_pass::<3>(theta, 0, &mut hessian)?,
+            4 => self.dual_pass::<4>(theta, 0, &mut hessian)?,
+            5..=6 => self.dual_pass::<6>(theta, 0, &mut hessian)?,
+            7..=8 => self.dual_pass::<8>(theta, 0, &mut hessian)?,
+            9..=10 => self.dual_pass::<10>(theta, 0, &mut hessian)?,
+            11..=12 => self.dual_pass::<12>(theta, 0, &mut hessian)?,
+            13..=16 => self.dual_pass::<16>(theta, 0, &mut hessian)?,
+            17..=24 => self.dual_pass::<24>(theta, 0, &mut hessian)?,
             _ => {
                 // Above 32 constraints the columns come 32 at a time (one sweep each).
                 let mut out = self.dual_pass::<32>(theta, 0, &mut hessian)?;
