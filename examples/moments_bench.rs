@@ -36,7 +36,9 @@ fn case(log2: usize) -> Case {
         .map(|_| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
         .collect();
     // A skewed q (weights spanning e^6) puts the targets well away from the uniform start.
-    let q: Vec<f64> = (0..n).map(|_| rng.random_range(-3.0f64..3.0).exp()).collect();
+    let q: Vec<f64> = (0..n)
+        .map(|_| rng.random_range(-3.0f64..3.0).exp())
+        .collect();
     let s: f64 = q.iter().sum();
     let targets = features
         .iter()
@@ -76,9 +78,23 @@ fn ours(c: &Case) -> (f64, f64, f64, f64, usize, usize, f64) {
     let total = t.elapsed().as_secs_f64();
     assert_eq!(full.sweeps, fit.sweeps);
     let t = Instant::now();
-    locate(&c.features, &vec![true; n], &c.targets, &[Sense::Eq; FEATURES]).expect("feasible");
+    locate(
+        &c.features,
+        &vec![true; n],
+        &c.targets,
+        &[Sense::Eq; FEATURES],
+    )
+    .expect("feasible");
     let lp = t.elapsed().as_secs_f64();
-    (total, lp, newton, fit.objective, fit.sweeps, fit.iterations, fit.gradient_norm)
+    (
+        total,
+        lp,
+        newton,
+        fit.objective,
+        fit.sweeps,
+        fit.iterations,
+        fit.gradient_norm,
+    )
 }
 
 fn main() {

@@ -6,7 +6,6 @@
 #[path = "common/exp_cone.rs"]
 mod exp_cone;
 
-
 use hmaxent::constraints::{ConvexSettings, MeanConstraint, MomentProblem, Sense, Status};
 use hmaxent::{Error, Hierarchy, Problem};
 use proptest::prelude::*;
@@ -161,16 +160,31 @@ fn matches_the_exponential_cone_program_on_random_instances() {
             &senses,
             1e-12,
         );
-        assert!((fit.objective - o.objective).abs() < 1e-7, "seed {seed}: {} vs {}", fit.objective, o.objective);
+        assert!(
+            (fit.objective - o.objective).abs() < 1e-7,
+            "seed {seed}: {} vs {}",
+            fit.objective,
+            o.objective
+        );
         let p = fit.solution.marginal(0);
         for (a, b) in p.iter().zip(&o.p) {
-            assert!((a - b).abs() < marginal_tolerance(&o), "seed {seed}: marginal {a} vs {b}");
+            assert!(
+                (a - b).abs() < marginal_tolerance(&o),
+                "seed {seed}: marginal {a} vs {b}"
+            );
         }
         let theta = fit.multipliers.as_ref().unwrap();
         for (a, b) in theta.iter().zip(&o.theta) {
-            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "seed {seed}: theta {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-5 * (1.0 + b.abs()),
+                "seed {seed}: theta {a} vs {b}"
+            );
         }
-        assert!(fit.duality_gap.abs() <= 1e-9, "seed {seed}: gap {}", fit.duality_gap);
+        assert!(
+            fit.duality_gap.abs() <= 1e-9,
+            "seed {seed}: gap {}",
+            fit.duality_gap
+        );
         assert!(fit.sweeps <= 30, "seed {seed}: {} sweeps", fit.sweeps);
     }
 }
@@ -217,7 +231,11 @@ fn inequalities_match_the_cone_program_and_satisfy_kkt() {
                 Sense::Ge => assert!(theta[i] <= 0.0 && r < 1e-9),
             }
             // Complementary slackness.
-            assert!((theta[i] * r).abs() < 1e-9, "seed {seed}: theta {} r {r}", theta[i]);
+            assert!(
+                (theta[i] * r).abs() < 1e-9,
+                "seed {seed}: theta {} r {r}",
+                theta[i]
+            );
         }
         let o = exp_cone::solve(
             &inst.sizes,
@@ -232,10 +250,16 @@ fn inequalities_match_the_cone_program_and_satisfy_kkt() {
         );
         assert!((fit.objective - o.objective).abs() < 1e-7, "seed {seed}");
         for (a, b) in p.iter().zip(&o.p) {
-            assert!((a - b).abs() < marginal_tolerance(&o), "seed {seed}: marginal {a} vs {b}");
+            assert!(
+                (a - b).abs() < marginal_tolerance(&o),
+                "seed {seed}: marginal {a} vs {b}"
+            );
         }
         for (a, b) in theta.iter().zip(&o.theta) {
-            assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "seed {seed}: theta {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-5 * (1.0 + b.abs()),
+                "seed {seed}: theta {a} vs {b}"
+            );
         }
         assert!(fit.duality_gap.abs() <= 1e-9);
     }
@@ -291,12 +315,17 @@ fn mean_constraint_beside_features_matches_the_cone_program() {
         );
         assert!((fit.objective - o.objective).abs() < 1e-7);
         let lambda = fit.mean_multiplier.unwrap();
-        assert!((lambda - o.theta[2]).abs() < 1e-5 * (1.0 + lambda.abs()), "{lambda} vs {}", o.theta[2]);
+        assert!(
+            (lambda - o.theta[2]).abs() < 1e-5 * (1.0 + lambda.abs()),
+            "{lambda} vs {}",
+            o.theta[2]
+        );
         assert!((fit.solution.expected_total_loss() - c0).abs() < 1e-9);
     }
 }
 
 #[test]
+#[allow(clippy::excessive_precision)]
 fn jaynes_die_multiplier_is_exact() {
     // 50-digit value (mpmath root of E_theta[x] = 4.5, p ∝ exp(-theta x)).
     let h = Hierarchy::flat(6).unwrap();
@@ -307,7 +336,10 @@ fn jaynes_die_multiplier_is_exact() {
         .solve(&settings())
         .unwrap();
     let theta = fit.multipliers.unwrap()[0];
-    assert!((theta - -0.371048938081033338165610265384).abs() < 1e-14, "{theta}");
+    assert!(
+        (theta - -0.371048938081033338165610265384).abs() < 1e-14,
+        "{theta}"
+    );
     assert!((fit.expected_features[0] - 4.5).abs() < 1e-13);
     assert!(fit.duality_gap.abs() < 1e-12);
 }
@@ -328,7 +360,10 @@ fn two_moments_on_three_states_match_the_closed_form() {
         .solve(&settings())
         .unwrap();
     let t = fit.multipliers.unwrap();
-    assert!((t[0] - theta1).abs() < 1e-12 && (t[1] - theta2).abs() < 1e-12, "{t:?}");
+    assert!(
+        (t[0] - theta1).abs() < 1e-12 && (t[1] - theta2).abs() < 1e-12,
+        "{t:?}"
+    );
     let p = fit.solution.marginal(0);
     for (x, y) in p.iter().zip([pm, p0, pp]) {
         assert!((x - y).abs() < 1e-14);
@@ -352,7 +387,12 @@ fn boundary_target_is_solved_on_its_face() {
         assert_eq!(fit.status, Status::Boundary);
         assert!(fit.boundary && fit.multipliers.is_none() && fit.free_energy.is_none());
         let r = 2f64.sqrt();
-        let expected = [r / 2.0 / (1.0 + r), r / 2.0 / (1.0 + r), 1.0 / (1.0 + r), 0.0];
+        let expected = [
+            r / 2.0 / (1.0 + r),
+            r / 2.0 / (1.0 + r),
+            1.0 / (1.0 + r),
+            0.0,
+        ];
         for (x, y) in fit.solution.marginal(0).iter().zip(expected) {
             assert!((x - y).abs() < 1e-12, "{x} vs {y}");
         }
@@ -371,7 +411,12 @@ fn a_face_of_two_features_keeps_the_free_directions() {
         .solve(&settings())
         .unwrap();
     assert_eq!(fit.status, Status::Boundary);
-    for (x, y) in fit.solution.marginal(0).iter().zip([0.7, 0.3, 0.0, 0.0, 0.0]) {
+    for (x, y) in fit
+        .solution
+        .marginal(0)
+        .iter()
+        .zip([0.7, 0.3, 0.0, 0.0, 0.0])
+    {
         assert!((x - y).abs() < 1e-12, "{x} vs {y}");
     }
 }
@@ -415,7 +460,10 @@ fn dual_number_hessian_matches_finite_differences() {
             for i in 0..3 {
                 let fd = (gp[i] - gm[i]) / (2.0 * h);
                 let exact = ev.hessian[i * 3 + j];
-                assert!((fd - exact).abs() < 1e-8 * (1.0 + exact.abs()), "seed {seed}: H[{i}][{j}] {exact} vs {fd}");
+                assert!(
+                    (fd - exact).abs() < 1e-8 * (1.0 + exact.abs()),
+                    "seed {seed}: H[{i}][{j}] {exact} vs {fd}"
+                );
             }
             // And the gradient is the finite difference of the value.
             let fd = (mp.dual(&tp).unwrap().value - mp.dual(&tm).unwrap().value) / (2.0 * h);
@@ -472,7 +520,9 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(e, Error::LengthMismatch { .. }));
     let e = MomentProblem::new(&p, &[vec![0.0, 2.0, 1.0]], &[0.5], &[0.0]).unwrap_err();
     assert!(matches!(e, Error::InvalidValue { .. }));
-    let e = ConvexSettings::default().with_max_iterations(0).unwrap_err();
+    let e = ConvexSettings::default()
+        .with_max_iterations(0)
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidSetting { .. }));
 }
 
@@ -535,8 +585,8 @@ proptest! {
         let ev = mp.dual(&shifted).unwrap();
         let sol = problem_for(&inst, &shifted).solve(&hmaxent::Temperatures::new(&inst.weights).unwrap()).unwrap();
         let p = sol.marginal(0);
-        for i in 0..m {
-            prop_assert!((ev.gradient[i] - (targets[i] - dot(&p, &inst.features[i]))).abs() < 1e-12);
+        for ((g, c), f) in ev.gradient.iter().zip(&targets).zip(&inst.features) {
+            prop_assert!((g - (c - dot(&p, f))).abs() < 1e-12);
         }
         prop_assert!(fit.duality_gap.abs() <= 1e-9);
     }
@@ -574,7 +624,11 @@ fn problem_for(inst: &Instance, theta: &[f64]) -> Problem {
     let loss: Vec<f64> = (0..inst.sizes[0])
         .map(|x| {
             if inst.loss[x].is_finite() {
-                theta.iter().zip(&inst.features).map(|(t, f)| t * f[x]).sum()
+                theta
+                    .iter()
+                    .zip(&inst.features)
+                    .map(|(t, f)| t * f[x])
+                    .sum()
             } else {
                 f64::INFINITY
             }
@@ -621,8 +675,17 @@ fn cli_features_follow_the_json_contract() {
     });
     let out = hmaxent::cli::solve::run(&input, false).unwrap();
     for k in [
-        "objective", "multipliers", "temperatures", "free_energy", "expected_features",
-        "iterations", "sweeps", "gradient_norm", "duality_gap", "boundary", "entropies",
+        "objective",
+        "multipliers",
+        "temperatures",
+        "free_energy",
+        "expected_features",
+        "iterations",
+        "sweeps",
+        "gradient_norm",
+        "duality_gap",
+        "boundary",
+        "entropies",
         "marginals",
     ] {
         assert!(out.get(k).is_some(), "missing {k}: {out}");
@@ -630,7 +693,12 @@ fn cli_features_follow_the_json_contract() {
     assert!(out.get("multiplier").is_none());
     assert_eq!(out["temperatures"], serde_json::json!([1.0, 0.5]));
     assert_eq!(out["marginals"][0][2], serde_json::json!(0.0));
-    let e: Vec<f64> = out["expected_features"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let e: Vec<f64> = out["expected_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     assert!((e[0] - 3.5).abs() < 1e-9 && e[1] <= 0.5 + 1e-9);
     assert!(out["duality_gap"].as_f64().unwrap().abs() < 1e-9);
 
@@ -664,13 +732,21 @@ fn cli_features_follow_the_json_contract() {
     // Bad senses and lengths are invalid_input.
     let mut bad = input.clone();
     bad["sense"] = serde_json::json!(["eq", "lt"]);
-    assert_eq!(hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(), "invalid_input");
+    assert_eq!(
+        hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
+        "invalid_input"
+    );
     let mut bad = input.clone();
     bad["targets"] = serde_json::json!([1.0]);
-    assert_eq!(hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(), "invalid_input");
+    assert_eq!(
+        hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
+        "invalid_input"
+    );
     let mut bad = input;
     bad["sense"] = serde_json::json!(["eq", "le"]);
     bad.as_object_mut().unwrap().remove("targets");
-    assert_eq!(hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(), "invalid_input");
+    assert_eq!(
+        hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
+        "invalid_input"
+    );
 }
-

@@ -224,7 +224,10 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
     );
     o.insert("iterations".into(), Value::from(fit.iterations));
     o.insert("sweeps".into(), Value::from(fit.sweeps));
-    o.insert("gradient_norm".into(), out(fit.gradient_norm, "gradient_norm")?);
+    o.insert(
+        "gradient_norm".into(),
+        out(fit.gradient_norm, "gradient_norm")?,
+    );
     o.insert("duality_gap".into(), out(fit.duality_gap, "duality_gap")?);
     o.insert("boundary".into(), Value::Bool(fit.boundary));
     statistics(&mut o, &fit.solution, summary)?;

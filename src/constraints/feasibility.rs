@@ -304,7 +304,10 @@ fn certificate(
         .map_err(|e| Error::Numerical(format!("moment certificate LP: {e:?}")))?;
     solver.solve();
     let sol = &solver.solution;
-    if !matches!(sol.status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
+    if !matches!(
+        sol.status,
+        SolverStatus::Solved | SolverStatus::AlmostSolved
+    ) {
         return Err(Error::Numerical(format!(
             "the moment certificate LP stopped with status {:?}",
             sol.status
