@@ -509,6 +509,55 @@ fn many_constraints_use_chunked_hessians_and_still_converge() {
 }
 
 #[test]
+fn many_equalities_use_lbfgs_then_newton_and_meet_the_targets() {
+    // 80 equality features > 64: argmin's L-BFGS, then a Newton polish.
+    let n = 256;
+    let h = Hierarchy::complete(4, 4).unwrap();
+    let problem = Problem::new(&h, &vec![0.0; n]).unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let features: Vec<Vec<f64>> = (0..80)
+        .map(|_| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let q: Vec<f64> = (0..n)
+        .map(|_| rng.random_range(-1.0f64..1.0).exp())
+        .collect();
+    let s: f64 = q.iter().sum();
+    let q: Vec<f64> = q.iter().map(|x| x / s).collect();
+    let targets: Vec<f64> = features.iter().map(|f| dot(&q, f)).collect();
+    let w = vec![1.0, 0.5, 0.25, 0.0, 0.1];
+    let fit = MomentProblem::new(&problem, &features, &targets, &w)
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    assert_eq!(fit.status, Status::Converged);
+    let p = fit.solution.marginal(0);
+    let scale = 1.0 + targets.iter().map(|c| c * c).sum::<f64>().sqrt();
+    let r: f64 = features
+        .iter()
+        .zip(&targets)
+        .map(|(f, c)| (dot(&p, f) - c).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(r <= 1e-10 * scale, "residual {r}");
+    assert!(fit.duality_gap.abs() < 1e-9);
+    // q is feasible, so the optimum is at least its weighted entropy (levels: x / 4^k).
+    let hq: f64 = (0..w.len())
+        .map(|k| {
+            let mut qk = vec![0.0; n >> (2 * k)];
+            for (x, &v) in q.iter().enumerate() {
+                qk[x >> (2 * k)] += v;
+            }
+            w[k] * -qk.iter().map(|x| x * x.ln()).sum::<f64>()
+        })
+        .sum();
+    assert!(fit.objective >= hq - 1e-12, "{} < {hq}", fit.objective);
+    eprintln!(
+        "L-BFGS + Newton: {} iterations, {} sweeps",
+        fit.iterations, fit.sweeps
+    );
+}
+
+#[test]
 fn bad_inputs_are_typed_errors() {
     let h = Hierarchy::flat(3).unwrap();
     let p = Problem::new(&h, &[0.0; 3]).unwrap();

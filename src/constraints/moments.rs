@@ -12,11 +12,19 @@
 //! ```
 //!
 //! over `theta_i >= 0` on `<=` rows and `theta_i <= 0` on `>=` rows. The Hessian is exact: one
-//! sweep with [`Dual`] scalars whose tangent `i` is `d/dtheta_i` carries every column at once.
+//! sweep with [`Dual`] scalars whose tangent `i` is `d/dtheta_i` carries every column at once
+//! (up to 32; more take one sweep per 32). Projected Newton with an Armijo line search solves
+//! the dual; with more than 64 constraints, all equalities, `argmin`'s L-BFGS runs first (one
+//! `f64` sweep per evaluation) and Newton polishes its point.
 //! Before the dual, the feasibility LP ([`super::feasibility::locate`]) rejects infeasible
 //! targets with a certificate and replaces boundary targets by the problem on their face, so
 //! the dual always has a finite minimiser and no iteration diverges.
 
+use std::cell::{Cell, RefCell};
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::feasibility::{locate, Location};
@@ -413,7 +421,8 @@ impl<'a> MomentProblem<'a> {
     }
 
     /// Solves the problem: feasibility LP, then projected Newton on the dual with the exact
-    /// Hessian and an Armijo line search along the projection arc.
+    /// Hessian and an Armijo line search along the projection arc (L-BFGS first above 64
+    /// equality constraints).
     ///
     /// # Errors
     /// [`Error::InfeasibleMoments`] (with a separating direction) when no distribution meets
@@ -430,7 +439,7 @@ impl<'a> MomentProblem<'a> {
             Location::Face(s) => (s, true),
         };
         let engine = self.engine(support);
-        let run = newton(&engine, &self.senses, settings)?;
+        let run = optimise(&engine, &self.senses, settings)?;
         let mut sweeps = run.sweeps;
 
         // The returned P*: Theorem A/B for theta·phi at w on the support (one more sweep).
@@ -645,6 +654,21 @@ impl Engine<'_> {
         Ok((f.re, expected))
     }
 
+    /// Value and gradient only (one `f64` sweep).
+    fn value_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let g0: Vec<f64> = (0..self.hierarchy.size(0))
+            .map(|x| self.loss_at(theta, x).unwrap_or(f64::INFINITY))
+            .collect();
+        let (f, p0) = self.pass(g0)?;
+        let gradient = self
+            .rows
+            .iter()
+            .zip(self.targets)
+            .map(|(r, c)| c - dot_support(&p0, r))
+            .collect();
+        Ok((dot(theta, self.targets) - f, gradient))
+    }
+
     /// Value, gradient and exact Hessian; returns the number of sweeps used.
     fn newton_eval(&self, theta: &[f64]) -> Result<(Evaluation, usize)> {
         let mm = theta.len();
@@ -714,6 +738,91 @@ struct Run {
     converged: bool,
 }
 
+/// Above this many constraints (all equalities) the dual is minimised by L-BFGS first.
+const LBFGS_ABOVE: usize = 64;
+/// Memory of L-BFGS.
+const LBFGS_MEMORY: usize = 20;
+
+/// Newton with the exact Hessian for up to [`LBFGS_ABOVE`] constraints or any inequality;
+/// otherwise `argmin`'s L-BFGS (one `f64` sweep per evaluation, `10 x max_iterations`
+/// iterations at most) followed by Newton from its point to polish (usually one iteration):
+/// a Newton iteration then costs `ceil(M / 32)` sweeps, L-BFGS one or two.
+fn optimise(engine: &Engine<'_>, senses: &[Sense], settings: &ConvexSettings) -> Result<Run> {
+    let mm = senses.len();
+    if mm <= LBFGS_ABOVE || senses.iter().any(|s| *s != Sense::Eq) {
+        return newton(engine, senses, settings, vec![0.0; mm]);
+    }
+    let sweeps = Cell::new(0);
+    let op = DualObjective {
+        engine,
+        cache: RefCell::new(None),
+        sweeps: &sweeps,
+    };
+    let tol = settings.gradient_tolerance * (1.0 + norm(engine.targets));
+    let to_error = |e: argmin::core::Error| match e.downcast::<Error>() {
+        Ok(e) => e,
+        Err(e) => Error::Numerical(format!("L-BFGS on the moment dual: {e}")),
+    };
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), LBFGS_MEMORY)
+        .with_tolerance_grad(tol)
+        .and_then(|s| s.with_tolerance_cost(0.0))
+        .map_err(to_error)?;
+    let budget = 10 * settings.max_iterations as u64;
+    let result = Executor::new(op, solver)
+        .configure(|s| s.param(vec![0.0; mm]).max_iters(budget))
+        .run()
+        .map_err(to_error)?;
+    let state = result.state();
+    let start = state
+        .get_best_param()
+        .cloned()
+        .unwrap_or_else(|| vec![0.0; mm]);
+    let lbfgs_iterations = state.get_iter() as usize;
+    let mut run = newton(engine, senses, settings, start)?;
+    run.iterations += lbfgs_iterations;
+    run.sweeps += sweeps.get();
+    Ok(run)
+}
+
+/// The dual as an `argmin` problem: one `f64` sweep gives both value and gradient, cached
+/// for the last point so `cost` and `gradient` at the same point cost one sweep.
+struct DualObjective<'a, 'b> {
+    engine: &'a Engine<'b>,
+    #[allow(clippy::type_complexity)]
+    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    sweeps: &'a Cell<usize>,
+}
+
+impl DualObjective<'_, '_> {
+    fn eval(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
+        if let Some((t, v, g)) = &*self.cache.borrow() {
+            if t.as_slice() == theta {
+                return Ok((*v, g.clone()));
+            }
+        }
+        let (v, g) = self.engine.value_gradient(theta)?;
+        self.sweeps.set(self.sweeps.get() + 1);
+        *self.cache.borrow_mut() = Some((theta.to_vec(), v, g.clone()));
+        Ok((v, g))
+    }
+}
+
+impl CostFunction for DualObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, theta: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.eval(theta)?.0)
+    }
+}
+
+impl Gradient for DualObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, theta: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.eval(theta)?.1)
+    }
+}
+
 /// Armijo constant of the line search.
 const ARMIJO: f64 = 1e-4;
 /// Halvings of the step before the line search gives up.
@@ -730,10 +839,15 @@ const ACTIVE_CAP: f64 = 1e-3;
 /// Hessian (pseudo-inverse, so affinely dependent features are fine), and the step is
 /// projected and backtracked under the Armijo rule along the projection arc. Every trial
 /// point is evaluated with dual numbers, so an accepted step already carries its Hessian.
-fn newton(engine: &Engine<'_>, senses: &[Sense], settings: &ConvexSettings) -> Result<Run> {
+fn newton(
+    engine: &Engine<'_>,
+    senses: &[Sense],
+    settings: &ConvexSettings,
+    start: Vec<f64>,
+) -> Result<Run> {
     let mm = senses.len();
     let tol = settings.gradient_tolerance * (1.0 + norm(engine.targets));
-    let mut theta = vec![0.0; mm];
+    let mut theta = start;
     let (mut ev, mut sweeps) = engine.newton_eval(&theta)?;
     let mut iterations = 0;
     loop {
