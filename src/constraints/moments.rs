@@ -837,8 +837,9 @@ const ACTIVE_CAP: f64 = 1e-3;
 /// Newton method: variables at (or within `epsilon` of) their bound with the gradient pushing
 /// outward take a diagonally scaled gradient step, the others a Newton step with the exact
 /// Hessian (pseudo-inverse, so affinely dependent features are fine), and the step is
-/// projected and backtracked under the Armijo rule along the projection arc. Every trial
-/// point is evaluated with dual numbers, so an accepted step already carries its Hessian.
+/// projected and backtracked under the Armijo rule along the projection arc. Trial points
+/// cost one plain sweep (value and gradient); only an accepted point that is not yet optimal
+/// gets the dual-number sweep for its Hessian.
 fn newton(
     engine: &Engine<'_>,
     senses: &[Sense],
@@ -907,27 +908,37 @@ fn newton(
             if trial == theta {
                 break;
             }
-            let (tev, passes) = engine.newton_eval(&trial)?;
-            sweeps += passes;
+            let (value, gradient) = engine.value_gradient(&trial)?;
+            sweeps += 1;
             let change: Vec<f64> = trial.iter().zip(&theta).map(|(a, b)| a - b).collect();
             let decrease = dot(g, &change);
             // D is computed to a few ulps of its largest terms; within that, accept.
             let slack = 64.0
                 * f64::EPSILON
                 * (1.0 + ev.value.abs() + ev.free_energy.abs() + dot(&theta, engine.targets).abs());
-            if tev.value <= ev.value + ARMIJO * decrease + slack {
-                accepted = Some((trial, tev));
+            if value <= ev.value + ARMIJO * decrease + slack {
+                accepted = Some((trial, gradient));
                 break;
             }
             alpha *= 0.5;
         }
-        match accepted {
-            Some((t, e)) => {
-                theta = t;
-                ev = e;
-            }
-            None => break,
+        let Some((trial, gradient)) = accepted else {
+            break;
+        };
+        theta = trial;
+        // Only a point that is not yet optimal needs its Hessian (the dual-number sweep).
+        let r = norm(&projected_residual(&theta, &gradient, senses));
+        if r <= tol || iterations >= settings.max_iterations {
+            return Ok(Run {
+                theta,
+                iterations,
+                sweeps,
+                converged: r <= tol,
+            });
         }
+        let (next, passes) = engine.newton_eval(&theta)?;
+        sweeps += passes;
+        ev = next;
     }
     Ok(Run {
         theta,
