@@ -48,6 +48,13 @@ impl<const N: usize> Dual<N> {
     #[inline]
     fn chain(self, f: f64, df: f64) -> Self {
         let mut eps = self.eps;
+        if df.is_finite() && df != 0.0 {
+            // Fast path (vectorisable): finite tangents times a finite slope are never NaN.
+            for e in &mut eps {
+                *e *= df;
+            }
+            return Self { re: f, eps };
+        }
         for e in &mut eps {
             // A zero tangent or a zero slope (e.g. exp at -inf) gives exactly 0, never NaN.
             *e = if *e == 0.0 || df == 0.0 { 0.0 } else { *e * df };
@@ -103,6 +110,16 @@ impl<const N: usize> Mul for Dual<N> {
     #[inline]
     fn mul(self, o: Self) -> Self {
         let mut eps = [0.0; N];
+        if self.re.is_finite() && o.re.is_finite() {
+            // Fast path (vectorisable): no infinite factor, so no 0 * inf to guard against.
+            for (i, e) in eps.iter_mut().enumerate() {
+                *e = self.eps[i] * o.re + self.re * o.eps[i];
+            }
+            return Self {
+                re: self.re * o.re,
+                eps,
+            };
+        }
         for (i, e) in eps.iter_mut().enumerate() {
             // Zero tangents contribute nothing, even against infinite values.
             let a = if self.eps[i] == 0.0 {
@@ -131,6 +148,13 @@ impl<const N: usize> Div for Dual<N> {
         let inv = 1.0 / o.re;
         let q = self.re * inv;
         let mut eps = [0.0; N];
+        if inv.is_finite() && q.is_finite() {
+            // Fast path (vectorisable): finite factors only.
+            for (i, e) in eps.iter_mut().enumerate() {
+                *e = self.eps[i] * inv - q * o.eps[i] * inv;
+            }
+            return Self { re: q, eps };
+        }
         for (i, e) in eps.iter_mut().enumerate() {
             let a = if self.eps[i] == 0.0 {
                 0.0

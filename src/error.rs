@@ -93,6 +93,18 @@ pub enum Error {
         /// `max f` over allowed states.
         max: f64,
     },
+    /// Moment targets outside the attainable set, with a separating direction: `theta`
+    /// (free on `=`, `>= 0` on `<=`, `<= 0` on `>=`) such that
+    /// `theta·c < min_x theta·phi(x)` over the allowed states (SPEC §5).
+    #[error("the targets lie outside the attainable set of the features: the direction theta = {} separates them, theta·c = {target_value} < min_x theta·phi(x) = {hull_min}", json_array(.direction))]
+    InfeasibleMoments {
+        /// The separating direction `theta` (one entry per constraint, the mean last).
+        direction: Vec<f64>,
+        /// `theta·c`.
+        target_value: f64,
+        /// `min_x theta·phi(x)` over the allowed states.
+        hull_min: f64,
+    },
     /// Another infeasible problem (moment targets, entropy floors), with an explanation.
     #[error("{0}")]
     InfeasibleProblem(String),
@@ -118,9 +130,10 @@ impl Error {
     /// ```
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::Infeasible { .. } | Error::InfeasibleProblem(_) | Error::AllForbidden(_) => {
-                "infeasible"
-            }
+            Error::Infeasible { .. }
+            | Error::InfeasibleMoments { .. }
+            | Error::InfeasibleProblem(_)
+            | Error::AllForbidden(_) => "infeasible",
             Error::Numerical(_) => "numerical",
             Error::Io(_) => "io",
             _ => "invalid_input",
@@ -134,4 +147,10 @@ impl Error {
             expected,
         }
     }
+}
+
+/// `[a, b, ...]` with every number in shortest round-trip form (a JSON array).
+fn json_array(xs: &[f64]) -> String {
+    let items: Vec<String> = xs.iter().map(|x| format!("{x:?}")).collect();
+    format!("[{}]", items.join(", "))
 }

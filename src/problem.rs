@@ -286,6 +286,11 @@ impl Problem {
         Ok((f, fmin, fmax))
     }
 
+    /// The normalised reference `Q_0..Q_d` in block order, if any.
+    pub(crate) fn reference_levels(&self) -> Option<&[Vec<f64>]> {
+        self.reference.as_deref()
+    }
+
     /// The same hierarchy and reference with level-0 loss `mask` (block order) and no
     /// potentials: the face of a constraint boundary.
     pub(crate) fn face(&self, mask: Vec<f64>) -> Result<Problem> {

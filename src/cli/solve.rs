@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::json::{array, index, indices, losses, numbers, object, out, out_vec, required};
-use crate::constraints::MeanConstraint;
+use crate::constraints::{ConvexSettings, MeanConstraint, MomentProblem, Sense, Status};
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::problem::Problem;
@@ -31,8 +31,11 @@ const FIELDS: &[&str] = &[
 /// Any [`Error`]; the binary prints it as one line and exits 2.
 pub fn run(input: &Value, summary: bool) -> Result<Value> {
     let m = object(input, "the problem", FIELDS)?;
-    let problem = problem(m)?;
     let has = |k: &str| m.contains_key(k);
+    if has("weights") && !has("temperatures") && has("features") {
+        return moments(m, summary);
+    }
+    let problem = problem(m)?;
     match (has("temperatures"), has("weights")) {
         (true, true) => Err(Error::InvalidInput(
             "give exactly one of `temperatures` and `weights`, not both".to_string(),
@@ -67,11 +70,8 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
         }
         (false, true) => {
             let w = numbers(&m["weights"], "weights", None)?;
-            if has("features") || has("targets") || has("sense") {
-                return Err(Error::InvalidInput(
-                    "moment constraints (`features`, `targets`, `sense`) are not supported by this build"
-                        .to_string(),
-                ));
+            if let Some(k) = ["targets", "sense"].iter().find(|k| has(k)) {
+                return Err(Error::InvalidInput(format!("`{k}` needs `features`")));
             }
             let constraint = match (m.get("mean"), m.get("mean_at_most")) {
                 (Some(_), Some(_)) => {
@@ -81,7 +81,7 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
                 }
                 (None, None) => {
                     return Err(Error::InvalidInput(
-                        "`weights` needs `mean` or `mean_at_most`".to_string(),
+                        "`weights` needs `mean`, `mean_at_most` or `features`".to_string(),
                     ))
                 }
                 (Some(c), None) => MeanConstraint::Equal(super::json::number(c, "mean")?),
@@ -119,6 +119,123 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
             Ok(Value::Object(o))
         }
     }
+}
+
+/// `solve` with `weights` and `features`: moment constraints (CLI.md), optionally beside
+/// `mean` / `mean_at_most`. Without `loss`, every state is allowed and the loss is zero.
+fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
+    let w = numbers(&m["weights"], "weights", None)?;
+    let has_loss = m.contains_key("loss");
+    let problem = if has_loss {
+        problem(m)?
+    } else {
+        // The hierarchy needs n_0: from `parents` / `tree`, or (single level) the features.
+        let mut with_loss = m.clone();
+        if let Some(Value::Array(f)) = m.get("features") {
+            if let Some(f0) = f.first() {
+                with_loss.insert("loss".into(), f0.clone());
+            }
+        }
+        let n0 = hierarchy(&with_loss)?.size(0);
+        with_loss.insert("loss".into(), Value::from(vec![0.0; n0]));
+        problem(&with_loss)?
+    };
+    let n0 = problem.hierarchy().size(0);
+    let features = array(&m["features"], "features", None)?
+        .iter()
+        .enumerate()
+        .map(|(i, f)| numbers(f, &format!("features[{i}]"), Some(n0)))
+        .collect::<Result<Vec<_>>>()?;
+    let count = features.len();
+    let targets = numbers(required(m, "targets")?, "targets", Some(count))?;
+    let senses = match m.get("sense") {
+        None => vec![Sense::Eq; count],
+        Some(v) => array(v, "sense", Some(count))?
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s.as_str() {
+                Some("eq") => Ok(Sense::Eq),
+                Some("le") => Ok(Sense::Le),
+                Some("ge") => Ok(Sense::Ge),
+                _ => Err(Error::InvalidInput(format!(
+                    "sense[{i}] must be \"eq\", \"le\" or \"ge\", got {s}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let mut mp = MomentProblem::new(&problem, &features, &targets, &w)?.with_senses(&senses)?;
+    match (m.get("mean"), m.get("mean_at_most")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidInput(
+                "give at most one of `mean` and `mean_at_most`".to_string(),
+            ))
+        }
+        (Some(c), None) => {
+            mp = mp.with_mean(MeanConstraint::Equal(super::json::number(c, "mean")?))?
+        }
+        (None, Some(c)) => {
+            mp = mp.with_mean(MeanConstraint::AtMost(super::json::number(
+                c,
+                "mean_at_most",
+            )?))?
+        }
+        (None, None) => {}
+    }
+    let has_mean = m.contains_key("mean") || m.contains_key("mean_at_most");
+    let fit = mp.solve(&ConvexSettings::default())?;
+    if fit.status == Status::MaxIterations {
+        return Err(Error::Numerical(format!(
+            "the moment dual did not converge within its budget ({} iterations, {} sweeps, \
+             gradient norm {:e})",
+            fit.iterations, fit.sweeps, fit.gradient_norm
+        )));
+    }
+    let mut o = Map::new();
+    o.insert("objective".into(), out(fit.objective, "objective")?);
+    o.insert(
+        "multipliers".into(),
+        match &fit.multipliers {
+            Some(t) => out_vec(t, "multipliers")?,
+            None => Value::Null,
+        },
+    );
+    if has_mean {
+        o.insert(
+            "multiplier".into(),
+            match fit.mean_multiplier {
+                Some(l) => out(l, "multiplier")?,
+                None => Value::Null,
+            },
+        );
+    }
+    if let Some(f) = fit.free_energy {
+        o.insert("free_energy".into(), out(f, "free_energy")?);
+        o.insert("temperatures".into(), out_vec(&w, "temperatures")?);
+        let t = Temperatures::new(&w)?;
+        o.insert(
+            "cumulative_temperatures".into(),
+            out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
+        );
+    }
+    o.insert("weights".into(), out_vec(&w, "weights")?);
+    o.insert(
+        "expected_features".into(),
+        out_vec(&fit.expected_features, "expected_features")?,
+    );
+    o.insert("iterations".into(), Value::from(fit.iterations));
+    o.insert("sweeps".into(), Value::from(fit.sweeps));
+    o.insert(
+        "gradient_norm".into(),
+        out(fit.gradient_norm, "gradient_norm")?,
+    );
+    o.insert("duality_gap".into(), out(fit.duality_gap, "duality_gap")?);
+    o.insert("boundary".into(), Value::Bool(fit.boundary));
+    statistics(&mut o, &fit.solution, summary)?;
+    if !has_loss {
+        o.remove("expected_loss");
+        o.remove("expected_level_losses");
+    }
+    Ok(Value::Object(o))
 }
 
 /// The hierarchy and losses of a `solve` / `pareto` input.

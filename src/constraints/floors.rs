@@ -29,6 +29,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
+pub use super::status::Status;
 use crate::constraints::mean::MeanConstraint;
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
@@ -36,15 +37,6 @@ use crate::numerics::nearly_equal;
 use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::Temperatures;
-
-/// How a dual solve stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// The projected gradient met the tolerance.
-    Converged,
-    /// The iteration budget ran out; the solution holds the best point found.
-    MaxIterations,
-}
 
 /// Settings of the floor-constrained dual solver.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,0 +1,353 @@
+//! Feasibility of moment constraints: a linear program solved before the dual (SPEC §5).
+//!
+//! Given feature vectors `phi(x) in R^m` of the allowed states and targets `c` with senses
+//! (`=`, `<=`, `>=`), decide where `c` lies relative to the attainable set
+//!
+//! ```text
+//! A = { E_p[phi] : p a distribution on the allowed states }  (the convex hull of phi(x)),
+//! ```
+//!
+//! intersected with the half-spaces of the inequality constraints:
+//!
+//! * **infeasible**: no distribution meets the constraints. A separating direction `theta`
+//!   (free on `=`, `>= 0` on `<=`, `<= 0` on `>=`, the sign convention of the multipliers) with
+//!   `theta·c < min_x theta·phi(x)` is returned in [`Error::InfeasibleMoments`]: every feasible
+//!   `p` would have `theta·E_p phi <= theta·c` (sign constraints) and
+//!   `theta·E_p phi >= min_x theta·phi(x)` (an average), a contradiction
+//!   (`proofs/convex_dual.md`, §3);
+//! * **interior**: some feasible `p` gives every allowed state positive mass (refined Slater
+//!   condition: the dual attains its minimum, the multipliers are finite);
+//! * **face**: every feasible `p` vanishes on some allowed states. The *support* `S` — the
+//!   states that carry mass in at least one feasible `p` — is the minimal face containing the
+//!   target; the maximum-entropy solution is the one on `S` (the zero-temperature limit).
+//!
+//! One LP decides the last two: `max t` subject to `p_x >= t >= 0`, `sum p = 1` and the
+//! moment constraints. `t* > 0` is the interior. When `t* = 0` every feasible `p` is optimal,
+//! and by strict complementarity (which the interior-point solver `clarabel` delivers, up to
+//! its tolerance) the dual multiplier `y_x` of `p_x >= t` is positive exactly on the states
+//! outside `S`; we drop them and confirm with a second LP on `S` that `t* > 0` there.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{
+    DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
+};
+
+use super::moments::Sense;
+use crate::error::{Error, Result};
+
+/// Where the targets lie relative to the attainable set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// In the relative interior: a feasible distribution with full support exists.
+    Interior,
+    /// On a proper face: `support[x]` is `true` exactly for the states whose `phi(x)` lie on
+    /// the minimal face containing the target (the states some feasible `p` charges).
+    Face(Vec<bool>),
+}
+
+/// `t* * n` below this is treated as `t* = 0` (clarabel solves to about `1e-10`).
+const INTERIOR_MARGIN: f64 = 1e-7;
+/// Rounds of face reduction before giving up.
+const MAX_ROUNDS: usize = 16;
+
+/// Decides whether `targets` are attainable by distributions on the allowed states and, if
+/// so, whether they lie in the relative interior or on a face (module docs).
+///
+/// `features[i][x]` is `phi_i(x)` (any fixed state order, `n` entries each, finite),
+/// `allowed[x]` marks the states a distribution may charge.
+///
+/// # Errors
+/// [`Error::InfeasibleMoments`] with a separating direction; [`Error::AllForbidden`] when
+/// no state is allowed; [`Error::Numerical`] when the LP solver fails.
+///
+/// ```
+/// # use hmaxent::constraints::{feasibility::{locate, Location}, Sense};
+/// // A die's faces 1..6: mean 6 is the face {6}, mean 3.5 the interior, 7 infeasible.
+/// let phi = vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]];
+/// let all = vec![true; 6];
+/// assert_eq!(locate(&phi, &all, &[3.5], &[Sense::Eq])?, Location::Interior);
+/// let face = locate(&phi, &all, &[6.0], &[Sense::Eq])?;
+/// assert_eq!(face, Location::Face(vec![false, false, false, false, false, true]));
+/// assert!(locate(&phi, &all, &[7.0], &[Sense::Eq]).is_err());
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+pub fn locate(
+    features: &[Vec<f64>],
+    allowed: &[bool],
+    targets: &[f64],
+    senses: &[Sense],
+) -> Result<Location> {
+    let mut support: Vec<bool> = allowed.to_vec();
+    if !support.iter().any(|&a| a) {
+        return Err(Error::AllForbidden(
+            "no state is allowed, so no distribution meets the moment constraints".to_string(),
+        ));
+    }
+    for round in 0..MAX_ROUNDS {
+        let states: Vec<usize> = (0..support.len()).filter(|&x| support[x]).collect();
+        let lp = max_min_mass(features, &states, targets, senses)?;
+        let Some((t, slack, dual)) = lp else {
+            if round == 0 {
+                return Err(certificate(features, allowed, targets, senses)?);
+            }
+            return Err(Error::Numerical(
+                "the moment feasibility LP became infeasible after removing the states \
+                 outside the face; the targets are too close to the boundary to decide"
+                    .to_string(),
+            ));
+        };
+        if t * states.len() as f64 > INTERIOR_MARGIN {
+            return Ok(if round == 0 {
+                Location::Interior
+            } else {
+                Location::Face(support)
+            });
+        }
+        // t* = 0: drop the states whose dual multiplier dominates their slack.
+        let mut removed = 0;
+        for (j, &x) in states.iter().enumerate() {
+            if dual[j] > slack[j] {
+                support[x] = false;
+                removed += 1;
+            }
+        }
+        if removed == 0 || removed == states.len() {
+            return Err(Error::Numerical(format!(
+                "could not identify the face of the attainable set containing the targets \
+                 (LP round {round}, max-min mass {t})"
+            )));
+        }
+    }
+    Err(Error::Numerical(format!(
+        "face reduction did not finish within {MAX_ROUNDS} LP rounds"
+    )))
+}
+
+fn settings() -> Result<clarabel::solver::DefaultSettings<f64>> {
+    DefaultSettingsBuilder::default()
+        .verbose(false)
+        .presolve_enable(false)
+        .tol_gap_abs(1e-11)
+        .tol_gap_rel(1e-11)
+        .tol_feas(1e-11)
+        .max_iter(400)
+        .build()
+        .map_err(|e| Error::Numerical(format!("LP solver settings: {e}")))
+}
+
+/// `max t` s.t. `p_x >= t >= 0` (x in `states`), `sum p = 1`, moment constraints.
+/// `None` when infeasible; else `(t*, slacks p_x - t, duals y_x)`.
+///
+/// Written with `p_x = t + r_x`, `r_x >= 0`, so `t` appears only in the `m + 1` dense rows
+/// (not in `n` rows of its own): the KKT system then factors in `O(n m^2)`.
+#[allow(clippy::type_complexity)]
+fn max_min_mass(
+    features: &[Vec<f64>],
+    states: &[usize],
+    targets: &[f64],
+    senses: &[Sense],
+) -> Result<Option<(f64, Vec<f64>, Vec<f64>)>> {
+    let n = states.len();
+    let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
+    let t_col = n;
+    let mut row = 0;
+    // Zero cone: normalisation n t + sum r = 1, and equalities.
+    for j in 0..n {
+        rows.push(row);
+        cols.push(j);
+        vals.push(1.0);
+    }
+    rows.push(row);
+    cols.push(t_col);
+    vals.push(n as f64);
+    b.push(1.0);
+    row += 1;
+    let sums: Vec<f64> = features
+        .iter()
+        .map(|phi| states.iter().map(|&x| phi[x]).sum())
+        .collect();
+    for (i, phi) in features.iter().enumerate() {
+        if senses[i] == Sense::Eq {
+            push_row(&mut rows, &mut cols, &mut vals, row, states, phi, 1.0);
+            rows.push(row);
+            cols.push(t_col);
+            vals.push(sums[i]);
+            b.push(targets[i]);
+            row += 1;
+        }
+    }
+    let zero_rows = row;
+    // Non-negative cone: r_x >= 0 first (so their duals are z[zero_rows..][..n]).
+    for j in 0..n {
+        rows.push(row);
+        cols.push(j);
+        vals.push(-1.0);
+        b.push(0.0);
+        row += 1;
+    }
+    for (i, phi) in features.iter().enumerate() {
+        let sign = match senses[i] {
+            Sense::Eq => continue,
+            Sense::Le => 1.0,
+            Sense::Ge => -1.0,
+        };
+        push_row(&mut rows, &mut cols, &mut vals, row, states, phi, sign);
+        rows.push(row);
+        cols.push(t_col);
+        vals.push(sign * sums[i]);
+        b.push(sign * targets[i]);
+        row += 1;
+    }
+    rows.push(row);
+    cols.push(t_col);
+    vals.push(-1.0);
+    b.push(0.0);
+    row += 1;
+    let a = CscMatrix::new_from_triplets(row, n + 1, rows, cols, vals);
+    let p = CscMatrix::<f64>::zeros((n + 1, n + 1));
+    let mut q = vec![0.0; n + 1];
+    q[t_col] = -1.0;
+    let cones = [
+        SupportedConeT::ZeroConeT(zero_rows),
+        SupportedConeT::NonnegativeConeT(row - zero_rows),
+    ];
+    let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings()?)
+        .map_err(|e| Error::Numerical(format!("moment feasibility LP: {e:?}")))?;
+    solver.solve();
+    let sol = &solver.solution;
+    match sol.status {
+        SolverStatus::Solved | SolverStatus::AlmostSolved => {
+            let t = sol.x[t_col];
+            let slack = sol.x[..n].to_vec();
+            let dual = sol.z[zero_rows..zero_rows + n].to_vec();
+            Ok(Some((t, slack, dual)))
+        }
+        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => Ok(None),
+        s => Err(Error::Numerical(format!(
+            "the moment feasibility LP stopped with status {s:?}"
+        ))),
+    }
+}
+
+fn push_row(
+    rows: &mut Vec<usize>,
+    cols: &mut Vec<usize>,
+    vals: &mut Vec<f64>,
+    row: usize,
+    states: &[usize],
+    phi: &[f64],
+    sign: f64,
+) {
+    for (j, &x) in states.iter().enumerate() {
+        if phi[x] != 0.0 {
+            rows.push(row);
+            cols.push(j);
+            vals.push(sign * phi[x]);
+        }
+    }
+}
+
+/// The separating direction of an infeasible problem:
+/// `max_{theta, s} s - theta·c` s.t. `theta·phi(x) >= s` (allowed x), `|theta_i| <= 1`, and
+/// the sign constraints of the senses. The numbers reported are recomputed from `theta` in
+/// `f64`, so the message states exactly what was checked.
+fn certificate(
+    features: &[Vec<f64>],
+    allowed: &[bool],
+    targets: &[f64],
+    senses: &[Sense],
+) -> Result<Error> {
+    let m = features.len();
+    let states: Vec<usize> = (0..allowed.len()).filter(|&x| allowed[x]).collect();
+    let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
+    let s_col = m;
+    let mut row = 0;
+    for &x in &states {
+        for (i, phi) in features.iter().enumerate() {
+            if phi[x] != 0.0 {
+                rows.push(row);
+                cols.push(i);
+                vals.push(-phi[x]);
+            }
+        }
+        rows.push(row);
+        cols.push(s_col);
+        vals.push(1.0);
+        b.push(0.0);
+        row += 1;
+    }
+    for (i, sense) in senses.iter().enumerate() {
+        for sign in [1.0, -1.0] {
+            rows.push(row);
+            cols.push(i);
+            vals.push(sign);
+            b.push(1.0);
+            row += 1;
+        }
+        let sign = match sense {
+            Sense::Eq => continue,
+            Sense::Le => -1.0,
+            Sense::Ge => 1.0,
+        };
+        rows.push(row);
+        cols.push(i);
+        vals.push(sign);
+        b.push(0.0);
+        row += 1;
+    }
+    let a = CscMatrix::new_from_triplets(row, m + 1, rows, cols, vals);
+    let p = CscMatrix::<f64>::zeros((m + 1, m + 1));
+    let mut q = targets.to_vec();
+    q.push(-1.0);
+    let cones = [SupportedConeT::NonnegativeConeT(row)];
+    let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings()?)
+        .map_err(|e| Error::Numerical(format!("moment certificate LP: {e:?}")))?;
+    solver.solve();
+    let sol = &solver.solution;
+    if !matches!(
+        sol.status,
+        SolverStatus::Solved | SolverStatus::AlmostSolved
+    ) {
+        return Err(Error::Numerical(format!(
+            "the moment certificate LP stopped with status {:?}",
+            sol.status
+        )));
+    }
+    // Clean the direction: exact signs, and zeros below the solver's resolution.
+    let direction: Vec<f64> = sol.x[..m]
+        .iter()
+        .zip(senses)
+        .map(|(&t, s)| {
+            let t = if t.abs() < 1e-12 { 0.0 } else { t };
+            match s {
+                Sense::Eq => t,
+                Sense::Le => t.max(0.0),
+                Sense::Ge => t.min(0.0),
+            }
+        })
+        .collect();
+    let target_value: f64 = direction.iter().zip(targets).map(|(t, c)| t * c).sum();
+    let hull_min = states
+        .iter()
+        .map(|&x| {
+            direction
+                .iter()
+                .zip(features)
+                .map(|(t, phi)| t * phi[x])
+                .sum::<f64>()
+        })
+        .fold(f64::INFINITY, f64::min);
+    if target_value < hull_min {
+        Ok(Error::InfeasibleMoments {
+            direction,
+            target_value,
+            hull_min,
+        })
+    } else {
+        Err(Error::Numerical(format!(
+            "the moment targets are on the edge of the attainable set: the LP found them \
+             infeasible but its direction does not separate them (theta·c = {target_value}, \
+             min theta·phi = {hull_min})"
+        )))
+    }
+}
