@@ -201,7 +201,9 @@ fn zero_coarse_temperatures_give_gibbs() {
         DMatrix::from_fn(1, 2, |_, _| rng.random_range(-1.0..1.0)),
     ];
     let q = Quadratic::new(a.clone(), b, maps).unwrap();
-    let sol = q.solve(&Temperatures::new(&[0.7, 0.0, 0.0]).unwrap()).unwrap();
+    let sol = q
+        .solve(&Temperatures::new(&[0.7, 0.0, 0.0]).unwrap())
+        .unwrap();
     let want = a.try_inverse().unwrap() * 0.7;
     assert!((&sol.covariance - want).amax() < 1e-12);
 }

@@ -122,15 +122,14 @@ fn finite_matrix(field: &str, m: &DMatrix<f64>) -> Result<()> {
 /// `what` names the matrix in the error.
 fn cholesky(m: DMatrix<f64>, what: &dyn Fn() -> String) -> Result<Cholesky<f64, Dyn>> {
     let n = m.nrows();
-    let c = Cholesky::new(m).ok_or_else(|| {
-        Error::InvalidInput(format!("{} is not positive definite", what()))
-    })?;
+    let c = Cholesky::new(m)
+        .ok_or_else(|| Error::InvalidInput(format!("{} is not positive definite", what())))?;
     let l = c.l_dirty();
     let (lo, hi) = (0..n).fold((f64::INFINITY, 0.0f64), |(lo, hi), i| {
         let p = l[(i, i)] * l[(i, i)];
         (lo.min(p), hi.max(p))
     });
-    if !(lo > SINGULAR * n as f64 * hi) {
+    if lo.is_nan() || lo <= SINGULAR * n as f64 * hi {
         return Err(Error::InvalidInput(format!(
             "{} is singular to working precision (Cholesky pivots {lo:e} .. {hi:e})",
             what()
@@ -185,7 +184,10 @@ impl Quadratic {
             return Err(Error::length("b", b.len(), n));
         }
         if let Some(i) = b.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput(format!("b[{i}] = {} must be finite", b[i])));
+            return Err(Error::InvalidInput(format!(
+                "b[{i}] = {} must be finite",
+                b[i]
+            )));
         }
         cholesky(a.clone(), &|| "A (indefinite or singular)".to_string())?;
         let mut dim = n;
@@ -203,7 +205,11 @@ impl Quadratic {
             let mut gram = m * m.transpose();
             symmetrise(&mut gram);
             cholesky(gram, &|| {
-                format!("{field} M_{} M_{}' (the map is rank-deficient)", k + 1, k + 1)
+                format!(
+                    "{field} M_{} M_{}' (the map is rank-deficient)",
+                    k + 1,
+                    k + 1
+                )
             })?;
             dim = m.nrows();
         }
@@ -410,7 +416,11 @@ impl Renormalise for GaussianFlow<'_> {
         let mut k = m * &x; // M A^{-1} M'
         symmetrise(&mut k);
         let ck = cholesky(k, &|| {
-            format!("M_{} A_{level}^-1 M_{}' (rank-deficient map)", level + 1, level + 1)
+            format!(
+                "M_{} A_{level}^-1 M_{}' (rank-deficient map)",
+                level + 1,
+                level + 1
+            )
         })?;
         let mu = m * &u; // M A^{-1} b
         let b1 = ck.solve(&mu);
@@ -497,12 +507,7 @@ impl Reconstruct for GaussianFlow<'_> {
     }
 
     /// `mean_k = offset + G mean_{k+1}`, `C_k = S_k (A^{-1} - G M A^{-1}) + G C_{k+1} G'`.
-    fn refine(
-        &self,
-        _level: usize,
-        c: GaussianConditional,
-        coarse: &Gaussian,
-    ) -> (Gaussian, f64) {
+    fn refine(&self, _level: usize, c: GaussianConditional, coarse: &Gaussian) -> (Gaussian, f64) {
         let mean = &c.offset + &c.gain * &coarse.mean;
         let mut covariance = &c.covariance + &c.gain * &coarse.covariance * c.gain.transpose();
         symmetrise(&mut covariance);
@@ -542,7 +547,10 @@ pub fn modular(
         return Err(Error::length("eigenvalues", eigenvalues.len(), depth + 1));
     }
     temperatures.expect_levels(depth + 1)?;
-    if let Some(j) = eigenvalues.iter().position(|l| !(l.is_finite() && *l > 0.0)) {
+    if let Some(j) = eigenvalues
+        .iter()
+        .position(|l| !(l.is_finite() && *l > 0.0))
+    {
         return Err(Error::InvalidValue {
             field: "eigenvalues".to_string(),
             index: j,
@@ -579,13 +587,17 @@ pub fn eigenvalue_flow(branching: usize, eigenvalues: &[f64], level: usize) -> V
 pub fn block_average_projector(branching: usize, depth: usize, j: usize) -> DMatrix<f64> {
     let n = branching.pow(depth as u32);
     let w = branching.pow(j as u32);
-    DMatrix::from_fn(n, n, |r, c| {
-        if r / w == c / w {
-            1.0 / w as f64
-        } else {
-            0.0
-        }
-    })
+    DMatrix::from_fn(
+        n,
+        n,
+        |r, c| {
+            if r / w == c / w {
+                1.0 / w as f64
+            } else {
+                0.0
+            }
+        },
+    )
 }
 
 /// `A = sum_j lambda_j Pi_j` with `Pi_j = E_j - E_{j+1}` (`j < L`), `Pi_L = E_L`.

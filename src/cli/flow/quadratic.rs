@@ -20,7 +20,13 @@ use crate::temperatures::Temperatures;
 const FIELDS: &[&str] = &["family", "A", "b", "maps", "temperatures"];
 /// Largest number of entries of `eigenvalue_flow` the CLI prints (`2^26`).
 const MAX_FLOW_ENTRIES: u128 = 1 << 26;
-const MODULAR_FIELDS: &[&str] = &["family", "branching", "depth", "eigenvalues", "temperatures"];
+const MODULAR_FIELDS: &[&str] = &[
+    "family",
+    "branching",
+    "depth",
+    "eigenvalues",
+    "temperatures",
+];
 
 fn check_fields(input: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
     if let Some(k) = input.keys().find(|k| !allowed.contains(&k.as_str())) {
