@@ -279,3 +279,29 @@ fn bad_inputs_are_invalid_input() {
     let e = nums(&out["escorts"][0]);
     assert!((e[0] + e[1] - 1.0).abs() < 1e-15);
 }
+
+/// Extremes: temperatures down to 1e-12 stay finite (escort -> the heaviest child, ties
+/// split evenly); `kappa / S` beyond f64 is `numerical`, not NaN.
+#[test]
+fn extreme_temperatures() {
+    let c = Cascade::homogeneous(1.0, 3, 2, &[vec![0.5, 0.25, 0.25], vec![0.4, 0.4, 0.2]]).unwrap();
+    let sol = c
+        .solve(&Temperatures::new(&[1e-12, 0.0, 0.0]).unwrap())
+        .unwrap();
+    assert!(sol.summary.free_energy.is_finite());
+    assert!((sol.escorts[0][0] - 1.0).abs() < 1e-15);
+    assert!((sol.escorts[1][0] - 0.5).abs() < 1e-15);
+    assert!((sol.summary.entropies[0] - 2f64.ln()).abs() < 1e-12);
+    // The same through the general flow.
+    let g = c
+        .to_general()
+        .unwrap()
+        .solve(&Temperatures::new(&[1e-12, 0.0, 0.0]).unwrap())
+        .unwrap();
+    assert!((g.summary.entropies[0] - 2f64.ln()).abs() < 1e-12);
+    let huge = Cascade::homogeneous(1e300, 2, 1, &[vec![0.5, 0.5]]).unwrap();
+    let e = huge
+        .solve(&Temperatures::new(&[1e-12, 0.0]).unwrap())
+        .unwrap_err();
+    assert_eq!(e.kind(), "numerical");
+}

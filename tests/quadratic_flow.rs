@@ -329,3 +329,24 @@ fn bad_inputs_are_typed_errors() {
     let out = cli::flow::run(&deep, true).unwrap();
     assert_eq!(out["scale_variances"].as_array().unwrap().len(), l + 1);
 }
+
+/// Extremes: `S = 1e-12` and entries near `1e150` stay finite and scale exactly.
+#[test]
+fn extreme_scales_stay_finite() {
+    let a = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.5, 1.0]);
+    let b = DVector::from_vec(vec![1.0, -1.0]);
+    let maps = vec![DMatrix::from_row_slice(1, 2, &[1.0, 1.0])];
+    let q = Quadratic::new(a.clone(), b.clone(), maps.clone()).unwrap();
+    let cold = q.solve(&Temperatures::new(&[1e-12, 0.0]).unwrap()).unwrap();
+    let want = a.clone().try_inverse().unwrap() * 1e-12;
+    assert!((&cold.covariance - &want).amax() < 1e-26);
+    assert!(cold.free_energy.is_finite());
+    // Scaling f by c scales A_k, b_k by c and leaves the mean; the covariance scales by 1/c.
+    let c = 1e150;
+    let big = Quadratic::new(a * c, b * c, maps).unwrap();
+    let t = Temperatures::new(&[1.0, 1.0]).unwrap();
+    let (s_big, s_one) = (big.solve(&t).unwrap(), q.solve(&t).unwrap());
+    assert!((&s_big.mean - &s_one.mean).amax() < 1e-14);
+    assert!(((&s_big.covariance * c) - &s_one.covariance).amax() < 1e-14);
+    assert!(((&s_big.levels[1].a / c) - &s_one.levels[1].a).amax() < 1e-14);
+}

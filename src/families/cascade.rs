@@ -124,13 +124,35 @@ fn leaves(b: usize, depth: usize) -> Option<usize> {
 
 /// The log-escort `(kappa / s) lq - log sum exp((kappa / s) lq)` of one block of
 /// log-conditionals `lq`, into `out`; returns `log R = log sum_a exp((kappa / s) lq_a)`.
+///
+/// The block maximum `m` is factored out and the escort formed from the shifted exponents
+/// (`out = z - log sum exp z`, `z = (kappa / s) lq - m`), so a large `kappa / s` (`m` of order
+/// `1e12`) costs no absolute precision in the escort.
 fn log_escort<T: Real>(lq: &[T], ratio: T, out: &mut [T]) -> T {
     for (o, &l) in out.iter_mut().zip(lq) {
         *o = if l == T::neg_infinity() { l } else { ratio * l };
     }
-    let log_r = log_sum_exp(out);
-    out.iter_mut().for_each(|o| *o = *o - log_r);
-    log_r
+    let m = out.iter().fold(T::neg_infinity(), |acc, &x| acc.max(x));
+    out.iter_mut().for_each(|o| *o = *o - m);
+    let lse = log_sum_exp(out);
+    out.iter_mut().for_each(|o| *o = *o - lse);
+    m + lse
+}
+
+/// `kappa / S`, refused when it overflows `f64`.
+fn ratio(kappa: f64, s: f64) -> Result<f64> {
+    let r = kappa / s;
+    if r.is_finite() {
+        Ok(r)
+    } else {
+        ratio_overflow(kappa, s)
+    }
+}
+
+fn ratio_overflow<T>(kappa: f64, s: f64) -> Result<T> {
+    Err(Error::Numerical(format!(
+        "kappa / S = {kappa:e} / {s:e} does not fit in a finite f64"
+    )))
 }
 
 /// `H(e) = -sum_a e_a log e_a` from log-probabilities (`-inf` entries contribute 0).
@@ -328,7 +350,7 @@ impl Cascade {
             let mut le = vec![0.0; self.branching];
             for (k, q) in self.conditionals.iter().enumerate() {
                 lq.iter_mut().zip(q).for_each(|(o, &x)| *o = x.ln());
-                let log_r = log_escort(&lq, self.kappa / s[k], &mut le);
+                let log_r = log_escort(&lq, ratio(self.kappa, s[k])?, &mut le);
                 f -= s[k] * log_r;
                 h.push(entropy_of_logs(&le));
                 escorts.push(le.iter().map(|l| l.exp()).collect());
@@ -533,6 +555,9 @@ impl<T: Real> Renormalise for CascadeFlow<'_, T> {
         let b = self.cascade.branching;
         let kappa = T::of(self.cascade.kappa);
         let ratio = kappa / s;
+        if !ratio.is_finite() {
+            ratio_overflow(self.cascade.kappa, s.value())?;
+        }
         let lq = &g.log_conditionals[0];
         let mut escort = vec![T::zero(); lq.len()];
         // log w(y) = (S / kappa) log R(y), one per node of the next level.
