@@ -189,7 +189,7 @@ impl Quadratic {
                 b[i]
             )));
         }
-        cholesky(a.clone(), &|| "A (indefinite or singular)".to_string())?;
+        cholesky(a.clone(), &|| "A".to_string())?;
         let mut dim = n;
         for (k, m) in maps.iter().enumerate() {
             let field = format!("maps[{k}]");
@@ -205,11 +205,7 @@ impl Quadratic {
             let mut gram = m * m.transpose();
             symmetrise(&mut gram);
             cholesky(gram, &|| {
-                format!(
-                    "{field} M_{} M_{}' (the map is rank-deficient)",
-                    k + 1,
-                    k + 1
-                )
+                format!("{field} is rank-deficient: M_{} M_{}'", k + 1, k + 1)
             })?;
             dim = m.nrows();
         }
@@ -417,7 +413,7 @@ impl Renormalise for GaussianFlow<'_> {
         symmetrise(&mut k);
         let ck = cholesky(k, &|| {
             format!(
-                "M_{} A_{level}^-1 M_{}' (rank-deficient map)",
+                "maps[{level}] is rank-deficient: M_{} A_{level}^-1 M_{}'",
                 level + 1,
                 level + 1
             )
