@@ -350,3 +350,58 @@ fn extreme_scales_stay_finite() {
     assert!(((&s_big.covariance * c) - &s_one.covariance).amax() < 1e-14);
     assert!(((&s_big.levels[1].a / c) - &s_one.levels[1].a).amax() < 1e-14);
 }
+
+/// Runs the binary on `stdin`; returns (exit code, stdout, stderr).
+fn binary(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The binary's contract for these families: exit 2, nothing on stdout, one `error: <kind>:`
+/// line; `--summary` rescues an eigenvalue flow beyond f64.
+#[test]
+fn binary_reports_typed_errors_on_one_line() {
+    let l = 1100;
+    let deep = json!({"family": "quadratic-modular", "branching": 2, "depth": l,
+        "eigenvalues": vec![1.0; l + 1], "temperatures": vec![0.5; l + 1]})
+    .to_string();
+    let (code, out, err) = binary(&["flow"], &deep);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("error: numerical: ") && err.contains("--summary"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1);
+    let (code, out, _) = binary(&["flow", "--summary"], &deep);
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v.get("eigenvalue_flow").is_none());
+    let bad = r#"{"family": "quadratic", "A": [[1, 2], [2, 1]], "b": [0, 0], "maps": [],
+        "temperatures": [1]}"#;
+    let (code, out, err) = binary(&["flow"], bad);
+    assert_eq!((code, out.is_empty()), (Some(2), true));
+    assert!(err.starts_with("error: invalid_input: A "), "{err}");
+    let bad = r#"{"family": "log-cascade", "kappa": 1, "branching": 2, "depth": 1,
+        "conditionals": [[0.5, 0.6]], "temperatures": [1, 1]}"#;
+    let (code, _, err) = binary(&["flow"], bad);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("error: invalid_input: conditionals[0]"),
+        "{err}"
+    );
+}
