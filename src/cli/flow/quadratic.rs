@@ -1,16 +1,198 @@
-//! `hmaxent flow` with `"family": "quadratic"` (CLI.md).
+//! `hmaxent flow` with `"family": "quadratic"` or `"quadratic-modular"` (CLI.md, SPEC §6.1).
+//!
+//! `quadratic` input: `A` (`n x n`), `b` (`n`), `maps` (`M_1, M_2, ...`, each a matrix given as
+//! a list of rows), `temperatures` (`d + 1`). Output: `mean`, `covariance`, `levels`
+//! (`[{"A", "b"}]`, `k = 0..d`), and the extras `free_energy`, `entropies` (differential),
+//! `expected_loss`, `constants` (`c_k`).
+//!
+//! `quadratic-modular` input: `branching`, `depth`, `eigenvalues` (`lambda_0..lambda_L`),
+//! `temperatures`. Output: `scale_variances` (`S_j / lambda_j`) and, unless `--summary`,
+//! `eigenvalue_flow` (level `k`: `b^k lambda_{j+k}`, `j = 0..L-k`).
 
+use nalgebra::{DMatrix, DVector};
 use serde_json::{Map, Value};
 
+use crate::cli::json;
 use crate::error::{Error, Result};
+use crate::families::quadratic::{eigenvalue_flow, modular, Quadratic};
+use crate::temperatures::Temperatures;
 
-/// Runs the family on a parsed input object; `summary` as in CLI.md.
+const FIELDS: &[&str] = &["family", "A", "b", "maps", "temperatures"];
+/// Largest number of entries of `eigenvalue_flow` the CLI prints (`2^26`).
+const MAX_FLOW_ENTRIES: u128 = 1 << 26;
+const MODULAR_FIELDS: &[&str] = &[
+    "family",
+    "branching",
+    "depth",
+    "eigenvalues",
+    "temperatures",
+];
+
+fn check_fields(input: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
+    if let Some(k) = input.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Error::InvalidInput(format!(
+            "unknown field `{k}` in the {what} flow input; allowed fields: {}",
+            allowed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A matrix given as a non-empty list of equally long rows of finite numbers.
+fn matrix(v: &Value, field: &str, cols: Option<usize>) -> Result<DMatrix<f64>> {
+    let rows = json::array(v, field, None)?;
+    if rows.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{field} must be a non-empty matrix (a list of rows)"
+        )));
+    }
+    let first = json::array(&rows[0], &format!("{field}[0]"), cols)?.len();
+    if first == 0 {
+        return Err(Error::InvalidInput(format!("{field}[0] is an empty row")));
+    }
+    let mut data = Vec::with_capacity(rows.len() * first);
+    for (i, r) in rows.iter().enumerate() {
+        data.extend(json::numbers(r, &format!("{field}[{i}]"), Some(first))?);
+    }
+    Ok(DMatrix::from_row_slice(rows.len(), first, &data))
+}
+
+fn matrix_out(m: &DMatrix<f64>, field: &str) -> Result<Value> {
+    (0..m.nrows())
+        .map(|i| {
+            let row: Vec<f64> = m.row(i).iter().copied().collect();
+            json::out_vec(&row, field)
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Value::Array)
+}
+
+fn vector_out(v: &DVector<f64>, field: &str) -> Result<Value> {
+    json::out_vec(v.as_slice(), field)
+}
+
+/// Runs the family on a parsed input object; `summary` omits `eigenvalue_flow` (modular; the
+/// general quadratic output is the same either way).
 ///
 /// # Errors
-/// Any [`Error`].
+/// `invalid_input` for malformed input, a non-symmetric, indefinite or singular `A`, a
+/// rank-deficient map, wrong shapes; `numerical` for results beyond `f64` (an eigenvalue of
+/// the modular flow beyond `f64` without `--summary`).
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    let _ = (input, summary);
-    Err(Error::InvalidInput(
-        "family not supported by this build".to_string(),
-    ))
+    if input.get("family").and_then(Value::as_str) == Some("quadratic-modular") {
+        return run_modular(input, summary);
+    }
+    check_fields(input, FIELDS, "quadratic")?;
+    let a = matrix(json::required(input, "A")?, "A", None)?;
+    let n = a.nrows();
+    if a.ncols() != n {
+        return Err(Error::InvalidInput(format!(
+            "A must be square, got {} x {}",
+            n,
+            a.ncols()
+        )));
+    }
+    let b = DVector::from_vec(json::numbers(json::required(input, "b")?, "b", Some(n))?);
+    let list = json::array(json::required(input, "maps")?, "maps", None)?;
+    let mut maps = Vec::with_capacity(list.len());
+    let mut dim = n;
+    for (k, m) in list.iter().enumerate() {
+        let m = matrix(m, &format!("maps[{k}]"), Some(dim))?;
+        dim = m.nrows();
+        maps.push(m);
+    }
+    let q = Quadratic::new(a, b, maps)?;
+    let tau = json::numbers(
+        json::required(input, "temperatures")?,
+        "temperatures",
+        Some(q.depth() + 1),
+    )?;
+    let t = Temperatures::new(&tau)?;
+    let sol = q.solve(&t)?;
+    let mut o = Map::new();
+    o.insert("mean".to_string(), vector_out(&sol.mean, "mean")?);
+    o.insert(
+        "covariance".to_string(),
+        matrix_out(&sol.covariance, "covariance")?,
+    );
+    {
+        let levels = sol
+            .levels
+            .iter()
+            .map(|g| {
+                let mut l = Map::new();
+                l.insert("A".to_string(), matrix_out(&g.a, "levels.A")?);
+                l.insert("b".to_string(), vector_out(&g.b, "levels.b")?);
+                Ok(Value::Object(l))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        o.insert("levels".to_string(), Value::Array(levels));
+        let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
+        o.insert(
+            "constants".to_string(),
+            json::out_vec(&constants, "constants")?,
+        );
+    }
+    o.insert(
+        "free_energy".to_string(),
+        json::out(sol.free_energy, "free_energy")?,
+    );
+    o.insert(
+        "entropies".to_string(),
+        json::out_vec(&sol.entropies, "entropies")?,
+    );
+    o.insert(
+        "expected_loss".to_string(),
+        json::out(sol.expected_loss, "expected_loss")?,
+    );
+    Ok(Value::Object(o))
+}
+
+fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
+    check_fields(input, MODULAR_FIELDS, "quadratic-modular")?;
+    let b = json::index(json::required(input, "branching")?, "branching")?;
+    let depth = json::index(json::required(input, "depth")?, "depth")?;
+    let lambda = json::numbers(
+        json::required(input, "eigenvalues")?,
+        "eigenvalues",
+        Some(depth.saturating_add(1)),
+    )?;
+    let tau = json::numbers(
+        json::required(input, "temperatures")?,
+        "temperatures",
+        Some(depth + 1),
+    )?;
+    let t = Temperatures::new(&tau)?;
+    let sol = modular(b, depth, &lambda, &t)?;
+    let mut o = Map::new();
+    o.insert(
+        "scale_variances".to_string(),
+        json::out_vec(&sol.scale_variances, "scale_variances")?,
+    );
+    if !summary {
+        if (depth as u128 + 1) * (depth as u128 + 2) / 2 > MAX_FLOW_ENTRIES {
+            return Err(Error::InvalidInput(format!(
+                "depth = {depth}: eigenvalue_flow would hold (L+1)(L+2)/2 numbers, more than \
+                 {MAX_FLOW_ENTRIES}; use --summary to omit it"
+            )));
+        }
+        let mut flow = Vec::with_capacity(depth + 1);
+        for k in 0..=depth {
+            let level = eigenvalue_flow(b, &lambda, k);
+            if let Some(j) = level.iter().position(|x| !x.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "eigenvalue_flow[{k}][{j}] = {b}^{k} * lambda_{} does not fit in a finite \
+                     f64; use --summary to omit eigenvalue_flow",
+                    j + k
+                )));
+            }
+            flow.push(json::out_vec(&level, "eigenvalue_flow")?);
+        }
+        o.insert("eigenvalue_flow".to_string(), Value::Array(flow));
+    }
+    o.insert(
+        "cumulative_temperatures".to_string(),
+        json::out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
+    );
+    Ok(Value::Object(o))
 }
