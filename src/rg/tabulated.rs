@@ -3,7 +3,7 @@
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, gibbs_blocks_owned, scale_blocks, sum_pairs, Real};
+use crate::numerics::{gibbs_blocks, gibbs_blocks_owned, scale_blocks_weighted, Real};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
 /// with optional per-level potentials `u_1..u_d` (block order; `None` is zero).
@@ -117,8 +117,8 @@ impl<T: Real> Reconstruct for Tabulated<'_, T> {
         coarse: &Vec<T>,
     ) -> (Vec<T>, T) {
         let mut p = conditional.probabilities;
-        scale_blocks(self.hierarchy.layout(level), coarse, &mut p);
-        let h = sum_pairs(coarse, &conditional.block_entropies, |py, hy| py * hy);
+        let layout = self.hierarchy.layout(level);
+        let h = scale_blocks_weighted(layout, coarse, &conditional.block_entropies, &mut p);
         (p, h)
     }
 }
