@@ -920,9 +920,17 @@ fn gibbs_pairs<T: Real>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
         let per_block = mins.iter().zip(w.iter()).zip(ln_z.iter());
         let outputs = soft.iter_mut().zip(entropy.iter_mut());
         let data = g.chunks_exact(2).zip(cond.chunks_exact_mut(2));
-        for (((&m, &w), &lz), ((sf, en), (pair, cp))) in per_block.zip(outputs.zip(data)) {
+        for (((&m, &w), &ln_u), ((sf, en), (pair, cp))) in per_block.zip(outputs.zip(data)) {
             let finite = m < T::infinity();
-            let inv_z = T::one() / (T::one() + w);
+            let u = T::one() + w;
+            // log1p(w) to full relative accuracy from log(u) of the rounded u = 1 + w
+            // (Goldberg's trick): for tiny w, log(u) alone would lose digits of Z's log.
+            let lz = if u == T::one() {
+                w
+            } else {
+                ln_u * (w / (u - T::one()))
+            };
+            let inv_z = T::one() / u;
             let p_lo = if finite { inv_z } else { T::zero() };
             let p_hi = if finite { w * inv_z } else { T::zero() };
             let (a, b) = (pair[0], pair[1]);
@@ -1269,6 +1277,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pair_blocks_keep_full_accuracy_at_low_temperature() {
+        // Blocks of two with a tiny Boltzmann weight w = exp(-30): Z = 1 + w, and the block
+        // entropy is log1p(w) + w (30) / (1 + w), which a plain log(1 + w) gets wrong.
+        let g = [0.0, 30.0, 5.0, 5.0 + 1e-9];
+        let (mut cond, mut soft, mut ent) = ([0.0; 4], [0.0; 2], [0.0; 2]);
+        gibbs_blocks(&g, Layout::Uniform(2), 1.0, &mut cond, &mut soft, &mut ent);
+        let w = (-30.0f64).exp();
+        let h = w.ln_1p() + w * 30.0 / (1.0 + w);
+        assert!((ent[0] - h).abs() <= 1e-14 * h, "{} vs {h}", ent[0]);
+        assert!((soft[0] + w.ln_1p()).abs() <= 1e-14 * w, "{}", soft[0]);
+        let w = (-1e-9f64).exp();
+        let h = w.ln_1p() + w * 1e-9 / (1.0 + w);
+        assert!((ent[1] - h).abs() <= 1e-14 * h);
     }
 
     #[test]
