@@ -112,6 +112,15 @@ impl Solution {
             .to_user_order(level, &self.marginals[level], out);
     }
 
+    /// `P*_k` borrowed without a copy, when level `k` is stored in the user's order (always
+    /// for complete trees and for parent arrays that list each block contiguously); `None`
+    /// otherwise (use [`Solution::marginal_into`]).
+    pub fn marginal_slice(&self, level: usize) -> Option<&[f64]> {
+        self.hierarchy
+            .is_identity_order(level)
+            .then(|| self.marginals[level].as_slice())
+    }
+
     /// All marginals `[P*_0, ..., P*_d]`, user order.
     pub fn marginals(&self) -> Vec<Vec<f64>> {
         (0..self.hierarchy.levels())
