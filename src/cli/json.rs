@@ -154,3 +154,21 @@ pub fn out_vec(xs: &[f64], field: &str) -> Result<Value> {
         .collect::<Result<Vec<_>>>()
         .map(Value::Array)
 }
+
+/// Inserts the finite number `x` as `key` (see [`out`]).
+///
+/// # Errors
+/// As [`out`].
+pub fn put(o: &mut Map<String, Value>, key: &str, x: f64) -> Result<()> {
+    o.insert(key.to_string(), out(x, key)?);
+    Ok(())
+}
+
+/// Inserts the finite numbers `xs` as the array `key` (see [`out_vec`]).
+///
+/// # Errors
+/// As [`out_vec`].
+pub fn put_vec(o: &mut Map<String, Value>, key: &str, xs: &[f64]) -> Result<()> {
+    o.insert(key.to_string(), out_vec(xs, key)?);
+    Ok(())
+}

@@ -2,7 +2,9 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{array, index, indices, losses, numbers, object, out, out_vec, required};
+use super::json::{
+    array, index, indices, losses, numbers, object, out, out_vec, put, put_vec, required,
+};
 use crate::constraints::{ConvexSettings, MeanConstraint, MomentProblem, Sense, Status};
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
@@ -56,15 +58,9 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
             let t = Temperatures::new(&numbers(&m["temperatures"], "temperatures", None)?)?;
             let sol = problem.solve(&t)?;
             let mut o = Map::new();
-            o.insert("free_energy".into(), out(sol.free_energy(), "free_energy")?);
-            o.insert(
-                "temperatures".into(),
-                out_vec(t.as_slice(), "temperatures")?,
-            );
-            o.insert(
-                "cumulative_temperatures".into(),
-                out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
-            );
+            put(&mut o, "free_energy", sol.free_energy())?;
+            put_vec(&mut o, "temperatures", t.as_slice())?;
+            put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
             statistics(&mut o, &sol, summary)?;
             Ok(Value::Object(o))
         }
@@ -89,7 +85,7 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
             };
             let fit = problem.solve_mean(&w, constraint)?;
             let mut o = Map::new();
-            o.insert("objective".into(), out(fit.objective, "objective")?);
+            put(&mut o, "objective", fit.objective)?;
             o.insert(
                 "multiplier".into(),
                 match fit.multiplier {
@@ -99,8 +95,8 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
             );
             o.insert("boundary".into(), Value::Bool(fit.boundary));
             if let (Some(tau), Some(f)) = (&fit.temperatures, fit.free_energy) {
-                o.insert("free_energy".into(), out(f, "free_energy")?);
-                o.insert("temperatures".into(), out_vec(tau, "temperatures")?);
+                put(&mut o, "free_energy", f)?;
+                put_vec(&mut o, "temperatures", tau)?;
                 let cum: Vec<f64> = tau
                     .iter()
                     .scan(0.0, |s, t| {
@@ -108,12 +104,9 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
                         Some(*s)
                     })
                     .collect();
-                o.insert(
-                    "cumulative_temperatures".into(),
-                    out_vec(&cum, "cumulative_temperatures")?,
-                );
+                put_vec(&mut o, "cumulative_temperatures", &cum)?;
             }
-            o.insert("weights".into(), out_vec(&w, "weights")?);
+            put_vec(&mut o, "weights", &w)?;
             o.insert("sweeps".into(), Value::from(fit.sweeps));
             statistics(&mut o, &fit.solution, summary)?;
             Ok(Value::Object(o))
@@ -191,7 +184,7 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
         )));
     }
     let mut o = Map::new();
-    o.insert("objective".into(), out(fit.objective, "objective")?);
+    put(&mut o, "objective", fit.objective)?;
     o.insert(
         "multipliers".into(),
         match &fit.multipliers {
@@ -209,26 +202,17 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
         );
     }
     if let Some(f) = fit.free_energy {
-        o.insert("free_energy".into(), out(f, "free_energy")?);
-        o.insert("temperatures".into(), out_vec(&w, "temperatures")?);
+        put(&mut o, "free_energy", f)?;
+        put_vec(&mut o, "temperatures", &w)?;
         let t = Temperatures::new(&w)?;
-        o.insert(
-            "cumulative_temperatures".into(),
-            out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
-        );
+        put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     }
-    o.insert("weights".into(), out_vec(&w, "weights")?);
-    o.insert(
-        "expected_features".into(),
-        out_vec(&fit.expected_features, "expected_features")?,
-    );
+    put_vec(&mut o, "weights", &w)?;
+    put_vec(&mut o, "expected_features", &fit.expected_features)?;
     o.insert("iterations".into(), Value::from(fit.iterations));
     o.insert("sweeps".into(), Value::from(fit.sweeps));
-    o.insert(
-        "gradient_norm".into(),
-        out(fit.gradient_norm, "gradient_norm")?,
-    );
-    o.insert("duality_gap".into(), out(fit.duality_gap, "duality_gap")?);
+    put(&mut o, "gradient_norm", fit.gradient_norm)?;
+    put(&mut o, "duality_gap", fit.duality_gap)?;
     o.insert("boundary".into(), Value::Bool(fit.boundary));
     statistics(&mut o, &fit.solution, summary)?;
     if !has_loss {
@@ -302,20 +286,11 @@ pub fn hierarchy(m: &Map<String, Value>) -> Result<Hierarchy> {
 
 /// The statistics every `solve` output carries.
 fn statistics(o: &mut Map<String, Value>, sol: &Solution, summary: bool) -> Result<()> {
-    o.insert(
-        "expected_loss".into(),
-        out(sol.expected_total_loss(), "expected_loss")?,
-    );
-    o.insert(
-        "expected_level_losses".into(),
-        out_vec(sol.expected_level_losses(), "expected_level_losses")?,
-    );
-    o.insert("entropies".into(), out_vec(sol.entropies(), "entropies")?);
+    put(o, "expected_loss", sol.expected_total_loss())?;
+    put_vec(o, "expected_level_losses", sol.expected_level_losses())?;
+    put_vec(o, "entropies", sol.entropies())?;
     if let Some(d) = sol.relative_entropies() {
-        o.insert(
-            "relative_entropies".into(),
-            out_vec(d, "relative_entropies")?,
-        );
+        put_vec(o, "relative_entropies", d)?;
     }
     if !summary {
         let marginals = (0..sol.hierarchy().levels())

@@ -58,19 +58,12 @@ impl Default for FloorSettings {
 }
 
 impl FloorSettings {
-    /// Sets the gradient tolerance (positive, finite).
+    /// Sets the gradient tolerance (`0 < tol < 1`).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] otherwise.
     pub fn with_gradient_tolerance(mut self, tol: f64) -> Result<Self> {
-        if !(tol > 0.0 && tol.is_finite()) {
-            return Err(Error::InvalidSetting {
-                field: "gradient_tolerance",
-                value: tol,
-                reason: "must be positive and finite",
-            });
-        }
-        self.gradient_tolerance = tol;
+        self.gradient_tolerance = super::status::gradient_tolerance(tol)?;
         Ok(self)
     }
 
@@ -79,14 +72,7 @@ impl FloorSettings {
     /// # Errors
     /// [`Error::InvalidSetting`] for 0.
     pub fn with_max_iterations(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(Error::InvalidSetting {
-                field: "max_iterations",
-                value: 0.0,
-                reason: "must be at least 1",
-            });
-        }
-        self.max_iterations = n;
+        self.max_iterations = super::status::max_iterations(n)?;
         Ok(self)
     }
 }

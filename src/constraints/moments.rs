@@ -86,14 +86,7 @@ impl ConvexSettings {
     /// # Errors
     /// [`Error::InvalidSetting`] unless `0 < tol < 1` (finite).
     pub fn with_gradient_tolerance(mut self, tol: f64) -> Result<Self> {
-        if !(tol > 0.0 && tol < 1.0) {
-            return Err(Error::InvalidSetting {
-                field: "gradient_tolerance",
-                value: tol,
-                reason: "must lie in (0, 1)",
-            });
-        }
-        self.gradient_tolerance = tol;
+        self.gradient_tolerance = super::status::gradient_tolerance(tol)?;
         Ok(self)
     }
 
@@ -102,14 +95,7 @@ impl ConvexSettings {
     /// # Errors
     /// [`Error::InvalidSetting`] for 0.
     pub fn with_max_iterations(mut self, n: usize) -> Result<Self> {
-        if n == 0 {
-            return Err(Error::InvalidSetting {
-                field: "max_iterations",
-                value: 0.0,
-                reason: "must be at least 1",
-            });
-        }
-        self.max_iterations = n;
+        self.max_iterations = super::status::max_iterations(n)?;
         Ok(self)
     }
 

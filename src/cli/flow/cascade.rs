@@ -58,14 +58,8 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
     let sol = cascade.solve(&t)?;
     let s = &sol.summary;
     let mut o = Map::new();
-    o.insert(
-        "free_energy".to_string(),
-        json::out(s.free_energy, "free_energy")?,
-    );
-    o.insert(
-        "entropies".to_string(),
-        json::out_vec(&s.entropies, "entropies")?,
-    );
+    json::put(&mut o, "free_energy", s.free_energy)?;
+    json::put_vec(&mut o, "entropies", &s.entropies)?;
     o.insert(
         "escorts".to_string(),
         Value::Array(
@@ -75,17 +69,8 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
                 .collect::<Result<_>>()?,
         ),
     );
-    o.insert(
-        "conditional_entropies".to_string(),
-        json::out_vec(&s.conditional_entropies, "conditional_entropies")?,
-    );
-    o.insert(
-        "expected_loss".to_string(),
-        json::out(s.expected_loss, "expected_loss")?,
-    );
-    o.insert(
-        "cumulative_temperatures".to_string(),
-        json::out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
-    );
+    json::put_vec(&mut o, "conditional_entropies", &s.conditional_entropies)?;
+    json::put(&mut o, "expected_loss", s.expected_loss)?;
+    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     Ok(Value::Object(o))
 }

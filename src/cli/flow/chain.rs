@@ -147,26 +147,11 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
     let sol = c.solve(&t)?;
     let s = &sol.summary;
     let mut o = Map::new();
-    o.insert(
-        "free_energy".to_string(),
-        json::out(s.free_energy, "free_energy")?,
-    );
-    o.insert(
-        "entropies".to_string(),
-        json::out_vec(&s.entropies, "entropies")?,
-    );
-    o.insert(
-        "conditional_entropies".to_string(),
-        json::out_vec(&s.conditional_entropies, "conditional_entropies")?,
-    );
-    o.insert(
-        "expected_loss".to_string(),
-        json::out(s.expected_loss, "expected_loss")?,
-    );
-    o.insert(
-        "cumulative_temperatures".to_string(),
-        json::out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
-    );
+    json::put(&mut o, "free_energy", s.free_energy)?;
+    json::put_vec(&mut o, "entropies", &s.entropies)?;
+    json::put_vec(&mut o, "conditional_entropies", &s.conditional_entropies)?;
+    json::put(&mut o, "expected_loss", s.expected_loss)?;
+    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     if !summary {
         let q = c.q();
         let mut bonds = Vec::with_capacity(c.levels() + 1);
@@ -182,10 +167,7 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             constants.push(g.constant);
         }
         o.insert("bonds".to_string(), Value::Array(bonds));
-        o.insert(
-            "constants".to_string(),
-            json::out_vec(&constants, "constants")?,
-        );
+        json::put_vec(&mut o, "constants", &constants)?;
     }
     Ok(Value::Object(o))
 }

@@ -128,23 +128,11 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             .collect::<Result<Vec<_>>>()?;
         o.insert("levels".to_string(), Value::Array(levels));
         let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
-        o.insert(
-            "constants".to_string(),
-            json::out_vec(&constants, "constants")?,
-        );
+        json::put_vec(&mut o, "constants", &constants)?;
     }
-    o.insert(
-        "free_energy".to_string(),
-        json::out(sol.free_energy, "free_energy")?,
-    );
-    o.insert(
-        "entropies".to_string(),
-        json::out_vec(&sol.entropies, "entropies")?,
-    );
-    o.insert(
-        "expected_loss".to_string(),
-        json::out(sol.expected_loss, "expected_loss")?,
-    );
+    json::put(&mut o, "free_energy", sol.free_energy)?;
+    json::put_vec(&mut o, "entropies", &sol.entropies)?;
+    json::put(&mut o, "expected_loss", sol.expected_loss)?;
     Ok(Value::Object(o))
 }
 
@@ -165,10 +153,7 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
     let t = Temperatures::new(&tau)?;
     let sol = modular(b, depth, &lambda, &t)?;
     let mut o = Map::new();
-    o.insert(
-        "scale_variances".to_string(),
-        json::out_vec(&sol.scale_variances, "scale_variances")?,
-    );
+    json::put_vec(&mut o, "scale_variances", &sol.scale_variances)?;
     if !summary {
         if (depth as u128 + 1) * (depth as u128 + 2) / 2 > MAX_FLOW_ENTRIES {
             return Err(Error::InvalidInput(format!(
@@ -190,9 +175,6 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         }
         o.insert("eigenvalue_flow".to_string(), Value::Array(flow));
     }
-    o.insert(
-        "cumulative_temperatures".to_string(),
-        json::out_vec(t.cumulative_slice(), "cumulative_temperatures")?,
-    );
+    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     Ok(Value::Object(o))
 }
