@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{
-    gibbs_into, min, soft_min, soft_min_plus, soft_min_plus_factored, soft_min_plus_scratch, Real,
+    exp_slice, gibbs_into, ln_slice, min, soft_min, soft_min_plus, soft_min_plus_factored,
+    soft_min_plus_scratch, Real,
 };
 use crate::problem::Problem;
 use crate::rg::{sweep, Flow, Renormalise};
@@ -47,10 +48,6 @@ pub const MAX_TABULATED_STATES: usize = 1 << 22;
 
 /// Largest number of conditional thresholds a [`ChainSampler`] tabulates (`2^30`, 8 GiB).
 pub const MAX_SAMPLER_ENTRIES: usize = 1 << 30;
-
-/// Inhomogeneous chains with more bonds than this carry four directions in their first
-/// derivative pass instead of eight (memory).
-const WIDE_LEVEL: usize = 1 << 12;
 
 /// How the chain closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,37 +271,50 @@ impl Chain {
 
     /// The flow with its derivatives (SPEC §3 envelope identities): free energy, every
     /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
-    /// `E[f] = dF/dt` for `f -> (1 + t) f`, in forward mode.
+    /// `E[f] = dF/dt` for `f -> (1 + t) f`.
     ///
-    /// The derivative in `S_j` only involves the levels `j..L` (the level-`j` bonds do not
-    /// depend on `S_j`), so directions are carried in groups, each group re-running only the
-    /// sub-chain from the finest level it needs (a chain again, with the level's bonds as its
-    /// input): the first group (`t`, `S_0`, ...) from level 0, eight directions at a time
-    /// ([`Dual<8>`]; four, [`Dual<4>`], on inhomogeneous chains of more than 4096 bonds, to
-    /// bound memory), the next from the first `S_j` not yet covered, and so on. The values of
-    /// the first pass are the `f64` flow (returned in [`ChainSolution::flow`]), so no separate
-    /// `f64` sweep is run; the cost is two to three flows (inhomogeneous) and `O(L^2 q^3 / 8)`
-    /// homogeneous.
+    /// Inhomogeneous chains take the `f64` flow and one top-down pass ([`chain_top_down`],
+    /// `O(2^L q^3)`, no dual numbers): `dF/dS_k = -H(Y_k | Y_{k+1})`, and given the level-`(k+1)`
+    /// sites the decimated sites are independent, each depending on its two neighbours only,
+    ///
+    /// ```text
+    /// H(Y_k | Y_{k+1}) = sum_j sum_{a,c} M_{k+1,j}(a, c) H(P(. | a, c)),
+    /// E[f] = C_0 + sum_j sum_{a,c} M_{1,j}(a, c) sum_b P(b | a, c) (phi_{0,2j}(a, b) + phi_{0,2j+1}(b, c)),
+    /// ```
+    ///
+    /// with `M_{k,j}` the pair marginal of the two sites of bond `j` of level `k`, passed down
+    /// as `M_{k,2j}(a, b) = sum_c M_{k+1,j}(a, c) P(b | a, c)`,
+    /// `M_{k,2j+1}(b, c) = sum_a M_{k+1,j}(a, c) P(b | a, c)`.
+    ///
+    /// Homogeneous chains differentiate the flow in forward mode ([`Dual`]): the derivative in
+    /// `S_j` only involves the levels `j..L` (the level-`j` bond does not depend on `S_j`), so
+    /// directions are carried in groups of eight ([`Dual<8>`]), each group re-running only the
+    /// sub-chain from the finest level it needs (a chain again, with the level's bond as its
+    /// input): the first group (`t`, `S_0`, ...) from level 0, the next from the first `S_j`
+    /// not yet covered, and so on. The values of the first pass are the `f64` flow (returned
+    /// in [`ChainSolution::flow`]); the cost is `O(L^2 q^3 / 8)`.
     ///
     /// # Errors
     /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
     /// entropy of a chain with `2^1100` sites).
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
         self.check_temperatures(temperatures)?;
+        if !self.homogeneous {
+            let flow = self.flow(temperatures)?;
+            if !flow.free_energy.is_finite() {
+                return Err(Error::Numerical(format!(
+                    "free energy = {} does not fit in a finite f64",
+                    flow.free_energy
+                )));
+            }
+            let (conditional_entropies, expected_loss) = chain_top_down(&flow);
+            return finish(flow, conditional_entropies, expected_loss);
+        }
         let l = self.levels;
         let g0 = normalised(self, |x| x)?;
         // The first group carries t and S_0, S_1, ... from level 0, and its values are the
-        // f64 flow. On a wide inhomogeneous chain it is four directions wide (memory: one
-        // dual per bond entry per level), else eight; every later group starts at its first
-        // S_j, eight wide.
-        let wide = !self.homogeneous && bond_count(l).map_or(true, |n| n > WIDE_LEVEL);
-        let (flow, eps) = if wide {
-            let (f, e) = self.first_group::<4>(g0, temperatures)?;
-            (f, e.to_vec())
-        } else {
-            let (f, e) = self.first_group::<8>(g0, temperatures)?;
-            (f, e.to_vec())
-        };
+        // f64 flow; every later group starts at its first S_j.
+        let (flow, eps) = self.first_group::<8>(g0, temperatures)?;
         if !flow.free_energy.is_finite() {
             return Err(Error::Numerical(format!(
                 "free energy = {} does not fit in a finite f64",
@@ -324,18 +334,7 @@ impl Chain {
         }
         // `0 - d`: an exact zero derivative is the entropy +0, not -0.
         let conditional_entropies: Vec<f64> = d_s.iter().map(|d| 0.0 - d).collect();
-        let mut entropies = conditional_entropies.clone();
-        for k in (0..l).rev() {
-            entropies[k] += entropies[k + 1];
-        }
-        let summary = FlowSolution {
-            free_energy: flow.free_energy,
-            entropies,
-            conditional_entropies,
-            expected_loss: d_t,
-        };
-        check_finite(&summary)?;
-        Ok(ChainSolution { summary, flow })
+        finish(flow, conditional_entropies, d_t)
     }
 
     /// The first derivative pass: from level 0, directions `t` (index 0) and `S_0..S_{N-2}`;
@@ -501,6 +500,201 @@ fn decode(mut x: usize, q: usize, out: &mut [usize]) {
         *d = x % q;
         x /= q;
     }
+}
+
+/// The summary from the conditional entropies `H(Y_k | Y_{k+1})` (`k < L`, then `H(Y_L)`):
+/// `H(Y_k) = sum_{j >= k} H(Y_j | Y_{j+1})`.
+fn finish(
+    flow: ChainFlow,
+    conditional_entropies: Vec<f64>,
+    expected_loss: f64,
+) -> Result<ChainSolution> {
+    let mut entropies = conditional_entropies.clone();
+    for k in (0..entropies.len().saturating_sub(1)).rev() {
+        entropies[k] += entropies[k + 1];
+    }
+    let summary = FlowSolution {
+        free_energy: flow.free_energy,
+        entropies,
+        conditional_entropies,
+        expected_loss,
+    };
+    check_finite(&summary)?;
+    Ok(ChainSolution { summary, flow })
+}
+
+/// A compensated (Neumaier) running sum.
+#[derive(Default)]
+struct Sum {
+    sum: f64,
+    carry: f64,
+}
+
+impl Sum {
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.carry += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn value(&self) -> f64 {
+        self.sum + self.carry
+    }
+}
+
+/// The top-down pass of an inhomogeneous chain flow (see [`Chain::solve`]): the conditional
+/// entropies `H(Y_k | Y_{k+1})` for `k < L`, then `H(Y_L)`, and `E[f]`, from the pair
+/// marginals `M_{k,j}` of the sites of each level-`k` bond, passed down level by level.
+///
+/// The top is `P(a, c) = exp(-phi_L(a, c) / S_L) / Z` (open) or
+/// `P(a) = exp(-phi_L(a, a) / S_L) / Z` with `M_L(a, c) = P(a) [a = c]` (ring). Below it, the
+/// site between the two sites of bond `j` of level `k + 1` has, given them in states `a, c`,
+///
+/// ```text
+/// P(b | a, c) = exp(-d_b) / z,   d_b = (x_b - m) / S_k,   x_b = phi_{k,2j}(a, b) + phi_{k,2j+1}(b, c),
+/// m = min_b x_b,   z = sum_b exp(-d_b),   H(P(. | a, c)) = sum_b P(b | a, c) d_b + log z.
+/// ```
+///
+/// Cost `O(2^L q^3)`; memory two levels of pair marginals.
+fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
+    let q = flow.q;
+    let qq = q * q;
+    let l = flow.levels;
+    let mut cond = vec![0.0; l + 1];
+    // The top.
+    let top = &flow.losses[l].bonds[..qq];
+    let s = flow.cumulative[l];
+    let values: Vec<f64> = match flow.boundary {
+        Boundary::Open => top.to_vec(),
+        Boundary::Ring => (0..q).map(|a| top[a * q + a]).collect(),
+    };
+    let mut p = vec![0.0; values.len()];
+    gibbs_into(&values, s, &mut p);
+    let m = min(&values);
+    let mut h_top = Sum::default();
+    let mut z = 0.0;
+    for &v in &values {
+        z += (-(v - m) / s).exp();
+    }
+    for (&pi, &v) in p.iter().zip(&values) {
+        if pi > 0.0 {
+            h_top.add(pi * ((v - m) / s));
+        }
+    }
+    h_top.add(z.ln());
+    cond[l] = h_top.value();
+    let mut marg: Vec<f64> = match flow.boundary {
+        Boundary::Open => p,
+        Boundary::Ring => {
+            let mut mm = vec![0.0; qq];
+            for a in 0..q {
+                mm[a * q + a] = p[a];
+            }
+            mm
+        }
+    };
+    let c0 = flow.losses[0].constant;
+    if l == 0 {
+        let mut e = Sum::default();
+        for (&w, &x) in marg.iter().zip(top) {
+            if w > 0.0 {
+                e.add(w * x);
+            }
+        }
+        return (cond, c0 + e.value());
+    }
+    let mut expected = Sum::default();
+    let mut finer = Vec::new();
+    let mut e = vec![0.0; qq * q];
+    let mut d = vec![0.0; qq * q];
+    let mut lnz = vec![0.0; qq];
+    for k in (0..l).rev() {
+        let bonds = &flow.losses[k].bonds;
+        let s = flow.cumulative[k];
+        finer.clear();
+        finer.resize(bonds.len(), 0.0);
+        let mut h = Sum::default();
+        for (j, (mj, pair)) in marg
+            .chunks_exact(qq)
+            .zip(finer.chunks_exact_mut(2 * qq))
+            .enumerate()
+        {
+            let left = &bonds[2 * j * qq..][..qq];
+            let right = &bonds[(2 * j + 1) * qq..][..qq];
+            // Shifted exponents of every (a, c) with weight, then one vectorised exp.
+            for a in 0..q {
+                for c in 0..q {
+                    let ac = a * q + c;
+                    let db = &mut d[ac * q..][..q];
+                    let mut mn = f64::INFINITY;
+                    for (b, x) in db.iter_mut().enumerate() {
+                        *x = left[a * q + b] + right[b * q + c];
+                        mn = mn.min(*x);
+                    }
+                    let eb = &mut e[ac * q..][..q];
+                    if mj[ac] > 0.0 && mn < f64::INFINITY {
+                        for (y, x) in eb.iter_mut().zip(db.iter_mut()) {
+                            *x = (*x - mn) / s;
+                            *y = -*x;
+                        }
+                    } else {
+                        eb.iter_mut().for_each(|y| *y = f64::NEG_INFINITY);
+                    }
+                }
+            }
+            exp_slice(&mut e);
+            for (ac, zac) in lnz.iter_mut().enumerate() {
+                *zac = e[ac * q..][..q].iter().sum::<f64>();
+                if *zac == 0.0 {
+                    *zac = 1.0;
+                }
+            }
+            ln_slice(&mut lnz);
+            let (ml, mr) = pair.split_at_mut(qq);
+            let mut hj = 0.0;
+            let mut ej = 0.0;
+            for a in 0..q {
+                for c in 0..q {
+                    let ac = a * q + c;
+                    let w = mj[ac];
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    let zac = e[ac * q..][..q].iter().sum::<f64>();
+                    if zac == 0.0 {
+                        continue;
+                    }
+                    let inv_z = 1.0 / zac;
+                    let mut hac = 0.0;
+                    let mut eac = 0.0;
+                    for b in 0..q {
+                        let pb = e[ac * q + b] * inv_z;
+                        if pb > 0.0 {
+                            hac += pb * d[ac * q + b];
+                            ml[a * q + b] += w * pb;
+                            mr[b * q + c] += w * pb;
+                            if k == 0 {
+                                eac += pb * (left[a * q + b] + right[b * q + c]);
+                            }
+                        }
+                    }
+                    hj += w * (hac + lnz[ac]);
+                    ej += w * eac;
+                }
+            }
+            h.add(hj);
+            if k == 0 {
+                expected.add(ej);
+            }
+        }
+        cond[k] = h.value();
+        std::mem::swap(&mut marg, &mut finer);
+    }
+    (cond, c0 + expected.value())
 }
 
 fn check_finite(s: &FlowSolution) -> Result<()> {
