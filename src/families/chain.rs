@@ -608,7 +608,10 @@ fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
         return (cond, c0 + e.value());
     }
     let mut expected = Sum::default();
-    let mut finer = Vec::new();
+    // Pair marginals of levels L-1..1 (level 0's are not needed), allocated once.
+    let most = flow.losses.get(1).map_or(0, |g| g.bonds.len());
+    let mut finer = Vec::with_capacity(most);
+    marg.reserve(most.saturating_sub(marg.len()));
     let mut e = vec![0.0; qq * q];
     let mut d = vec![0.0; qq * q];
     let mut lnz = vec![0.0; qq];
@@ -616,6 +619,31 @@ fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
         let bonds = &flow.losses[k].bonds;
         let s = flow.cumulative[k];
         finer.clear();
+        let fixed = match (q, k) {
+            (2, 0) => Some(<f64 as Real>::kernel(|| {
+                top_down_level::<2, true>(bonds, s, &marg, &mut finer)
+            })),
+            (3, 0) => Some(<f64 as Real>::kernel(|| {
+                top_down_level::<3, true>(bonds, s, &marg, &mut finer)
+            })),
+            (2, _) => Some(<f64 as Real>::kernel(|| {
+                finer.resize(bonds.len(), 0.0);
+                top_down_level::<2, false>(bonds, s, &marg, &mut finer)
+            })),
+            (3, _) => Some(<f64 as Real>::kernel(|| {
+                finer.resize(bonds.len(), 0.0);
+                top_down_level::<3, false>(bonds, s, &marg, &mut finer)
+            })),
+            _ => None,
+        };
+        if let Some((hk, ek)) = fixed {
+            cond[k] = hk;
+            if k == 0 {
+                expected.add(ek);
+            }
+            std::mem::swap(&mut marg, &mut finer);
+            continue;
+        }
         finer.resize(bonds.len(), 0.0);
         let mut h = Sum::default();
         for (j, (mj, pair)) in marg
@@ -777,6 +805,13 @@ pub trait BondScalar: Real {
     /// `+inf` gets none): the seed of `f -> (1 + t) f`. `f64` has no tangents: `x`.
     fn seed_t(x: f64) -> Self;
 
+    /// A whole level at once: `out[j] = bonds[2j] ⊕_s bonds[2j+1]` for every pair of
+    /// consecutive `q x q` matrices, if the scalar has a batched kernel for this `q`
+    /// (returns `false`, leaving `out` alone, if not).
+    fn soft_min_plus_level(_bonds: &[Self], _q: usize, _s: Self, _out: &mut [Self]) -> bool {
+        false
+    }
+
     /// `out = left ⊕_s right` for `q x q` row-major matrices; `ws` is reused between calls.
     fn soft_min_plus(
         left: &[Self],
@@ -791,6 +826,15 @@ pub trait BondScalar: Real {
 impl BondScalar for f64 {
     fn seed_t(x: f64) -> f64 {
         x
+    }
+
+    fn soft_min_plus_level(bonds: &[f64], q: usize, s: f64, out: &mut [f64]) -> bool {
+        match q {
+            2 => <f64 as Real>::kernel(|| exact_level::<2>(bonds, s, out)),
+            3 => <f64 as Real>::kernel(|| exact_level::<3>(bonds, s, out)),
+            _ => return false,
+        }
+        true
     }
 
     fn soft_min_plus(
@@ -829,6 +873,11 @@ fn f64_kernel(
         soft_min_plus_factored(left, right, q, s, out, scratch, weights);
         return;
     }
+    match q {
+        2 => return exact_kernel::<2>(left, right, s, out, weights),
+        3 => return exact_kernel::<3>(left, right, s, out, weights),
+        _ => {}
+    }
     let scratch = &mut scratch[..q * q * q];
     soft_min_plus(left, right, q, s, out, scratch);
     if let Some(w) = weights {
@@ -847,6 +896,238 @@ fn f64_kernel(
             }
         }
     }
+}
+
+/// The shifted exponents of one bond pair for a fixed alphabet `Q`: for every `(a, c)`,
+/// `t[a][c][b] = -(x_b - m) / s` with `x_b = left[a][b] + right[b][c]`, `m = m[a][c] = min_b x_b`
+/// (`-inf` where `x_b = +inf`, and everywhere where `m = +inf`).
+#[inline(always)]
+fn shifted_exponents<const Q: usize>(
+    left: &[f64],
+    right: &[f64],
+    s: f64,
+    t: &mut [[[f64; Q]; Q]; Q],
+    m: &mut [[f64; Q]; Q],
+) {
+    let (left, right) = (&left[..Q * Q], &right[..Q * Q]);
+    let inv_s = 1.0 / s;
+    let use_inv = inv_s.is_finite();
+    for a in 0..Q {
+        for c in 0..Q {
+            let tb = &mut t[a][c];
+            let mut mn = f64::INFINITY;
+            for (b, x) in tb.iter_mut().enumerate() {
+                *x = left[a * Q + b] + right[b * Q + c];
+                mn = mn.min(*x);
+            }
+            m[a][c] = mn;
+            if mn == f64::INFINITY {
+                tb.iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
+            } else {
+                for x in tb.iter_mut() {
+                    let d = mn - *x;
+                    *x = if use_inv { d * inv_s } else { d / s };
+                }
+            }
+        }
+    }
+}
+
+/// [`soft_min_plus`] for a fixed alphabet `Q` (stack arrays, one vectorised `exp` of the
+/// `Q^3` shifted exponents and one vectorised `ln` of the `Q^2` sums), with the Gibbs weights
+/// when asked (as [`f64_kernel`]).
+#[inline(always)]
+fn exact_kernel<const Q: usize>(
+    left: &[f64],
+    right: &[f64],
+    s: f64,
+    out: &mut [f64],
+    weights: Option<&mut [f64]>,
+) {
+    let mut e = [[[0.0; Q]; Q]; Q];
+    let mut m = [[0.0; Q]; Q];
+    shifted_exponents::<Q>(left, right, s, &mut e, &mut m);
+    exp_slice(e.as_flattened_mut().as_flattened_mut());
+    let mut z = [[1.0; Q]; Q];
+    for a in 0..Q {
+        for c in 0..Q {
+            if m[a][c] != f64::INFINITY {
+                z[a][c] = e[a][c].iter().sum::<f64>();
+            }
+        }
+    }
+    let mut lnz = z;
+    ln_slice(lnz.as_flattened_mut());
+    let out = &mut out[..Q * Q];
+    for a in 0..Q {
+        for c in 0..Q {
+            out[a * Q + c] = if m[a][c] == f64::INFINITY {
+                f64::INFINITY
+            } else {
+                m[a][c] - s * lnz[a][c]
+            };
+        }
+    }
+    if let Some(w) = weights {
+        let w = &mut w[..Q * Q * Q];
+        for a in 0..Q {
+            for c in 0..Q {
+                let inv_z = 1.0 / z[a][c];
+                for b in 0..Q {
+                    // e = 0 everywhere where m = +inf.
+                    w[(a * Q + c) * Q + b] = e[a][c][b] * inv_z;
+                }
+            }
+        }
+    }
+}
+
+/// Bond pairs per batch of [`exact_level`] and [`top_down_level`] (longer vectorised `exp`
+/// and `ln` calls).
+const BATCH: usize = 8;
+
+/// [`exact_kernel`] (without weights) over a whole level, [`BATCH`] pairs at a time.
+#[inline(always)]
+fn exact_level<const Q: usize>(bonds: &[f64], s: f64, out: &mut [f64]) {
+    let qq = Q * Q;
+    let mut e = [[[[0.0; Q]; Q]; Q]; BATCH];
+    let mut m = [[[0.0; Q]; Q]; BATCH];
+    let mut z = [[[1.0; Q]; Q]; BATCH];
+    for (pairs, outs) in bonds.chunks(2 * qq * BATCH).zip(out.chunks_mut(qq * BATCH)) {
+        let n = outs.len() / qq;
+        for (i, lr) in pairs.chunks_exact(2 * qq).enumerate() {
+            let (left, right) = lr.split_at(qq);
+            shifted_exponents::<Q>(left, right, s, &mut e[i], &mut m[i]);
+        }
+        exp_slice(
+            e[..n]
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+        );
+        for i in 0..n {
+            for a in 0..Q {
+                for c in 0..Q {
+                    z[i][a][c] = if m[i][a][c] == f64::INFINITY {
+                        1.0
+                    } else {
+                        e[i][a][c].iter().sum::<f64>()
+                    };
+                }
+            }
+        }
+        ln_slice(z[..n].as_flattened_mut().as_flattened_mut());
+        for (i, o) in outs.chunks_exact_mut(qq).enumerate() {
+            for a in 0..Q {
+                for c in 0..Q {
+                    o[a * Q + c] = if m[i][a][c] == f64::INFINITY {
+                        f64::INFINITY
+                    } else {
+                        m[i][a][c] - s * z[i][a][c]
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// One level of [`chain_top_down`] for a fixed alphabet `Q`: pair marginals `marg` of the
+/// level-`(k+1)` bonds to those of the level-`k` bonds (`finer`, zeroed; not written at
+/// level 0, `LEVEL0`), with the level's conditional entropy and, at level 0, the expected
+/// normalised loss.
+#[inline(always)]
+fn top_down_level<const Q: usize, const LEVEL0: bool>(
+    bonds: &[f64],
+    s: f64,
+    marg: &[f64],
+    finer: &mut [f64],
+) -> (f64, f64) {
+    let qq = Q * Q;
+    let mut h = Sum::default();
+    let mut expected = Sum::default();
+    let mut t = [[[[0.0; Q]; Q]; Q]; BATCH];
+    let mut e = t;
+    let mut m = [[[0.0; Q]; Q]; BATCH];
+    let mut z = [[[1.0; Q]; Q]; BATCH];
+    let mut none = [0.0; 0];
+    let mut finer_batches = finer.chunks_mut(2 * qq * BATCH);
+    for (margs, lrs) in marg.chunks(qq * BATCH).zip(bonds.chunks(2 * qq * BATCH)) {
+        let n = margs.len() / qq;
+        for (i, lr) in lrs.chunks_exact(2 * qq).enumerate() {
+            let (left, right) = lr.split_at(qq);
+            shifted_exponents::<Q>(left, right, s, &mut t[i], &mut m[i]);
+        }
+        e[..n].copy_from_slice(&t[..n]);
+        exp_slice(
+            e[..n]
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+        );
+        for i in 0..n {
+            for a in 0..Q {
+                for c in 0..Q {
+                    z[i][a][c] = if m[i][a][c] == f64::INFINITY {
+                        1.0
+                    } else {
+                        e[i][a][c].iter().sum::<f64>()
+                    };
+                }
+            }
+        }
+        let mut lnz = z;
+        ln_slice(lnz[..n].as_flattened_mut().as_flattened_mut());
+        let pairs = if LEVEL0 {
+            &mut none[..]
+        } else {
+            finer_batches
+                .next()
+                .expect("one finer pair per coarse bond")
+        };
+        for (i, (mj, lr)) in margs
+            .chunks_exact(qq)
+            .zip(lrs.chunks_exact(2 * qq))
+            .enumerate()
+        {
+            let (left, right) = lr.split_at(qq);
+            let pair = if LEVEL0 {
+                &mut pairs[..0]
+            } else {
+                &mut pairs[2 * qq * i..][..2 * qq]
+            };
+            let (ml, mr) = pair.split_at_mut(if LEVEL0 { 0 } else { qq });
+            let mut hj = 0.0;
+            let mut ej = 0.0;
+            for a in 0..Q {
+                for c in 0..Q {
+                    let w = mj[a * Q + c];
+                    if !(w > 0.0 && m[i][a][c] != f64::INFINITY) {
+                        continue;
+                    }
+                    let inv_z = 1.0 / z[i][a][c];
+                    let mut hac = 0.0;
+                    let mut eac = 0.0;
+                    for b in 0..Q {
+                        let pb = e[i][a][c][b] * inv_z;
+                        if pb > 0.0 {
+                            hac -= pb * t[i][a][c][b];
+                            if LEVEL0 {
+                                eac += pb * (left[a * Q + b] + right[b * Q + c]);
+                            } else {
+                                ml[a * Q + b] += w * pb;
+                                mr[b * Q + c] += w * pb;
+                            }
+                        }
+                    }
+                    hj += w * (hac + lnz[i][a][c]);
+                    ej += w * eac;
+                }
+            }
+            h.add(hj);
+            expected.add(ej);
+        }
+    }
+    (h.value(), expected.value())
 }
 
 impl<const N: usize> BondScalar for Dual<N> {
@@ -996,6 +1277,22 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
         let n_out = if self.homogeneous { 1 } else { n_in / qq / 2 };
         let mut bonds = vec![T::zero(); n_out * qq];
         let mut sum = T::zero();
+        if input.is_none()
+            && !self.homogeneous
+            && T::soft_min_plus_level(&g.bonds, q, s, &mut bonds)
+        {
+            for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
+                let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
+                sum = sum + c;
+            }
+            return Ok((
+                ChainLoss {
+                    bonds,
+                    constant: g.constant + sum,
+                },
+                (),
+            ));
+        }
         let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
         for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
             let (lo, ro) = if self.homogeneous {
