@@ -253,7 +253,7 @@ impl Chain {
     pub fn flow(&self, temperatures: &Temperatures) -> Result<ChainFlow> {
         self.check_temperatures(temperatures)?;
         let step = Decimation::<f64>::new(self);
-        let g0 = normalised(self, |x| x)?;
+        let g0 = normalised(self)?;
         let flow = sweep(&step, &g0, temperatures.cumulative_slice())?;
         let mut losses = Vec::with_capacity(self.levels + 1);
         losses.push(g0);
@@ -311,7 +311,7 @@ impl Chain {
             return finish(flow, conditional_entropies, expected_loss);
         }
         let l = self.levels;
-        let g0 = normalised(self, |x| x)?;
+        let g0 = normalised(self)?;
         // The first group carries t and S_0, S_1, ... from level 0, and its values are the
         // f64 flow; every later group starts at its first S_j.
         let (flow, eps) = self.first_group::<8>(g0, temperatures)?;
@@ -619,6 +619,20 @@ fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
         let bonds = &flow.losses[k].bonds;
         let s = flow.cumulative[k];
         finer.clear();
+        if k == 1 && (q == 2 || q == 3) {
+            // Levels 1 and 0 together, a block of level-2 bonds at a time: the level-1 pair
+            // marginals live only in a small buffer.
+            let (b0, s0) = (&flow.losses[0].bonds, flow.cumulative[0]);
+            let (h1, h0, e0) = if q == 2 {
+                <f64 as Real>::kernel(|| top_down_bottom::<2>(bonds, s, b0, s0, &marg))
+            } else {
+                <f64 as Real>::kernel(|| top_down_bottom::<3>(bonds, s, b0, s0, &marg))
+            };
+            cond[1] = h1;
+            cond[0] = h0;
+            expected.add(e0);
+            break;
+        }
         let fixed = match (q, k) {
             (2, 0) => Some(<f64 as Real>::kernel(|| {
                 top_down_level::<2, true>(bonds, s, &marg, &mut finer)
@@ -744,18 +758,21 @@ fn check_finite(s: &FlowSolution) -> Result<()> {
 }
 
 /// The level-0 loss: bonds normalised to `min = 0`, their minima (times the number of bonds
-/// each stands for) in the constant. `lift` converts an entry to the scalar (and seeds
-/// tangents).
-fn normalised<T: Real>(chain: &Chain, lift: impl Fn(f64) -> T) -> Result<ChainLoss<T>> {
+/// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`).
+fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
     let qq = chain.q * chain.q;
-    let mut bonds: Vec<T> = chain.bonds.iter().map(|&x| lift(x)).collect();
-    let mut constant = T::zero();
-    for (i, b) in bonds.chunks_exact_mut(qq).enumerate() {
-        let m = subtract_min(b).ok_or_else(|| forbidden_bond(0, i))?;
-        constant = constant + m;
+    let mut bonds = Vec::with_capacity(chain.bonds.len());
+    let mut constant = 0.0;
+    for (i, b) in chain.bonds.chunks_exact(qq).enumerate() {
+        let m = min(b);
+        if m == f64::INFINITY {
+            return Err(forbidden_bond(0, i));
+        }
+        bonds.extend(b.iter().map(|&x| x - m));
+        constant += m;
     }
     if chain.homogeneous {
-        constant = constant * pow2::<T>(chain.levels);
+        constant *= pow2::<f64>(chain.levels);
     }
     Ok(ChainLoss { bonds, constant })
 }
@@ -1029,6 +1046,36 @@ fn exact_level<const Q: usize>(bonds: &[f64], s: f64, out: &mut [f64]) {
             }
         }
     }
+}
+
+/// Levels 1 and 0 of [`chain_top_down`] for a fixed alphabet `Q`, from the level-2 pair
+/// marginals `marg`, in blocks of level-2 bonds (the level-1 pair marginals are kept for one
+/// block only): `(H(Y_1 | Y_2), H(Y_0 | Y_1), E[f] - C_0)`.
+#[inline(always)]
+fn top_down_bottom<const Q: usize>(
+    bonds1: &[f64],
+    s1: f64,
+    bonds0: &[f64],
+    s0: f64,
+    marg: &[f64],
+) -> (f64, f64, f64) {
+    const BLOCK: usize = 256;
+    let qq = Q * Q;
+    let mut local = vec![0.0; 2 * BLOCK * qq];
+    let (mut h1, mut h0, mut e0) = (Sum::default(), Sum::default(), Sum::default());
+    for (i, m2) in marg.chunks(BLOCK * qq).enumerate() {
+        let n = m2.len() / qq;
+        let b1 = &bonds1[2 * i * BLOCK * qq..][..2 * n * qq];
+        let b0 = &bonds0[4 * i * BLOCK * qq..][..4 * n * qq];
+        let m1 = &mut local[..2 * n * qq];
+        m1.fill(0.0);
+        let (h, _) = top_down_level::<Q, false>(b1, s1, m2, m1);
+        h1.add(h);
+        let (h, e) = top_down_level::<Q, true>(b0, s0, m1, &mut []);
+        h0.add(h);
+        e0.add(e);
+    }
+    (h1.value(), h0.value(), e0.value())
 }
 
 /// One level of [`chain_top_down`] for a fixed alphabet `Q`: pair marginals `marg` of the
