@@ -624,9 +624,15 @@ fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
             // marginals live only in a small buffer.
             let (b0, s0) = (&flow.losses[0].bonds, flow.cumulative[0]);
             let (h1, h0, e0) = if q == 2 {
-                <f64 as Real>::kernel(|| top_down_bottom::<2>(bonds, s, b0, s0, &marg))
+                <f64 as Real>::kernel(
+                    #[inline(always)]
+                    || top_down_bottom::<2>(bonds, s, b0, s0, &marg),
+                )
             } else {
-                <f64 as Real>::kernel(|| top_down_bottom::<3>(bonds, s, b0, s0, &marg))
+                <f64 as Real>::kernel(
+                    #[inline(always)]
+                    || top_down_bottom::<3>(bonds, s, b0, s0, &marg),
+                )
             };
             cond[1] = h1;
             cond[0] = h0;
@@ -634,20 +640,28 @@ fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
             break;
         }
         let fixed = match (q, k) {
-            (2, 0) => Some(<f64 as Real>::kernel(|| {
-                top_down_level::<2, true>(bonds, s, &marg, &mut finer)
-            })),
-            (3, 0) => Some(<f64 as Real>::kernel(|| {
-                top_down_level::<3, true>(bonds, s, &marg, &mut finer)
-            })),
-            (2, _) => Some(<f64 as Real>::kernel(|| {
-                finer.resize(bonds.len(), 0.0);
-                top_down_level::<2, false>(bonds, s, &marg, &mut finer)
-            })),
-            (3, _) => Some(<f64 as Real>::kernel(|| {
-                finer.resize(bonds.len(), 0.0);
-                top_down_level::<3, false>(bonds, s, &marg, &mut finer)
-            })),
+            (2, 0) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || top_down_level::<2, true>(bonds, s, &marg, &mut finer),
+            )),
+            (3, 0) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || top_down_level::<3, true>(bonds, s, &marg, &mut finer),
+            )),
+            (2, _) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || {
+                    finer.resize(bonds.len(), 0.0);
+                    top_down_level::<2, false>(bonds, s, &marg, &mut finer)
+                },
+            )),
+            (3, _) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || {
+                    finer.resize(bonds.len(), 0.0);
+                    top_down_level::<3, false>(bonds, s, &marg, &mut finer)
+                },
+            )),
             _ => None,
         };
         if let Some((hk, ek)) = fixed {
@@ -847,8 +861,14 @@ impl BondScalar for f64 {
 
     fn soft_min_plus_level(bonds: &[f64], q: usize, s: f64, out: &mut [f64]) -> bool {
         match q {
-            2 => <f64 as Real>::kernel(|| exact_level::<2>(bonds, s, out)),
-            3 => <f64 as Real>::kernel(|| exact_level::<3>(bonds, s, out)),
+            2 => <f64 as Real>::kernel(
+                #[inline(always)]
+                || exact_level::<2>(bonds, s, out),
+            ),
+            3 => <f64 as Real>::kernel(
+                #[inline(always)]
+                || exact_level::<3>(bonds, s, out),
+            ),
             _ => return false,
         }
         true
