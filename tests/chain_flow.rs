@@ -701,6 +701,50 @@ fn zero_levels_are_one_bond_or_one_site() {
     assert!(close(ring.summary.free_energy, z(&[0.2, 1.0]), 1e-14));
 }
 
+/// levels = 0 through the inhomogeneous path (top-down pass with the top only) equals the
+/// homogeneous path (forward-mode derivatives), for q = 2, 3 and 5, open and ring.
+#[test]
+fn zero_level_inhomogeneous_chains_equal_homogeneous_ones() {
+    let t = Temperatures::new(&[0.7]).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    for q in [2, 3, 5] {
+        let bond: Vec<f64> = (0..q * q)
+            .map(|i| {
+                if i == 1 {
+                    INF
+                } else {
+                    rng.random_range(-1.0..1.0)
+                }
+            })
+            .collect();
+        for boundary in [Boundary::Open, Boundary::Ring] {
+            let a = Chain::homogeneous(q, 0, boundary, &bond)
+                .unwrap()
+                .solve(&t)
+                .unwrap()
+                .summary;
+            let b = Chain::inhomogeneous(q, 0, boundary, bond.clone())
+                .unwrap()
+                .solve(&t)
+                .unwrap()
+                .summary;
+            assert!(close(a.free_energy, b.free_energy, 1e-14));
+            assert!(
+                close(a.expected_loss, b.expected_loss, 1e-13),
+                "q={q} {boundary:?}: E f {} vs {}",
+                a.expected_loss,
+                b.expected_loss
+            );
+            assert!(
+                close(a.entropies[0], b.entropies[0], 1e-13),
+                "q={q} {boundary:?}: H {} vs {}",
+                a.entropies[0],
+                b.entropies[0]
+            );
+        }
+    }
+}
+
 /// Alphabets above 3 take the factored kernel (row and column minima, with the per-entry
 /// fallback when the factored sum underflows at low temperature): same results as the
 /// tabulated engine.
