@@ -273,7 +273,7 @@ impl Chain {
     /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
     /// `E[f] = dF/dt` for `f -> (1 + t) f`.
     ///
-    /// Inhomogeneous chains take the `f64` flow and one top-down pass ([`chain_top_down`],
+    /// Inhomogeneous chains take the `f64` flow and one top-down pass (`chain_top_down`,
     /// `O(2^L q^3)`, no dual numbers): `dF/dS_k = -H(Y_k | Y_{k+1})`, and given the level-`(k+1)`
     /// sites the decimated sites are independent, each depending on its two neighbours only,
     ///
