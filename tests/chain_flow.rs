@@ -262,6 +262,79 @@ fn entropies_match_finite_differences_of_the_free_energy() {
     assert!((fd - got).abs() <= 1e-6 * got.abs(), "E f: {got} vs {fd}");
 }
 
+/// The same envelope identities for inhomogeneous chains (whose entropies come from the
+/// top-down pass of pair marginals, not from derivatives): random bonds with a few `+inf`
+/// entries, open and ring, q = 2 and 3 (fixed-alphabet kernels, several blocks of the fused
+/// bottom levels) and q = 5 (general kernel); central differences of the `f64` flow in every
+/// `tau_k` and in `t` for `f -> (1 + t) f`.
+#[test]
+fn inhomogeneous_entropies_match_finite_differences_of_the_free_energy() {
+    let mut rng = StdRng::seed_from_u64(29);
+    for (q, l, boundary) in [
+        (3, 13, Boundary::Open),
+        (2, 12, Boundary::Ring),
+        (3, 11, Boundary::Ring),
+        (5, 8, Boundary::Open),
+    ] {
+        let bonds: Vec<f64> = (0..(q * q) << l)
+            .map(|_| {
+                if rng.random::<f64>() < 0.05 {
+                    INF
+                } else {
+                    rng.random_range(-1.5..1.5)
+                }
+            })
+            .collect();
+        let chain = Chain::inhomogeneous(q, l, boundary, bonds.clone()).unwrap();
+        let tau: Vec<f64> = (0..=l)
+            .map(|k| {
+                if k == 0 {
+                    0.7
+                } else {
+                    rng.random_range(0.0..0.3)
+                }
+            })
+            .collect();
+        let sol = chain.solve(&Temperatures::new(&tau).unwrap()).unwrap();
+        let f = |t: &[f64]| {
+            chain
+                .flow(&Temperatures::new(t).unwrap())
+                .unwrap()
+                .free_energy()
+        };
+        assert_eq!(sol.summary.free_energy, f(&tau));
+        let h = 1e-4;
+        for k in 0..=l {
+            let (mut up, mut down) = (tau.clone(), tau.clone());
+            up[k] += h;
+            down[k] -= h;
+            if down[k] < 0.0 {
+                continue;
+            }
+            let fd = -(f(&up) - f(&down)) / (2.0 * h);
+            let got = sol.summary.entropies[k];
+            assert!(
+                (fd - got).abs() <= 1e-6 * got.abs().max(1.0),
+                "q={q}, L={l}: H(Y_{k}): {got} vs {fd}"
+            );
+        }
+        let scaled = |t: f64| {
+            let b: Vec<f64> = bonds.iter().map(|x| x * (1.0 + t)).collect();
+            Chain::inhomogeneous(q, l, boundary, b)
+                .unwrap()
+                .flow(&Temperatures::new(&tau).unwrap())
+                .unwrap()
+                .free_energy()
+        };
+        let fd = (scaled(1e-5) - scaled(-1e-5)) / 2e-5;
+        let got = sol.summary.expected_loss;
+        assert!(
+            (fd - got).abs() <= 1e-6 * got.abs().max(1.0),
+            "q={q}, L={l}: E f: {got} vs {fd}"
+        );
+    }
+}
+
 /// A ring at a single temperature is the transfer-matrix partition function:
 /// F = -S log tr(T^n), T = exp(-phi / S), n = 2^40 (2 x 2 eigenvalues in closed form).
 #[test]
@@ -626,6 +699,50 @@ fn zero_levels_are_one_bond_or_one_site() {
         .solve(&t)
         .unwrap();
     assert!(close(ring.summary.free_energy, z(&[0.2, 1.0]), 1e-14));
+}
+
+/// levels = 0 through the inhomogeneous path (top-down pass with the top only) equals the
+/// homogeneous path (forward-mode derivatives), for q = 2, 3 and 5, open and ring.
+#[test]
+fn zero_level_inhomogeneous_chains_equal_homogeneous_ones() {
+    let t = Temperatures::new(&[0.7]).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    for q in [2, 3, 5] {
+        let bond: Vec<f64> = (0..q * q)
+            .map(|i| {
+                if i == 1 {
+                    INF
+                } else {
+                    rng.random_range(-1.0..1.0)
+                }
+            })
+            .collect();
+        for boundary in [Boundary::Open, Boundary::Ring] {
+            let a = Chain::homogeneous(q, 0, boundary, &bond)
+                .unwrap()
+                .solve(&t)
+                .unwrap()
+                .summary;
+            let b = Chain::inhomogeneous(q, 0, boundary, bond.clone())
+                .unwrap()
+                .solve(&t)
+                .unwrap()
+                .summary;
+            assert!(close(a.free_energy, b.free_energy, 1e-14));
+            assert!(
+                close(a.expected_loss, b.expected_loss, 1e-13),
+                "q={q} {boundary:?}: E f {} vs {}",
+                a.expected_loss,
+                b.expected_loss
+            );
+            assert!(
+                close(a.entropies[0], b.entropies[0], 1e-13),
+                "q={q} {boundary:?}: H {} vs {}",
+                a.entropies[0],
+                b.entropies[0]
+            );
+        }
+    }
 }
 
 /// Alphabets above 3 take the factored kernel (row and column minima, with the per-entry

@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{
-    gibbs_into, min, soft_min, soft_min_plus, soft_min_plus_factored, soft_min_plus_scratch, Real,
+    exp_slice, gibbs_into, ln_slice, min, soft_min, soft_min_plus, soft_min_plus_factored,
+    soft_min_plus_scratch, Real,
 };
 use crate::problem::Problem;
 use crate::rg::{sweep, Flow, Renormalise};
@@ -47,10 +48,6 @@ pub const MAX_TABULATED_STATES: usize = 1 << 22;
 
 /// Largest number of conditional thresholds a [`ChainSampler`] tabulates (`2^30`, 8 GiB).
 pub const MAX_SAMPLER_ENTRIES: usize = 1 << 30;
-
-/// Inhomogeneous chains with more bonds than this carry four directions in their first
-/// derivative pass instead of eight (memory).
-const WIDE_LEVEL: usize = 1 << 12;
 
 /// How the chain closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +253,7 @@ impl Chain {
     pub fn flow(&self, temperatures: &Temperatures) -> Result<ChainFlow> {
         self.check_temperatures(temperatures)?;
         let step = Decimation::<f64>::new(self);
-        let g0 = normalised(self, |x| x)?;
+        let g0 = normalised(self)?;
         let flow = sweep(&step, &g0, temperatures.cumulative_slice())?;
         let mut losses = Vec::with_capacity(self.levels + 1);
         losses.push(g0);
@@ -274,37 +271,50 @@ impl Chain {
 
     /// The flow with its derivatives (SPEC §3 envelope identities): free energy, every
     /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
-    /// `E[f] = dF/dt` for `f -> (1 + t) f`, in forward mode.
+    /// `E[f] = dF/dt` for `f -> (1 + t) f`.
     ///
-    /// The derivative in `S_j` only involves the levels `j..L` (the level-`j` bonds do not
-    /// depend on `S_j`), so directions are carried in groups, each group re-running only the
-    /// sub-chain from the finest level it needs (a chain again, with the level's bonds as its
-    /// input): the first group (`t`, `S_0`, ...) from level 0, eight directions at a time
-    /// ([`Dual<8>`]; four, [`Dual<4>`], on inhomogeneous chains of more than 4096 bonds, to
-    /// bound memory), the next from the first `S_j` not yet covered, and so on. The values of
-    /// the first pass are the `f64` flow (returned in [`ChainSolution::flow`]), so no separate
-    /// `f64` sweep is run; the cost is two to three flows (inhomogeneous) and `O(L^2 q^3 / 8)`
-    /// homogeneous.
+    /// Inhomogeneous chains take the `f64` flow and one top-down pass (`chain_top_down`,
+    /// `O(2^L q^3)`, no dual numbers): `dF/dS_k = -H(Y_k | Y_{k+1})`, and given the level-`(k+1)`
+    /// sites the decimated sites are independent, each depending on its two neighbours only,
+    ///
+    /// ```text
+    /// H(Y_k | Y_{k+1}) = sum_j sum_{a,c} M_{k+1,j}(a, c) H(P(. | a, c)),
+    /// E[f] = C_0 + sum_j sum_{a,c} M_{1,j}(a, c) sum_b P(b | a, c) (phi_{0,2j}(a, b) + phi_{0,2j+1}(b, c)),
+    /// ```
+    ///
+    /// with `M_{k,j}` the pair marginal of the two sites of bond `j` of level `k`, passed down
+    /// as `M_{k,2j}(a, b) = sum_c M_{k+1,j}(a, c) P(b | a, c)`,
+    /// `M_{k,2j+1}(b, c) = sum_a M_{k+1,j}(a, c) P(b | a, c)`.
+    ///
+    /// Homogeneous chains differentiate the flow in forward mode ([`Dual`]): the derivative in
+    /// `S_j` only involves the levels `j..L` (the level-`j` bond does not depend on `S_j`), so
+    /// directions are carried in groups of eight ([`Dual<8>`]), each group re-running only the
+    /// sub-chain from the finest level it needs (a chain again, with the level's bond as its
+    /// input): the first group (`t`, `S_0`, ...) from level 0, the next from the first `S_j`
+    /// not yet covered, and so on. The values of the first pass are the `f64` flow (returned
+    /// in [`ChainSolution::flow`]); the cost is `O(L^2 q^3 / 8)`.
     ///
     /// # Errors
     /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
     /// entropy of a chain with `2^1100` sites).
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
         self.check_temperatures(temperatures)?;
+        if !self.homogeneous {
+            let flow = self.flow(temperatures)?;
+            if !flow.free_energy.is_finite() {
+                return Err(Error::Numerical(format!(
+                    "free energy = {} does not fit in a finite f64",
+                    flow.free_energy
+                )));
+            }
+            let (conditional_entropies, expected_loss) = chain_top_down(&flow);
+            return finish(flow, conditional_entropies, expected_loss);
+        }
         let l = self.levels;
-        let g0 = normalised(self, |x| x)?;
+        let g0 = normalised(self)?;
         // The first group carries t and S_0, S_1, ... from level 0, and its values are the
-        // f64 flow. On a wide inhomogeneous chain it is four directions wide (memory: one
-        // dual per bond entry per level), else eight; every later group starts at its first
-        // S_j, eight wide.
-        let wide = !self.homogeneous && bond_count(l).map_or(true, |n| n > WIDE_LEVEL);
-        let (flow, eps) = if wide {
-            let (f, e) = self.first_group::<4>(g0, temperatures)?;
-            (f, e.to_vec())
-        } else {
-            let (f, e) = self.first_group::<8>(g0, temperatures)?;
-            (f, e.to_vec())
-        };
+        // f64 flow; every later group starts at its first S_j.
+        let (flow, eps) = self.first_group::<8>(g0, temperatures)?;
         if !flow.free_energy.is_finite() {
             return Err(Error::Numerical(format!(
                 "free energy = {} does not fit in a finite f64",
@@ -324,18 +334,7 @@ impl Chain {
         }
         // `0 - d`: an exact zero derivative is the entropy +0, not -0.
         let conditional_entropies: Vec<f64> = d_s.iter().map(|d| 0.0 - d).collect();
-        let mut entropies = conditional_entropies.clone();
-        for k in (0..l).rev() {
-            entropies[k] += entropies[k + 1];
-        }
-        let summary = FlowSolution {
-            free_energy: flow.free_energy,
-            entropies,
-            conditional_entropies,
-            expected_loss: d_t,
-        };
-        check_finite(&summary)?;
-        Ok(ChainSolution { summary, flow })
+        finish(flow, conditional_entropies, d_t)
     }
 
     /// The first derivative pass: from level 0, directions `t` (index 0) and `S_0..S_{N-2}`;
@@ -503,6 +502,257 @@ fn decode(mut x: usize, q: usize, out: &mut [usize]) {
     }
 }
 
+/// The summary from the conditional entropies `H(Y_k | Y_{k+1})` (`k < L`, then `H(Y_L)`):
+/// `H(Y_k) = sum_{j >= k} H(Y_j | Y_{j+1})`.
+fn finish(
+    flow: ChainFlow,
+    conditional_entropies: Vec<f64>,
+    expected_loss: f64,
+) -> Result<ChainSolution> {
+    let mut entropies = conditional_entropies.clone();
+    for k in (0..entropies.len().saturating_sub(1)).rev() {
+        entropies[k] += entropies[k + 1];
+    }
+    let summary = FlowSolution {
+        free_energy: flow.free_energy,
+        entropies,
+        conditional_entropies,
+        expected_loss,
+    };
+    check_finite(&summary)?;
+    Ok(ChainSolution { summary, flow })
+}
+
+/// A compensated (Neumaier) running sum.
+#[derive(Default)]
+struct Sum {
+    sum: f64,
+    carry: f64,
+}
+
+impl Sum {
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.carry += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn value(&self) -> f64 {
+        self.sum + self.carry
+    }
+}
+
+/// The top-down pass of an inhomogeneous chain flow (see [`Chain::solve`]): the conditional
+/// entropies `H(Y_k | Y_{k+1})` for `k < L`, then `H(Y_L)`, and `E[f]`, from the pair
+/// marginals `M_{k,j}` of the sites of each level-`k` bond, passed down level by level.
+///
+/// The top is `P(a, c) = exp(-phi_L(a, c) / S_L) / Z` (open) or
+/// `P(a) = exp(-phi_L(a, a) / S_L) / Z` with `M_L(a, c) = P(a) [a = c]` (ring). Below it, the
+/// site between the two sites of bond `j` of level `k + 1` has, given them in states `a, c`,
+///
+/// ```text
+/// P(b | a, c) = exp(-d_b) / z,   d_b = (x_b - m) / S_k,   x_b = phi_{k,2j}(a, b) + phi_{k,2j+1}(b, c),
+/// m = min_b x_b,   z = sum_b exp(-d_b),   H(P(. | a, c)) = sum_b P(b | a, c) d_b + log z.
+/// ```
+///
+/// Cost `O(2^L q^3)`; memory two levels of pair marginals.
+fn chain_top_down(flow: &ChainFlow) -> (Vec<f64>, f64) {
+    let q = flow.q;
+    let qq = q * q;
+    let l = flow.levels;
+    let mut cond = vec![0.0; l + 1];
+    // The top.
+    let top = &flow.losses[l].bonds[..qq];
+    let s = flow.cumulative[l];
+    let values: Vec<f64> = match flow.boundary {
+        Boundary::Open => top.to_vec(),
+        Boundary::Ring => (0..q).map(|a| top[a * q + a]).collect(),
+    };
+    let mut p = vec![0.0; values.len()];
+    gibbs_into(&values, s, &mut p);
+    let m = min(&values);
+    let mut h_top = Sum::default();
+    let mut z = 0.0;
+    for &v in &values {
+        z += (-(v - m) / s).exp();
+    }
+    for (&pi, &v) in p.iter().zip(&values) {
+        if pi > 0.0 {
+            h_top.add(pi * ((v - m) / s));
+        }
+    }
+    h_top.add(z.ln());
+    cond[l] = h_top.value();
+    let mut marg: Vec<f64> = match flow.boundary {
+        Boundary::Open => p,
+        Boundary::Ring => {
+            let mut mm = vec![0.0; qq];
+            for a in 0..q {
+                mm[a * q + a] = p[a];
+            }
+            mm
+        }
+    };
+    let c0 = flow.losses[0].constant;
+    if l == 0 {
+        let mut e = Sum::default();
+        for (&w, &x) in marg.iter().zip(top) {
+            if w > 0.0 {
+                e.add(w * x);
+            }
+        }
+        return (cond, c0 + e.value());
+    }
+    let mut expected = Sum::default();
+    // Pair marginals of levels L-1..1 (level 0's are not needed), allocated once.
+    let most = flow.losses.get(1).map_or(0, |g| g.bonds.len());
+    let mut finer = Vec::with_capacity(most);
+    marg.reserve(most.saturating_sub(marg.len()));
+    let mut e = vec![0.0; qq * q];
+    let mut d = vec![0.0; qq * q];
+    let mut lnz = vec![0.0; qq];
+    for k in (0..l).rev() {
+        let bonds = &flow.losses[k].bonds;
+        let s = flow.cumulative[k];
+        finer.clear();
+        if k == 1 && (q == 2 || q == 3) {
+            // Levels 1 and 0 together, a block of level-2 bonds at a time: the level-1 pair
+            // marginals live only in a small buffer.
+            let (b0, s0) = (&flow.losses[0].bonds, flow.cumulative[0]);
+            let (h1, h0, e0) = if q == 2 {
+                <f64 as Real>::kernel(
+                    #[inline(always)]
+                    || top_down_bottom::<2>(bonds, s, b0, s0, &marg),
+                )
+            } else {
+                <f64 as Real>::kernel(
+                    #[inline(always)]
+                    || top_down_bottom::<3>(bonds, s, b0, s0, &marg),
+                )
+            };
+            cond[1] = h1;
+            cond[0] = h0;
+            expected.add(e0);
+            break;
+        }
+        let fixed = match (q, k) {
+            (2, 0) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || top_down_level::<2, true>(bonds, s, &marg, &mut finer),
+            )),
+            (3, 0) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || top_down_level::<3, true>(bonds, s, &marg, &mut finer),
+            )),
+            (2, _) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || {
+                    finer.resize(bonds.len(), 0.0);
+                    top_down_level::<2, false>(bonds, s, &marg, &mut finer)
+                },
+            )),
+            (3, _) => Some(<f64 as Real>::kernel(
+                #[inline(always)]
+                || {
+                    finer.resize(bonds.len(), 0.0);
+                    top_down_level::<3, false>(bonds, s, &marg, &mut finer)
+                },
+            )),
+            _ => None,
+        };
+        if let Some((hk, ek)) = fixed {
+            cond[k] = hk;
+            if k == 0 {
+                expected.add(ek);
+            }
+            std::mem::swap(&mut marg, &mut finer);
+            continue;
+        }
+        finer.resize(bonds.len(), 0.0);
+        let mut h = Sum::default();
+        for (j, (mj, pair)) in marg
+            .chunks_exact(qq)
+            .zip(finer.chunks_exact_mut(2 * qq))
+            .enumerate()
+        {
+            let left = &bonds[2 * j * qq..][..qq];
+            let right = &bonds[(2 * j + 1) * qq..][..qq];
+            // Shifted exponents of every (a, c) with weight, then one vectorised exp.
+            for a in 0..q {
+                for c in 0..q {
+                    let ac = a * q + c;
+                    let db = &mut d[ac * q..][..q];
+                    let mut mn = f64::INFINITY;
+                    for (b, x) in db.iter_mut().enumerate() {
+                        *x = left[a * q + b] + right[b * q + c];
+                        mn = mn.min(*x);
+                    }
+                    let eb = &mut e[ac * q..][..q];
+                    if mj[ac] > 0.0 && mn < f64::INFINITY {
+                        for (y, x) in eb.iter_mut().zip(db.iter_mut()) {
+                            *x = (*x - mn) / s;
+                            *y = -*x;
+                        }
+                    } else {
+                        eb.iter_mut().for_each(|y| *y = f64::NEG_INFINITY);
+                    }
+                }
+            }
+            exp_slice(&mut e);
+            for (ac, zac) in lnz.iter_mut().enumerate() {
+                *zac = e[ac * q..][..q].iter().sum::<f64>();
+                if *zac == 0.0 {
+                    *zac = 1.0;
+                }
+            }
+            ln_slice(&mut lnz);
+            let (ml, mr) = pair.split_at_mut(qq);
+            let mut hj = 0.0;
+            let mut ej = 0.0;
+            for a in 0..q {
+                for c in 0..q {
+                    let ac = a * q + c;
+                    let w = mj[ac];
+                    if w <= 0.0 {
+                        continue;
+                    }
+                    let zac = e[ac * q..][..q].iter().sum::<f64>();
+                    if zac == 0.0 {
+                        continue;
+                    }
+                    let inv_z = 1.0 / zac;
+                    let mut hac = 0.0;
+                    let mut eac = 0.0;
+                    for b in 0..q {
+                        let pb = e[ac * q + b] * inv_z;
+                        if pb > 0.0 {
+                            hac += pb * d[ac * q + b];
+                            ml[a * q + b] += w * pb;
+                            mr[b * q + c] += w * pb;
+                            if k == 0 {
+                                eac += pb * (left[a * q + b] + right[b * q + c]);
+                            }
+                        }
+                    }
+                    hj += w * (hac + lnz[ac]);
+                    ej += w * eac;
+                }
+            }
+            h.add(hj);
+            if k == 0 {
+                expected.add(ej);
+            }
+        }
+        cond[k] = h.value();
+        std::mem::swap(&mut marg, &mut finer);
+    }
+    (cond, c0 + expected.value())
+}
+
 fn check_finite(s: &FlowSolution) -> Result<()> {
     let bad = |what: String| {
         Err(Error::Numerical(format!(
@@ -522,18 +772,21 @@ fn check_finite(s: &FlowSolution) -> Result<()> {
 }
 
 /// The level-0 loss: bonds normalised to `min = 0`, their minima (times the number of bonds
-/// each stands for) in the constant. `lift` converts an entry to the scalar (and seeds
-/// tangents).
-fn normalised<T: Real>(chain: &Chain, lift: impl Fn(f64) -> T) -> Result<ChainLoss<T>> {
+/// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`).
+fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
     let qq = chain.q * chain.q;
-    let mut bonds: Vec<T> = chain.bonds.iter().map(|&x| lift(x)).collect();
-    let mut constant = T::zero();
-    for (i, b) in bonds.chunks_exact_mut(qq).enumerate() {
-        let m = subtract_min(b).ok_or_else(|| forbidden_bond(0, i))?;
-        constant = constant + m;
+    let mut bonds = Vec::with_capacity(chain.bonds.len());
+    let mut constant = 0.0;
+    for (i, b) in chain.bonds.chunks_exact(qq).enumerate() {
+        let m = min(b);
+        if m == f64::INFINITY {
+            return Err(forbidden_bond(0, i));
+        }
+        bonds.extend(b.iter().map(|&x| x - m));
+        constant += m;
     }
     if chain.homogeneous {
-        constant = constant * pow2::<T>(chain.levels);
+        constant *= pow2::<f64>(chain.levels);
     }
     Ok(ChainLoss { bonds, constant })
 }
@@ -583,6 +836,13 @@ pub trait BondScalar: Real {
     /// `+inf` gets none): the seed of `f -> (1 + t) f`. `f64` has no tangents: `x`.
     fn seed_t(x: f64) -> Self;
 
+    /// A whole level at once: `out[j] = bonds[2j] ⊕_s bonds[2j+1]` for every pair of
+    /// consecutive `q x q` matrices, if the scalar has a batched kernel for this `q`
+    /// (returns `false`, leaving `out` alone, if not).
+    fn soft_min_plus_level(_bonds: &[Self], _q: usize, _s: Self, _out: &mut [Self]) -> bool {
+        false
+    }
+
     /// `out = left ⊕_s right` for `q x q` row-major matrices; `ws` is reused between calls.
     fn soft_min_plus(
         left: &[Self],
@@ -597,6 +857,21 @@ pub trait BondScalar: Real {
 impl BondScalar for f64 {
     fn seed_t(x: f64) -> f64 {
         x
+    }
+
+    fn soft_min_plus_level(bonds: &[f64], q: usize, s: f64, out: &mut [f64]) -> bool {
+        match q {
+            2 => <f64 as Real>::kernel(
+                #[inline(always)]
+                || exact_level::<2>(bonds, s, out),
+            ),
+            3 => <f64 as Real>::kernel(
+                #[inline(always)]
+                || exact_level::<3>(bonds, s, out),
+            ),
+            _ => return false,
+        }
+        true
     }
 
     fn soft_min_plus(
@@ -635,6 +910,11 @@ fn f64_kernel(
         soft_min_plus_factored(left, right, q, s, out, scratch, weights);
         return;
     }
+    match q {
+        2 => return exact_kernel::<2>(left, right, s, out, weights),
+        3 => return exact_kernel::<3>(left, right, s, out, weights),
+        _ => {}
+    }
     let scratch = &mut scratch[..q * q * q];
     soft_min_plus(left, right, q, s, out, scratch);
     if let Some(w) = weights {
@@ -653,6 +933,268 @@ fn f64_kernel(
             }
         }
     }
+}
+
+/// The shifted exponents of one bond pair for a fixed alphabet `Q`: for every `(a, c)`,
+/// `t[a][c][b] = -(x_b - m) / s` with `x_b = left[a][b] + right[b][c]`, `m = m[a][c] = min_b x_b`
+/// (`-inf` where `x_b = +inf`, and everywhere where `m = +inf`).
+#[inline(always)]
+fn shifted_exponents<const Q: usize>(
+    left: &[f64],
+    right: &[f64],
+    s: f64,
+    t: &mut [[[f64; Q]; Q]; Q],
+    m: &mut [[f64; Q]; Q],
+) {
+    let (left, right) = (&left[..Q * Q], &right[..Q * Q]);
+    let inv_s = 1.0 / s;
+    let use_inv = inv_s.is_finite();
+    for a in 0..Q {
+        for c in 0..Q {
+            let tb = &mut t[a][c];
+            let mut mn = f64::INFINITY;
+            for (b, x) in tb.iter_mut().enumerate() {
+                *x = left[a * Q + b] + right[b * Q + c];
+                mn = mn.min(*x);
+            }
+            m[a][c] = mn;
+            if mn == f64::INFINITY {
+                tb.iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
+            } else {
+                for x in tb.iter_mut() {
+                    let d = mn - *x;
+                    *x = if use_inv { d * inv_s } else { d / s };
+                }
+            }
+        }
+    }
+}
+
+/// [`soft_min_plus`] for a fixed alphabet `Q` (stack arrays, one vectorised `exp` of the
+/// `Q^3` shifted exponents and one vectorised `ln` of the `Q^2` sums), with the Gibbs weights
+/// when asked (as [`f64_kernel`]).
+#[inline(always)]
+fn exact_kernel<const Q: usize>(
+    left: &[f64],
+    right: &[f64],
+    s: f64,
+    out: &mut [f64],
+    weights: Option<&mut [f64]>,
+) {
+    let mut e = [[[0.0; Q]; Q]; Q];
+    let mut m = [[0.0; Q]; Q];
+    shifted_exponents::<Q>(left, right, s, &mut e, &mut m);
+    exp_slice(e.as_flattened_mut().as_flattened_mut());
+    let mut z = [[1.0; Q]; Q];
+    for a in 0..Q {
+        for c in 0..Q {
+            if m[a][c] != f64::INFINITY {
+                z[a][c] = e[a][c].iter().sum::<f64>();
+            }
+        }
+    }
+    let mut lnz = z;
+    ln_slice(lnz.as_flattened_mut());
+    let out = &mut out[..Q * Q];
+    for a in 0..Q {
+        for c in 0..Q {
+            out[a * Q + c] = if m[a][c] == f64::INFINITY {
+                f64::INFINITY
+            } else {
+                m[a][c] - s * lnz[a][c]
+            };
+        }
+    }
+    if let Some(w) = weights {
+        let w = &mut w[..Q * Q * Q];
+        for a in 0..Q {
+            for c in 0..Q {
+                let inv_z = 1.0 / z[a][c];
+                for b in 0..Q {
+                    // e = 0 everywhere where m = +inf.
+                    w[(a * Q + c) * Q + b] = e[a][c][b] * inv_z;
+                }
+            }
+        }
+    }
+}
+
+/// Bond pairs per batch of [`exact_level`] and [`top_down_level`] (longer vectorised `exp`
+/// and `ln` calls).
+const BATCH: usize = 8;
+
+/// [`exact_kernel`] (without weights) over a whole level, [`BATCH`] pairs at a time.
+#[inline(always)]
+fn exact_level<const Q: usize>(bonds: &[f64], s: f64, out: &mut [f64]) {
+    let qq = Q * Q;
+    let mut e = [[[[0.0; Q]; Q]; Q]; BATCH];
+    let mut m = [[[0.0; Q]; Q]; BATCH];
+    let mut z = [[[1.0; Q]; Q]; BATCH];
+    for (pairs, outs) in bonds.chunks(2 * qq * BATCH).zip(out.chunks_mut(qq * BATCH)) {
+        let n = outs.len() / qq;
+        for (i, lr) in pairs.chunks_exact(2 * qq).enumerate() {
+            let (left, right) = lr.split_at(qq);
+            shifted_exponents::<Q>(left, right, s, &mut e[i], &mut m[i]);
+        }
+        exp_slice(
+            e[..n]
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+        );
+        for i in 0..n {
+            for a in 0..Q {
+                for c in 0..Q {
+                    z[i][a][c] = if m[i][a][c] == f64::INFINITY {
+                        1.0
+                    } else {
+                        e[i][a][c].iter().sum::<f64>()
+                    };
+                }
+            }
+        }
+        ln_slice(z[..n].as_flattened_mut().as_flattened_mut());
+        for (i, o) in outs.chunks_exact_mut(qq).enumerate() {
+            for a in 0..Q {
+                for c in 0..Q {
+                    o[a * Q + c] = if m[i][a][c] == f64::INFINITY {
+                        f64::INFINITY
+                    } else {
+                        m[i][a][c] - s * z[i][a][c]
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Levels 1 and 0 of [`chain_top_down`] for a fixed alphabet `Q`, from the level-2 pair
+/// marginals `marg`, in blocks of level-2 bonds (the level-1 pair marginals are kept for one
+/// block only): `(H(Y_1 | Y_2), H(Y_0 | Y_1), E[f] - C_0)`.
+#[inline(always)]
+fn top_down_bottom<const Q: usize>(
+    bonds1: &[f64],
+    s1: f64,
+    bonds0: &[f64],
+    s0: f64,
+    marg: &[f64],
+) -> (f64, f64, f64) {
+    const BLOCK: usize = 256;
+    let qq = Q * Q;
+    let mut local = vec![0.0; 2 * BLOCK * qq];
+    let (mut h1, mut h0, mut e0) = (Sum::default(), Sum::default(), Sum::default());
+    for (i, m2) in marg.chunks(BLOCK * qq).enumerate() {
+        let n = m2.len() / qq;
+        let b1 = &bonds1[2 * i * BLOCK * qq..][..2 * n * qq];
+        let b0 = &bonds0[4 * i * BLOCK * qq..][..4 * n * qq];
+        let m1 = &mut local[..2 * n * qq];
+        m1.fill(0.0);
+        let (h, _) = top_down_level::<Q, false>(b1, s1, m2, m1);
+        h1.add(h);
+        let (h, e) = top_down_level::<Q, true>(b0, s0, m1, &mut []);
+        h0.add(h);
+        e0.add(e);
+    }
+    (h1.value(), h0.value(), e0.value())
+}
+
+/// One level of [`chain_top_down`] for a fixed alphabet `Q`: pair marginals `marg` of the
+/// level-`(k+1)` bonds to those of the level-`k` bonds (`finer`, zeroed; not written at
+/// level 0, `LEVEL0`), with the level's conditional entropy and, at level 0, the expected
+/// normalised loss.
+#[inline(always)]
+fn top_down_level<const Q: usize, const LEVEL0: bool>(
+    bonds: &[f64],
+    s: f64,
+    marg: &[f64],
+    finer: &mut [f64],
+) -> (f64, f64) {
+    let qq = Q * Q;
+    let mut h = Sum::default();
+    let mut expected = Sum::default();
+    let mut t = [[[[0.0; Q]; Q]; Q]; BATCH];
+    let mut e = t;
+    let mut m = [[[0.0; Q]; Q]; BATCH];
+    let mut z = [[[1.0; Q]; Q]; BATCH];
+    let mut none = [0.0; 0];
+    let mut finer_batches = finer.chunks_mut(2 * qq * BATCH);
+    for (margs, lrs) in marg.chunks(qq * BATCH).zip(bonds.chunks(2 * qq * BATCH)) {
+        let n = margs.len() / qq;
+        for (i, lr) in lrs.chunks_exact(2 * qq).enumerate() {
+            let (left, right) = lr.split_at(qq);
+            shifted_exponents::<Q>(left, right, s, &mut t[i], &mut m[i]);
+        }
+        e[..n].copy_from_slice(&t[..n]);
+        exp_slice(
+            e[..n]
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+        );
+        for i in 0..n {
+            for a in 0..Q {
+                for c in 0..Q {
+                    z[i][a][c] = if m[i][a][c] == f64::INFINITY {
+                        1.0
+                    } else {
+                        e[i][a][c].iter().sum::<f64>()
+                    };
+                }
+            }
+        }
+        let mut lnz = z;
+        ln_slice(lnz[..n].as_flattened_mut().as_flattened_mut());
+        let pairs = if LEVEL0 {
+            &mut none[..]
+        } else {
+            finer_batches
+                .next()
+                .expect("one finer pair per coarse bond")
+        };
+        for (i, (mj, lr)) in margs
+            .chunks_exact(qq)
+            .zip(lrs.chunks_exact(2 * qq))
+            .enumerate()
+        {
+            let (left, right) = lr.split_at(qq);
+            let pair = if LEVEL0 {
+                &mut pairs[..0]
+            } else {
+                &mut pairs[2 * qq * i..][..2 * qq]
+            };
+            let (ml, mr) = pair.split_at_mut(if LEVEL0 { 0 } else { qq });
+            let mut hj = 0.0;
+            let mut ej = 0.0;
+            for a in 0..Q {
+                for c in 0..Q {
+                    let w = mj[a * Q + c];
+                    if !(w > 0.0 && m[i][a][c] != f64::INFINITY) {
+                        continue;
+                    }
+                    let inv_z = 1.0 / z[i][a][c];
+                    let mut hac = 0.0;
+                    let mut eac = 0.0;
+                    for b in 0..Q {
+                        let pb = e[i][a][c][b] * inv_z;
+                        if pb > 0.0 {
+                            hac -= pb * t[i][a][c][b];
+                            if LEVEL0 {
+                                eac += pb * (left[a * Q + b] + right[b * Q + c]);
+                            } else {
+                                ml[a * Q + b] += w * pb;
+                                mr[b * Q + c] += w * pb;
+                            }
+                        }
+                    }
+                    hj += w * (hac + lnz[i][a][c]);
+                    ej += w * eac;
+                }
+            }
+            h.add(hj);
+            expected.add(ej);
+        }
+    }
+    (h.value(), expected.value())
 }
 
 impl<const N: usize> BondScalar for Dual<N> {
@@ -802,6 +1344,22 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
         let n_out = if self.homogeneous { 1 } else { n_in / qq / 2 };
         let mut bonds = vec![T::zero(); n_out * qq];
         let mut sum = T::zero();
+        if input.is_none()
+            && !self.homogeneous
+            && T::soft_min_plus_level(&g.bonds, q, s, &mut bonds)
+        {
+            for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
+                let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
+                sum = sum + c;
+            }
+            return Ok((
+                ChainLoss {
+                    bonds,
+                    constant: g.constant + sum,
+                },
+                (),
+            ));
+        }
         let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
         for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
             let (lo, ro) = if self.homogeneous {
