@@ -60,19 +60,20 @@ pub fn reconstruct<R: Reconstruct>(
     family: &R,
     conditionals: Vec<R::Conditional>,
 ) -> Reconstruction<R> {
-    let d = conditionals.len() - 1;
-    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(d + 1);
-    let mut entropies = Vec::with_capacity(d + 1);
+    let levels = conditionals.len();
+    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(levels);
+    let mut entropies = Vec::with_capacity(levels);
     let mut conditionals = conditionals;
-    let top = conditionals.pop().expect("a flow has a top conditional");
-    let (m, h) = family.top_marginal(top);
-    marginals.push(m);
-    entropies.push(h);
-    for (level, conditional) in conditionals.into_iter().enumerate().rev() {
-        let coarse = marginals.last().expect("the top marginal was pushed first");
-        let (m, h) = family.refine(level, conditional, coarse);
-        marginals.push(m);
+    // An empty list (not a flow's output) gives an empty reconstruction.
+    if let Some(top) = conditionals.pop() {
+        let (mut coarse, h) = family.top_marginal(top);
         entropies.push(h);
+        for (level, conditional) in conditionals.into_iter().enumerate().rev() {
+            let (fine, h) = family.refine(level, conditional, &coarse);
+            marginals.push(std::mem::replace(&mut coarse, fine));
+            entropies.push(h);
+        }
+        marginals.push(coarse);
     }
     marginals.reverse();
     entropies.reverse();
