@@ -3,6 +3,10 @@
 //! equivalent hierarchy (homogeneous closed form and general flow), the value identity, and
 //! sampling frequencies. Proofs: `proofs/cascade.md`.
 
+#[path = "common/reference.rs"]
+mod reference;
+use reference::{close, load, num, nums};
+
 use hmaxent::cli;
 use hmaxent::families::cascade::Cascade;
 use hmaxent::{Error, Temperatures};
@@ -10,27 +14,6 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-
-fn close(got: f64, want: f64, rel: f64) -> bool {
-    (got - want).abs() <= rel * want.abs().max(1.0)
-}
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.as_f64().unwrap(),
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
 
 /// `hmaxent flow` (log-cascade) against the 50-digit references: F, entropies and escorts to
 /// 1e-12 relative (scale max(|x|, 1)).

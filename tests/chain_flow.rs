@@ -4,6 +4,10 @@
 //! `tests/data/flow-chain.json` (brute-force enumeration at 50 digits, see its `about`).
 //! Proofs: `proofs/chain.md`.
 
+#[path = "common/reference.rs"]
+mod reference;
+use reference::{close, load, num};
+
 use hmaxent::cli;
 use hmaxent::dual::Dual;
 use hmaxent::families::chain::{
@@ -18,10 +22,6 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 const INF: f64 = f64::INFINITY;
-
-fn close(got: f64, want: f64, rel: f64) -> bool {
-    (got - want).abs() <= rel * want.abs().max(1.0)
-}
 
 /// A random chain: `q` in {2, 3}, `L` in 1..=3 (q = 3: up to 3^9 tabulated states), open or
 /// ring, homogeneous or not, entries in [-2, 2] with probability `p_inf` of `+inf`.
@@ -491,20 +491,6 @@ fn samples_match_the_exact_marginals() {
                 );
             }
         }
-    }
-}
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::Null => INF,
-        _ => panic!("not a number: {v}"),
     }
 }
 

@@ -5,6 +5,10 @@
 //! the free energy and random perturbations never improve it), Gibbs at `tau_k = 0`, sampling
 //! moments, and the error contract. Proofs: `proofs/quadratic.md`.
 
+#[path = "common/reference.rs"]
+mod reference;
+use reference::{close, load, nums};
+
 use hmaxent::cli;
 use hmaxent::families::quadratic::{
     block_average_projector, modular, modular_matrix, sibling_average, Quadratic,
@@ -15,27 +19,6 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-
-fn close(got: f64, want: f64, rel: f64) -> bool {
-    (got - want).abs() <= rel * want.abs().max(1.0)
-}
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.as_f64().unwrap(),
-        _ => panic!("not a number: {v}"),
-    }
-}
-
-fn nums(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(num).collect()
-}
 
 fn check_vec(name: &str, what: &str, got: &Value, want: &Value) {
     let (g, w) = (nums(got), nums(want));

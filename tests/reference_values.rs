@@ -5,21 +5,12 @@
 //! marginals `1e-12 p + 1e-15`. Cases whose losses are large against `tau_0` get the fair
 //! float64 allowance `eps * max|u| / tau_0` on top.
 
+#[path = "common/reference.rs"]
+mod reference;
+use reference::{load, num};
+
 use hmaxent::cli;
 use serde_json::Value;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Number(n) => n.as_f64().unwrap(),
-        _ => panic!("not a number: {v}"),
-    }
-}
 
 /// `eps * max|u| / tau_0`: what any float64 method loses on this problem.
 fn allowance(problem: &Value) -> f64 {
