@@ -686,12 +686,26 @@ pub fn gibbs_blocks_owned<T: Real>(
     n_coarse: usize,
     s: T,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let (mut cond, mut soft, mut entropy) =
-        (level_vec(g.len()), level_vec(n_coarse), level_vec(n_coarse));
+    let buffers = [level_vec(g.len()), level_vec(n_coarse), level_vec(n_coarse)];
+    gibbs_blocks_grow(g, layout, n_coarse, s, buffers)
+}
+
+/// [`gibbs_blocks_owned`] into the given vectors `[cond, soft, entropy]`, reusing their
+/// memory (e.g. from a [`crate::rg::pool::BufferPool`]): a vector already holding at least
+/// as many values as it must return is truncated and overwritten in place; a shorter one is
+/// cleared and grown chunk by chunk.
+pub fn gibbs_blocks_grow<T: Real>(
+    g: &[T],
+    layout: Layout<'_>,
+    n_coarse: usize,
+    s: T,
+    buffers: [Vec<T>; 3],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let [mut cond, mut soft, mut entropy] = buffers;
     let outputs = [
-        Out::Grow(&mut cond),
-        Out::Grow(&mut soft),
-        Out::Grow(&mut entropy),
+        Out::reuse(&mut cond, g.len()),
+        Out::reuse(&mut soft, n_coarse),
+        Out::reuse(&mut entropy, n_coarse),
     ];
     gibbs_dispatch(g, layout, n_coarse, s, outputs);
     (cond, soft, entropy)
@@ -704,7 +718,19 @@ enum Out<'a, T> {
     Grow(&'a mut Vec<T>),
 }
 
-impl<T: Real> Out<'_, T> {
+impl<'a, T: Real> Out<'a, T> {
+    /// Writes `len` values over `v`: in place if it holds that many already (no clearing
+    /// pass), else grown from empty.
+    fn reuse(v: &'a mut Vec<T>, len: usize) -> Self {
+        if v.len() >= len {
+            v.truncate(len);
+            Out::Slice(v.as_mut_slice(), 0)
+        } else {
+            v.clear();
+            Out::Grow(v)
+        }
+    }
+
     /// The next `len` outputs, in order.
     #[inline(always)]
     fn next(&mut self, len: usize) -> &mut [T] {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{entropy_term, sum_pairs};
+use crate::rg::pool::BufferPool;
 use crate::rg::tabulated::Tabulated;
 use crate::rg::{reconstruct, sweep};
 use crate::solution::Solution;
@@ -163,27 +164,68 @@ impl Problem {
         self.solve_scaled(1.0, temperatures)
     }
 
+    /// [`Problem::solve`] with its tables taken from `pool`, which a loop of solves (a scan
+    /// over temperatures, a root search) refills with [`BufferPool::recycle`]. The result is
+    /// bit-for-bit that of [`Problem::solve`]; what changes is that the loop stops asking the
+    /// operating system for fresh, zeroed memory every time, which on large hierarchies costs
+    /// about as much as the sweep's arithmetic. Tables that do not fit are left in the pool
+    /// or allocated anew, so a pool may serve problems of any shape.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem, Temperatures};
+    /// use hmaxent::rg::pool::BufferPool;
+    /// let h = Hierarchy::complete(2, 10)?;
+    /// let loss: Vec<f64> = (0..1024).map(|i| (i % 7) as f64).collect();
+    /// let problem = Problem::new(&h, &loss)?;
+    /// let pool = BufferPool::default();
+    /// for tau in [1.0, 0.5, 0.25] {
+    ///     let t = Temperatures::new(&[tau; 11])?;
+    ///     let sol = problem.solve_with_pool(&t, &pool)?;
+    ///     assert_eq!(sol.free_energy(), problem.solve(&t)?.free_energy());
+    ///     pool.recycle(sol); // its tables serve the next solve
+    /// }
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn solve_with_pool(
+        &self,
+        temperatures: &Temperatures,
+        pool: &BufferPool<f64>,
+    ) -> Result<Solution> {
+        self.solve_scaled_in(1.0, temperatures, pool)
+    }
+
     /// Theorem A/B for the loss `beta * u` (forbidden states stay forbidden, whatever the
     /// sign of `beta`) at `temperatures`. The returned solution reports expected losses of
     /// the unscaled `u`, and its free energy is that of the scaled problem.
     pub(crate) fn solve_scaled(&self, beta: f64, temperatures: &Temperatures) -> Result<Solution> {
+        self.solve_scaled_in(beta, temperatures, &BufferPool::default())
+    }
+
+    /// [`Problem::solve_scaled`] with tables taken from `pool`.
+    pub(crate) fn solve_scaled_in(
+        &self,
+        beta: f64,
+        temperatures: &Temperatures,
+        pool: &BufferPool<f64>,
+    ) -> Result<Solution> {
         let h = &*self.hierarchy;
         temperatures.expect_levels(h.levels())?;
         let g0: Arc<Vec<f64>> = if beta == 1.0 && self.reference.is_none() {
             Arc::clone(&self.loss)
         } else {
-            Arc::new(self.effective(0, beta, temperatures)?)
+            Arc::new(self.effective(0, beta, temperatures, pool.take(h.size(0)))?)
         };
         let potentials: Vec<Option<Vec<f64>>> = (1..h.levels())
             .map(|k| {
                 if self.potentials[k - 1].is_none() && self.reference.is_none() {
                     Ok(None)
                 } else {
-                    self.effective(k, beta, temperatures).map(Some)
+                    self.effective(k, beta, temperatures, pool.take(h.size(k)))
+                        .map(Some)
                 }
             })
             .collect::<Result<_>>()?;
-        let engine = Tabulated::new(h, &potentials);
+        let engine = Tabulated::new(h, &potentials).with_pool(pool);
         let flow = sweep(&engine, &*g0, temperatures.cumulative_slice())?;
         let rec = reconstruct(&engine, flow.conditionals);
         let mut losses = Vec::with_capacity(h.levels());
@@ -222,35 +264,45 @@ impl Problem {
 
     /// Effective level-`k` loss of the sweep, block order:
     /// `beta * u_k - tau_k log Q_k` (`+inf` where `u_k = +inf` or `Q_k = 0`).
-    fn effective(&self, level: usize, beta: f64, t: &Temperatures) -> Result<Vec<f64>> {
+    /// Written into `out` (cleared first; its capacity is reused).
+    fn effective(
+        &self,
+        level: usize,
+        beta: f64,
+        t: &Temperatures,
+        mut out: Vec<f64>,
+    ) -> Result<Vec<f64>> {
         let n = self.hierarchy.size(level);
         let u = self.level_loss(level);
         let q = self.reference.as_ref().map(|q| &q[level]);
         let tau = t.tau(level);
-        (0..n)
-            .map(|i| {
-                let ui = u.map_or(0.0, |u| u[i]);
-                if ui == f64::INFINITY {
+        out.clear();
+        let values = (0..n).map(|i| {
+            let ui = u.map_or(0.0, |u| u[i]);
+            if ui == f64::INFINITY {
+                return Ok(f64::INFINITY);
+            }
+            let mut v = beta * ui;
+            if let Some(q) = q {
+                if q[i] == 0.0 {
                     return Ok(f64::INFINITY);
                 }
-                let mut v = beta * ui;
-                if let Some(q) = q {
-                    if q[i] == 0.0 {
-                        return Ok(f64::INFINITY);
-                    }
-                    if tau > 0.0 {
-                        v -= tau * q[i].ln();
-                    }
+                if tau > 0.0 {
+                    v -= tau * q[i].ln();
                 }
-                if v.is_finite() {
-                    Ok(v)
-                } else {
-                    Err(Error::Numerical(format!(
-                        "the scaled loss of level {level}, state {i} overflows f64"
-                    )))
-                }
-            })
-            .collect()
+            }
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(Error::Numerical(format!(
+                    "the scaled loss of level {level}, state {i} overflows f64"
+                )))
+            }
+        });
+        for v in values {
+            out.push(v?);
+        }
+        Ok(out)
     }
 
     /// The total loss of every level-0 state in block order, `+inf` where the reference

@@ -6,6 +6,7 @@ use rand::Rng;
 
 use crate::hierarchy::Hierarchy;
 use crate::numerics::gibbs_into;
+use crate::rg::pool::BufferPool;
 use crate::sampling::Sampler;
 use crate::temperatures::Temperatures;
 
@@ -210,6 +211,16 @@ impl Solution {
         self.sampler().sample(rng)
     }
 
+    /// The tables this solution owns (marginals, renormalised losses not shared with the
+    /// problem or another solution), for [`BufferPool::recycle`].
+    fn into_buffers(self) -> impl Iterator<Item = Vec<f64>> {
+        let losses = self
+            .losses
+            .into_iter()
+            .filter_map(|g| Arc::try_unwrap(g).ok());
+        self.marginals.into_iter().chain(losses)
+    }
+
     /// Recomputes the expected level losses with `problem`'s losses (used when the sweep ran
     /// on a derived problem, e.g. the face of a constraint boundary).
     pub(crate) fn with_expected_losses(mut self, problem: &crate::Problem) -> Self {
@@ -217,5 +228,13 @@ impl Solution {
             .map(|k| crate::problem::expectation(&self.marginals[k], problem.level_loss(k)))
             .collect();
         self
+    }
+}
+
+impl BufferPool<f64> {
+    /// Keeps the tables of `solution` (marginals, renormalised losses) for the next
+    /// [`crate::Problem::solve_with_pool`].
+    pub fn recycle(&self, solution: Solution) {
+        solution.into_buffers().for_each(|v| self.give(v));
     }
 }

@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::numerics::nearly_equal;
 use crate::problem::Problem;
+use crate::rg::pool::BufferPool;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
 
@@ -109,7 +110,9 @@ impl Problem {
                 max: fmax,
             });
         }
-        let unconstrained = self.solve_at(0.0, &w)?;
+        // Every sweep of the root search shares one set of tables.
+        let pool = BufferPool::default();
+        let unconstrained = self.solve_at(0.0, &w, &pool)?;
         let m0 = unconstrained.expected_total_loss();
         let slack = matches!(constraint, MeanConstraint::AtMost(_)) && m0 <= c;
         if slack || c == m0 || fmin == fmax {
@@ -131,9 +134,13 @@ impl Problem {
         let spread = (fmax - fmin).max(f64::MIN_POSITIVE);
         let total_w: f64 = weights.iter().sum();
         let mut sweeps = 1;
+        pool.recycle(unconstrained);
         let phi = |lambda: f64, sweeps: &mut usize| -> Result<f64> {
             *sweeps += 1;
-            Ok(self.solve_at(lambda, &w)?.expected_total_loss() - c)
+            let sol = self.solve_at(lambda, &w, &pool)?;
+            let mean = sol.expected_total_loss();
+            pool.recycle(sol);
+            Ok(mean - c)
         };
         let (mut a, mut fa) = (0.0, m0 - c);
         let mut b = sign * total_w / spread;
@@ -151,18 +158,18 @@ impl Problem {
         }
         // Brent's method on [a, b].
         let lambda = brent(a, fa, b, fb, &mut |x| phi(x, &mut sweeps))?;
-        let sol = self.solve_at(lambda, &w)?;
+        let sol = self.solve_at(lambda, &w, &pool)?;
         Ok(self.finish(sol, Some(lambda), false, weights, sweeps + 1))
     }
 
     /// Theorem A/B at temperatures `w / lambda` for the signed multiplier `lambda`: the loss
     /// `lambda * u` at temperatures `w` when `|lambda| <= 1` (never overflows), else
     /// `sign(lambda) * u` at `w / |lambda|` (tiny temperatures are safe in the sweep).
-    fn solve_at(&self, lambda: f64, w: &Temperatures) -> Result<Solution> {
+    fn solve_at(&self, lambda: f64, w: &Temperatures, pool: &BufferPool<f64>) -> Result<Solution> {
         if lambda.abs() <= 1.0 {
-            self.solve_scaled(lambda, w)
+            self.solve_scaled_in(lambda, w, pool)
         } else {
-            self.solve_scaled(lambda.signum(), &w.scaled(1.0 / lambda.abs())?)
+            self.solve_scaled_in(lambda.signum(), &w.scaled(1.0 / lambda.abs())?, pool)
         }
     }
 

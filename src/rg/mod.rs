@@ -22,6 +22,7 @@
 //! ```
 
 pub mod driver;
+pub mod pool;
 pub mod tabulated;
 
 use crate::error::Result;

@@ -1,16 +1,20 @@
 //! Explicit states and blocks: the reference implementor of [`Renormalise`].
 
+use super::pool::BufferPool;
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, gibbs_blocks_owned, scale_blocks_weighted, Real};
+use crate::numerics::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, Real};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
-/// with optional per-level potentials `u_1..u_d` (block order; `None` is zero).
+/// with optional per-level potentials `u_1..u_d` (block order; `None` is zero), and an
+/// optional [`BufferPool`] its tables are taken from (block entropies go back to it once
+/// the top-down pass has used them).
 #[derive(Debug, Clone, Copy)]
 pub struct Tabulated<'a, T> {
     hierarchy: &'a Hierarchy,
     potentials: &'a [Option<Vec<T>>],
+    pool: Option<&'a BufferPool<T>>,
 }
 
 /// Block conditionals of one level and the entropy of each block.
@@ -39,6 +43,23 @@ impl<'a, T: Real> Tabulated<'a, T> {
         Self {
             hierarchy,
             potentials,
+            pool: None,
+        }
+    }
+
+    /// The same engine, taking its tables from `pool` (same results, recycled memory).
+    pub fn with_pool(self, pool: &'a BufferPool<T>) -> Self {
+        Self {
+            pool: Some(pool),
+            ..self
+        }
+    }
+
+    /// A vector with room for `n` values (contents unspecified), from the pool if any.
+    fn table(&self, n: usize) -> Vec<T> {
+        match self.pool {
+            Some(pool) => pool.take(n),
+            None => crate::numerics::level_vec(n),
         }
     }
 }
@@ -59,8 +80,13 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
         s: T,
     ) -> Result<(Vec<T>, BlockConditionals<T>)> {
         let n_coarse = self.hierarchy.size(level + 1);
+        let buffers = [
+            self.table(g.len()),
+            self.table(n_coarse),
+            self.table(n_coarse),
+        ];
         let (probabilities, mut coarse, block_entropies) =
-            gibbs_blocks_owned(g, self.hierarchy.layout(level), n_coarse, s);
+            gibbs_blocks_grow(g, self.hierarchy.layout(level), n_coarse, s, buffers);
         if let Some(Some(u)) = self.potentials.get(level) {
             for (c, &u) in coarse.iter_mut().zip(u) {
                 *c = *c + u;
@@ -76,7 +102,8 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
     }
 
     fn top(&self, g: &Vec<T>, s: T) -> Result<(T, BlockConditionals<T>)> {
-        let mut probabilities = vec![T::zero(); g.len()];
+        let mut probabilities = self.table(g.len());
+        probabilities.resize(g.len(), T::zero());
         let mut f = [T::zero()];
         let mut h = [T::zero()];
         gibbs_blocks(
@@ -119,6 +146,9 @@ impl<T: Real> Reconstruct for Tabulated<'_, T> {
         let mut p = conditional.probabilities;
         let layout = self.hierarchy.layout(level);
         let h = scale_blocks_weighted(layout, coarse, &conditional.block_entropies, &mut p);
+        if let Some(pool) = self.pool {
+            pool.give(conditional.block_entropies);
+        }
         (p, h)
     }
 }
