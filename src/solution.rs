@@ -221,6 +221,11 @@ impl Solution {
         self.marginals.into_iter().chain(losses)
     }
 
+    /// `P*_k` in block order (the order of the hierarchy's tables).
+    pub(crate) fn marginal_block(&self, level: usize) -> &[f64] {
+        &self.marginals[level]
+    }
+
     /// Recomputes the expected level losses with `problem`'s losses (used when the sweep ran
     /// on a derived problem, e.g. the face of a constraint boundary).
     pub(crate) fn with_expected_losses(mut self, problem: &crate::Problem) -> Self {

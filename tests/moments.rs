@@ -668,6 +668,44 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The dual runs before the LP and returns alone only when it proves the interior
+    /// (proofs/convex_dual.md §3): the verdict is always the LP's. Targets: interior, a
+    /// state's own feature vector (a vertex of the hull, or not), a point 1e-3 inside from
+    /// it, and beyond the hull.
+    #[test]
+    fn the_dual_first_reaches_the_lps_verdict(seed in 0u64..10_000, m in 1usize..4, kind in 0usize..4) {
+        use hmaxent::constraints::feasibility::{locate, Location};
+        let inst = Instance::random(seed, m, seed % 4 == 0);
+        let allowed = inst.allowed();
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5151);
+        let states: Vec<usize> = (0..allowed.len()).filter(|&x| allowed[x]).collect();
+        let x = states[rng.random_range(0..states.len())];
+        let vertex: Vec<f64> = inst.features.iter().map(|f| f[x]).collect();
+        let inside = inst.interior_targets();
+        let targets: Vec<f64> = match kind {
+            0 => inside,
+            1 => vertex,
+            2 => vertex.iter().zip(&inside).map(|(v, c)| 0.999 * v + 0.001 * c).collect(),
+            _ => vertex.iter().zip(&inside).map(|(v, c)| 1.5 * v - 0.5 * c).collect(),
+        };
+        let senses = vec![Sense::Eq; m];
+        let lp = locate(&inst.features, &allowed, &targets, &senses);
+        let problem = inst.problem();
+        let fit = MomentProblem::new(&problem, &inst.features, &targets, &inst.weights)
+            .unwrap()
+            .solve(&settings());
+        match (lp, fit) {
+            (Ok(Location::Interior), Ok(fit)) => prop_assert_eq!(fit.status, Status::Converged),
+            (Ok(Location::Face(_)), Ok(fit)) => prop_assert_eq!(fit.status, Status::Boundary),
+            (Err(a), Err(b)) => prop_assert_eq!(a.kind(), b.kind()),
+            (a, b) => return Err(TestCaseError::fail(format!("LP {a:?}, solve {:?}", b.map(|f| f.status)))),
+        }
+    }
+}
+
 /// The problem whose Theorem A solution is `P_theta` (loss `theta·phi`, same forbidden states).
 fn problem_for(inst: &Instance, theta: &[f64]) -> Problem {
     let loss: Vec<f64> = (0..inst.sizes[0])

@@ -46,7 +46,7 @@ pub enum Location {
 }
 
 /// `t* * n` below this is treated as `t* = 0` (clarabel solves to about `1e-10`).
-const INTERIOR_MARGIN: f64 = 1e-7;
+pub(crate) const INTERIOR_MARGIN: f64 = 1e-7;
 /// Rounds of face reduction before giving up.
 const MAX_ROUNDS: usize = 16;
 

@@ -16,9 +16,15 @@
 //! (up to 32; more take one sweep per 32). Projected Newton with an Armijo line search solves
 //! the dual; with more than 64 constraints, all equalities, `argmin`'s L-BFGS runs first (one
 //! `f64` sweep per evaluation) and Newton polishes its point.
-//! Before the dual, the feasibility LP ([`super::feasibility::locate`]) rejects infeasible
-//! targets with a certificate and replaces boundary targets by the problem on their face, so
-//! the dual always has a finite minimiser and no iteration diverges.
+//!
+//! Feasibility is settled before any answer is returned. The dual runs first, for at most 30
+//! Newton iterations: if it converges and its `P*` gives every allowed state at least the
+//! LP's interior margin of mass, that distribution is itself a full-support solution, i.e. the
+//! proof that the targets lie in the relative interior. Otherwise the feasibility LP
+//! ([`super::feasibility::locate`]) decides: it rejects infeasible targets with a certificate
+//! and replaces boundary targets by the problem on their face, where the dual has a finite
+//! minimiser. No iteration is left to diverge: the probe is bounded, and after the LP the dual
+//! always has a minimiser.
 
 use std::cell::{Cell, RefCell};
 
@@ -27,7 +33,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::feasibility::{locate, Location};
+use super::feasibility::{locate, Location, INTERIOR_MARGIN};
 use super::mean::MeanConstraint;
 pub use super::status::Status;
 use crate::dual::Dual;
@@ -35,6 +41,7 @@ use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::numerics::Real;
 use crate::problem::Problem;
+use crate::rg::pool::{BufferPool, Pools};
 use crate::rg::tabulated::Tabulated;
 use crate::rg::{reconstruct, sweep};
 use crate::solution::Solution;
@@ -69,7 +76,7 @@ pub struct ConvexSettings {
 
 impl Default for ConvexSettings {
     /// Gradient tolerance `1e-10` (relative: `‖grad‖ <= tol (1 + ‖c‖)`), 50 iterations,
-    /// feasibility LP on.
+    /// feasibility verified.
     fn default() -> Self {
         Self {
             gradient_tolerance: 1e-10,
@@ -99,19 +106,22 @@ impl ConvexSettings {
         Ok(self)
     }
 
-    /// Whether to solve the feasibility LP before the dual (default `true`, SPEC §5).
+    /// Whether feasibility is verified (default `true`, SPEC §5): an interior solution is
+    /// returned only when the converged dual charges every allowed state (the proof of
+    /// interior); otherwise the feasibility LP decides between interior, face and infeasible
+    /// (with a certificate). The LP costs far more than the dual on large problems, but runs
+    /// only when the targets are infeasible, on or very near a face, or the dual needs more
+    /// than 30 iterations.
     ///
-    /// Turn it off only when the targets are known to lie in the relative interior, e.g.
-    /// moments of a distribution with full support on the allowed states: the LP is then
-    /// skipped (it costs far more than the dual for large problems). Without it, infeasible
-    /// or boundary targets are not detected; the iteration budget still bounds the run, which
-    /// then ends with [`Status::MaxIterations`] (or converges to a point near the face).
+    /// Turn it off only when the targets are known to lie in the relative interior: infeasible
+    /// or boundary targets are then not detected; the iteration budget still bounds the run,
+    /// which ends with [`Status::MaxIterations`] (or converges to a point near the face).
     pub fn with_feasibility_check(mut self, on: bool) -> Self {
         self.feasibility_check = on;
         self
     }
 
-    /// Whether the feasibility LP runs.
+    /// Whether feasibility is verified.
     pub fn feasibility_check(&self) -> bool {
         self.feasibility_check
     }
@@ -361,6 +371,7 @@ impl<'a> MomentProblem<'a> {
             base,
             potentials,
             cumulative,
+            pools: Pools::default(),
         }
     }
 
@@ -395,27 +406,64 @@ impl<'a> MomentProblem<'a> {
         })
     }
 
-    /// Solves the problem: feasibility LP, then projected Newton on the dual with the exact
-    /// Hessian and an Armijo line search along the projection arc (L-BFGS first above 64
-    /// equality constraints).
+    /// Solves the problem: projected Newton on the dual with the exact Hessian and an Armijo
+    /// line search along the projection arc (L-BFGS first above 64 equality constraints);
+    /// the feasibility LP when the dual does not certify an interior solution (module docs).
     ///
     /// # Errors
     /// [`Error::InfeasibleMoments`] (with a separating direction) when no distribution meets
     /// the constraints, [`Error::AllForbidden`], [`Error::Numerical`] if the LP fails.
     pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
-        let location = if self.rows.is_empty() || !settings.feasibility_check {
-            Location::Interior
-        } else {
-            // The LP works on the allowed states only.
-            locate(&self.rows, &self.allowed, &self.targets, &self.senses)?
+        if self.rows.is_empty() || !settings.feasibility_check {
+            return self.solve_on(self.allowed.clone(), false, settings, 0);
+        }
+        // The dual first: a converged dual whose P* charges every allowed state with at
+        // least the LP's interior margin is itself the proof that the targets lie in the
+        // relative interior (a feasible distribution with full support), by the LP's own
+        // standard. Anything else (no convergence within the probe's budget, a state with
+        // (nearly) no mass, a numerical failure on the way to a face) goes to the LP.
+        let probe = ConvexSettings {
+            max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
+            ..*settings
         };
-        let (support, boundary) = match location {
-            Location::Interior => (self.allowed.clone(), false),
-            Location::Face(s) => (s, true),
+        let spent = match self.solve_on(self.allowed.clone(), false, &probe, 0) {
+            Ok(fit) if fit.status == Status::Converged && self.charges_every_state(&fit) => {
+                return Ok(fit);
+            }
+            Ok(fit) => fit.sweeps,
+            Err(_) => 0,
         };
+        // The LP works on the allowed states only.
+        match locate(&self.rows, &self.allowed, &self.targets, &self.senses)? {
+            Location::Interior => self.solve_on(self.allowed.clone(), false, settings, spent),
+            Location::Face(support) => self.solve_on(support, true, settings, spent),
+        }
+    }
+
+    /// Whether `P*_0` gives every allowed state a mass of at least the LP's interior margin
+    /// ([`super::feasibility::INTERIOR_MARGIN`]` / n`, `n` the number of allowed states).
+    fn charges_every_state(&self, fit: &MomentSolution) -> bool {
+        let n = self.allowed.iter().filter(|&&a| a).count() as f64;
+        let floor = INTERIOR_MARGIN / n;
+        let p0 = fit.solution.marginal_block(0);
+        self.allowed
+            .iter()
+            .zip(p0)
+            .all(|(&allowed, &p)| !allowed || p > floor)
+    }
+
+    /// The dual on `support` (a face when `boundary`), then the returned `P*`; `spent`
+    /// sweeps were used before (by a probe).
+    fn solve_on(
+        &self,
+        support: Vec<bool>,
+        boundary: bool,
+        settings: &ConvexSettings,
+        spent: usize,
+    ) -> Result<MomentSolution> {
         let engine = self.engine(support);
         let run = optimise(&engine, &self.senses, settings)?;
-        let mut sweeps = run.sweeps;
+        let mut sweeps = spent + run.sweeps;
 
         // The returned P*: Theorem A/B for theta·phi at w on the support (one more sweep).
         let h = self.problem.hierarchy();
@@ -542,6 +590,8 @@ struct Engine<'a> {
     /// `-w_k log Q_k`, `k = 1..d` (empty without a reference).
     potentials: Vec<Option<Vec<f64>>>,
     cumulative: Vec<f64>,
+    /// Tables recycled between passes (one pool per scalar type).
+    pools: Pools,
 }
 
 /// One evaluation of the dual with its exact Hessian.
@@ -554,20 +604,35 @@ struct Evaluation {
 }
 
 impl Engine<'_> {
-    /// One sweep + reconstruction for the level-0 loss `g0` (block order, scalars `T`):
-    /// `F` and `P*_0`.
-    fn pass<T: Real>(&self, g0: Vec<T>) -> Result<(T, Vec<T>)> {
+    /// One sweep + reconstruction for the level-0 loss `g0(x) = fill(x)` (block order,
+    /// scalars `T`): `F` and `read(P*_0)`. The tables are recycled from pass to pass.
+    fn pass<T: Real, R>(
+        &self,
+        fill: impl Fn(usize) -> T,
+        read: impl FnOnce(&[T]) -> R,
+    ) -> Result<(T, R)> {
         let potentials: Vec<Option<Vec<T>>> = self
             .potentials
             .iter()
             .map(|u| u.as_ref().map(|u| u.iter().map(|&v| T::of(v)).collect()))
             .collect();
         let cumulative: Vec<T> = self.cumulative.iter().map(|&s| T::of(s)).collect();
-        let engine = Tabulated::new(self.hierarchy, &potentials);
-        let flow = sweep(&engine, &g0, &cumulative)?;
-        let free_energy = flow.free_energy;
-        let mut rec = reconstruct(&engine, flow.conditionals);
-        Ok((free_energy, rec.marginals.swap_remove(0)))
+        self.pools.with(|pool: &BufferPool<T>| {
+            let n = self.hierarchy.size(0);
+            let mut g0 = pool.take(n);
+            g0.clear();
+            g0.extend((0..n).map(fill));
+            let engine = Tabulated::new(self.hierarchy, &potentials).with_pool(pool);
+            let flow = sweep(&engine, &g0, &cumulative);
+            pool.give(g0);
+            let flow = flow?;
+            let free_energy = flow.free_energy;
+            flow.losses.into_iter().for_each(|g| pool.give(g));
+            let rec = reconstruct(&engine, flow.conditionals);
+            let out = read(&rec.marginals[0]);
+            rec.marginals.into_iter().for_each(|p| pool.give(p));
+            Ok((free_energy, out))
+        })
     }
 
     /// `theta·phi(x) + base(x)` on allowed states, `None` on forbidden ones.
@@ -594,33 +659,34 @@ impl Engine<'_> {
     ) -> Result<(f64, Vec<f64>)> {
         let mm = theta.len();
         let width = N.min(mm - start);
-        let g0: Vec<Dual<N>> = (0..self.hierarchy.size(0))
-            .map(|x| match self.loss_at(theta, x) {
-                None => Dual::constant(f64::INFINITY),
-                Some(v) => {
-                    let mut eps = [0.0; N];
-                    for (k, e) in eps.iter_mut().enumerate().take(width) {
-                        *e = self.rows[start + k][x];
-                    }
-                    Dual::new(v, eps)
+        let fill = |x| match self.loss_at(theta, x) {
+            None => Dual::constant(f64::INFINITY),
+            Some(v) => {
+                let mut eps = [0.0; N];
+                for (k, e) in eps.iter_mut().enumerate().take(width) {
+                    *e = self.rows[start + k][x];
                 }
-            })
-            .collect();
-        let (f, p0) = self.pass(g0)?;
+                Dual::new(v, eps)
+            }
+        };
         // E[phi_j] and dE[phi_j]/dtheta_{start+k} = sum_x dP(x)/dtheta phi_j(x).
-        let mut expected = vec![0.0; mm];
-        let mut tangents = vec![[0.0; N]; mm];
-        for (x, p) in p0.iter().enumerate() {
-            if p.re > 0.0 {
-                for (j, row) in self.rows.iter().enumerate() {
-                    let v = row[x];
-                    expected[j] += p.re * v;
-                    for (t, e) in tangents[j].iter_mut().zip(&p.eps) {
-                        *t += e * v;
+        let read = |p0: &[Dual<N>]| {
+            let mut expected = vec![0.0; mm];
+            let mut tangents = vec![[0.0; N]; mm];
+            for (x, p) in p0.iter().enumerate() {
+                if p.re > 0.0 {
+                    for (j, row) in self.rows.iter().enumerate() {
+                        let v = row[x];
+                        expected[j] += p.re * v;
+                        for (t, e) in tangents[j].iter_mut().zip(&p.eps) {
+                            *t += e * v;
+                        }
                     }
                 }
             }
-        }
+            (expected, tangents)
+        };
+        let (f, (expected, tangents)) = self.pass(fill, read)?;
         for (j, t) in tangents.iter().enumerate() {
             for (k, &d) in t.iter().enumerate().take(width) {
                 hessian[(start + k) * mm + j] = -d;
@@ -631,16 +697,16 @@ impl Engine<'_> {
 
     /// Value and gradient only (one `f64` sweep).
     fn value_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let g0: Vec<f64> = (0..self.hierarchy.size(0))
-            .map(|x| self.loss_at(theta, x).unwrap_or(f64::INFINITY))
-            .collect();
-        let (f, p0) = self.pass(g0)?;
-        let gradient = self
-            .rows
-            .iter()
-            .zip(self.targets)
-            .map(|(r, c)| c - dot_support(&p0, r))
-            .collect();
+        let (f, gradient) = self.pass(
+            |x| self.loss_at(theta, x).unwrap_or(f64::INFINITY),
+            |p0| {
+                self.rows
+                    .iter()
+                    .zip(self.targets)
+                    .map(|(r, c)| c - dot_support(p0, r))
+                    .collect()
+            },
+        )?;
         Ok((dot(theta, self.targets) - f, gradient))
     }
 
@@ -651,10 +717,8 @@ impl Engine<'_> {
         let mut passes = 1;
         let (f, expected) = match mm {
             0 => {
-                let g0: Vec<f64> = (0..self.hierarchy.size(0))
-                    .map(|x| self.loss_at(theta, x).unwrap_or(f64::INFINITY))
-                    .collect();
-                (self.pass(g0)?.0, Vec::new())
+                let fill = |x| self.loss_at(theta, x).unwrap_or(f64::INFINITY);
+                (self.pass(fill, |_| ())?.0, Vec::new())
             }
             1 => self.dual_pass::<1>(theta, 0, &mut hessian)?,
             2 => self.dual_pass::<2>(theta, 0, &mut hessian)?,
@@ -712,6 +776,10 @@ struct Run {
     sweeps: usize,
     converged: bool,
 }
+
+/// Newton iterations of the dual before the feasibility LP is consulted (SPEC §5: about 30
+/// sweeps suffice on well-posed problems).
+const PROBE_ITERATIONS: usize = 30;
 
 /// Above this many constraints (all equalities) the dual is minimised by L-BFGS first.
 const LBFGS_ABOVE: usize = 64;

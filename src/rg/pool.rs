@@ -7,7 +7,9 @@
 //! (see [`crate::Problem::solve_with_pool`] and [`BufferPool::recycle`]) and hands them
 //! back to the next one; the results are bit-for-bit the same.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::numerics::{level_vec, Real};
 
@@ -23,9 +25,17 @@ use crate::numerics::{level_vec, Real};
 /// assert_eq!(pool.take(4), vec![1.0; 8]); // contents are the caller's to overwrite
 /// assert!(pool.is_empty());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BufferPool<T> {
     spare: RefCell<Vec<Vec<T>>>,
+}
+
+impl<T> Default for BufferPool<T> {
+    fn default() -> Self {
+        Self {
+            spare: RefCell::new(Vec::new()),
+        }
+    }
 }
 
 impl<T: Real> BufferPool<T> {
@@ -63,5 +73,28 @@ impl<T: Real> BufferPool<T> {
     /// Whether the pool holds no spare vector.
     pub fn is_empty(&self) -> bool {
         self.spare.borrow().is_empty()
+    }
+}
+
+/// One [`BufferPool`] per scalar type, for an engine that sweeps with several (`f64` for
+/// values and gradients, dual numbers for Hessians).
+#[derive(Debug, Default)]
+pub(crate) struct Pools {
+    by_type: RefCell<HashMap<TypeId, Box<dyn Any>>>,
+}
+
+impl Pools {
+    /// Runs `f` with the pool of `T` (created empty on first use).
+    pub(crate) fn with<T: Real, R>(&self, f: impl FnOnce(&BufferPool<T>) -> R) -> R {
+        // Taken out of the map while `f` runs, so `f` may use the pools of other types.
+        let pool = self
+            .by_type
+            .borrow_mut()
+            .remove(&TypeId::of::<T>())
+            .and_then(|b| b.downcast::<BufferPool<T>>().ok())
+            .unwrap_or_default();
+        let out = f(&pool);
+        self.by_type.borrow_mut().insert(TypeId::of::<T>(), pool);
+        out
     }
 }
