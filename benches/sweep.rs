@@ -1,5 +1,6 @@
 //! Full tabulated solve (free energy, marginals, entropies, expected losses) of complete
-//! binary trees with `2^10 .. 2^22` leaves and random losses.
+//! binary trees with `2^10 .. 2^22` leaves and random losses, into fresh memory and with
+//! recycled tables.
 //!
 //! `cargo bench --bench sweep`; under `cargo test --benches` criterion runs each case once.
 //! For the comparison with the exp and copy floors use `examples/throughput.rs`.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hmaxent::rg::pool::BufferPool;
 use hmaxent::{Hierarchy, Problem, Temperatures};
 use rand::{Rng, SeedableRng};
 
@@ -32,6 +34,19 @@ fn full_solve(c: &mut Criterion) {
                 b.iter(|| {
                     let sol = problem.solve(t).expect("solvable");
                     std::hint::black_box((sol.free_energy(), sol.entropies()[0]));
+                });
+            },
+        );
+        // The same solve in a loop that recycles its tables (Problem::solve_with_pool).
+        let pool = BufferPool::default();
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("2^{log2} pooled")),
+            &t,
+            |b, t| {
+                b.iter(|| {
+                    let sol = problem.solve_with_pool(t, &pool).expect("solvable");
+                    std::hint::black_box((sol.free_energy(), sol.entropies()[0]));
+                    pool.recycle(sol);
                 });
             },
         );
