@@ -67,4 +67,14 @@ mod guides {
     struct Api;
     #[doc = include_str!("../docs/cli.md")]
     struct Cli;
+    #[doc = include_str!("../docs/constraints.md")]
+    struct Constraints;
+    #[doc = include_str!("../docs/pareto.md")]
+    struct Pareto;
+    #[doc = include_str!("../docs/families-chain.md")]
+    struct FamiliesChain;
+    #[doc = include_str!("../docs/families-quadratic.md")]
+    struct FamiliesQuadratic;
+    #[doc = include_str!("../docs/families-cascade.md")]
+    struct FamiliesCascade;
 }

@@ -6,7 +6,9 @@
 #[path = "common/exp_cone.rs"]
 mod exp_cone;
 
-use hmaxent::constraints::{ConvexSettings, MeanConstraint, MomentProblem, Sense, Status};
+use hmaxent::constraints::{
+    ConvexSettings, MeanConstraint, MomentProblem, Sense, SparseFeature, Status,
+};
 use hmaxent::{Error, Hierarchy, Problem};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -555,6 +557,130 @@ fn many_equalities_use_lbfgs_then_newton_and_meet_the_targets() {
         "L-BFGS + Newton: {} iterations, {} sweeps",
         fit.iterations, fit.sweeps
     );
+}
+
+/// Keeps about half of each feature's entries (the rest become 0), as sparse and dense
+/// inputs of the same features; the sparse list is shuffled and keeps some explicit zeros.
+fn sparsified(inst: &Instance, seed: u64) -> (Vec<Vec<f64>>, Vec<SparseFeature>) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5a5a);
+    let mut dense = Vec::new();
+    let mut sparse = Vec::new();
+    for phi in &inst.features {
+        let mut d = vec![0.0; phi.len()];
+        let mut entries = Vec::new();
+        for (x, &v) in phi.iter().enumerate() {
+            let r = rng.random::<f64>();
+            if r < 0.5 {
+                d[x] = v;
+                entries.push((x, v));
+            } else if r < 0.6 {
+                entries.push((x, 0.0));
+            }
+        }
+        for i in (1..entries.len()).rev() {
+            entries.swap(i, rng.random_range(0..=i));
+        }
+        let (indices, values) = entries.into_iter().unzip();
+        dense.push(d);
+        sparse.push(SparseFeature::new(indices, values));
+    }
+    (dense, sparse)
+}
+
+#[test]
+fn sparse_features_match_the_exponential_cone_program() {
+    for seed in 0..12 {
+        let m = 1 + (seed as usize % 3);
+        let inst = Instance::random(seed, m, seed % 4 == 3);
+        let (dense, sparse) = sparsified(&inst, seed);
+        let targets: Vec<f64> = dense.iter().map(|phi| dot(&inst.q, phi)).collect();
+        let problem = inst.problem();
+        let fit = MomentProblem::sparse(&problem, &sparse, &targets, &inst.weights)
+            .unwrap()
+            .solve(&settings())
+            .unwrap();
+        let senses = vec![Sense::Eq; m];
+        let o = exp_cone::solve(
+            &inst.sizes,
+            &inst.parents,
+            &inst.allowed(),
+            inst.reference.as_deref(),
+            &inst.weights,
+            &dense,
+            &targets,
+            &senses,
+            1e-12,
+        );
+        // Sparsified features may be affinely dependent on the allowed states (a zero
+        // row, two equal rows): then the face or the multipliers are not unique, but the
+        // optimum and P* are.
+        assert!(
+            (fit.objective - o.objective).abs() < 1e-7,
+            "seed {seed}: {} vs {}",
+            fit.objective,
+            o.objective
+        );
+        for (a, b) in fit.solution.marginal(0).iter().zip(&o.p) {
+            assert!(
+                (a - b).abs() < marginal_tolerance(&o),
+                "seed {seed}: {a} vs {b}"
+            );
+        }
+        // And the dense input of the same features gives the same solution.
+        let d = MomentProblem::new(&problem, &dense, &targets, &inst.weights)
+            .unwrap()
+            .solve(&settings())
+            .unwrap();
+        assert_eq!(d.status, fit.status, "seed {seed}");
+        for (a, b) in fit.solution.marginal(0).iter().zip(d.solution.marginal(0)) {
+            assert!((a - b).abs() < 1e-12, "seed {seed}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn sparse_boundary_and_infeasible_targets_are_decided_by_the_lp() {
+    // SPEC §3's tree; phi = indicator of leaf 3, as one sparse entry.
+    let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
+    let problem = Problem::new(&h, &[0.0; 4]).unwrap();
+    let phi = [SparseFeature::new(vec![3], vec![1.0])];
+    let fit = MomentProblem::sparse(&problem, &phi, &[0.0], &[1.0, 1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    assert_eq!(fit.status, Status::Boundary);
+    assert_eq!(fit.solution.marginal(0)[3], 0.0);
+    let e = MomentProblem::sparse(&problem, &phi, &[1.5], &[1.0, 1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap_err();
+    let Error::InfeasibleMoments {
+        direction,
+        target_value,
+        hull_min,
+    } = e
+    else {
+        panic!("expected a certificate, got {e:?}");
+    };
+    // Recomputed here: theta·c < min_x theta·phi(x) over phi(x) in {0, 1}.
+    let t = direction[0];
+    assert!((t * 1.5 - target_value).abs() < 1e-15);
+    assert!(t * 1.5 < (0.0f64).min(t) && (hull_min - (0.0f64).min(t)).abs() < 1e-15);
+}
+
+#[test]
+fn bad_sparse_features_are_typed_errors() {
+    let h = Hierarchy::flat(3).unwrap();
+    let p = Problem::new(&h, &[0.0; 3]).unwrap();
+    let bad = |phi: SparseFeature| {
+        MomentProblem::sparse(&p, &[phi], &[0.5], &[1.0])
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(bad(SparseFeature::new(vec![0, 3], vec![1.0, 1.0])).contains("features[0].indices"));
+    assert!(bad(SparseFeature::new(vec![1, 1], vec![1.0, 2.0])).contains("listed twice"));
+    assert!(bad(SparseFeature::new(vec![1], vec![1.0, 2.0])).contains("features[0].values"));
+    assert!(bad(SparseFeature::new(vec![1], vec![f64::INFINITY])).contains("finite"));
 }
 
 #[test]

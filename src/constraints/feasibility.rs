@@ -32,6 +32,7 @@ use clarabel::solver::{
     DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
 
+use super::features::Row;
 use super::moments::Sense;
 use crate::error::{Error, Result};
 
@@ -77,6 +78,17 @@ pub fn locate(
     targets: &[f64],
     senses: &[Sense],
 ) -> Result<Location> {
+    let rows: Vec<Row> = features.iter().map(|f| Row::Dense(f.clone())).collect();
+    locate_rows(&rows, allowed, targets, senses)
+}
+
+/// [`locate`] for features stored as [`Row`]s (dense or sparse).
+pub(crate) fn locate_rows(
+    features: &[Row],
+    allowed: &[bool],
+    targets: &[f64],
+    senses: &[Sense],
+) -> Result<Location> {
     let mut support: Vec<bool> = allowed.to_vec();
     if !support.iter().any(|&a| a) {
         return Err(Error::AllForbidden(
@@ -85,7 +97,7 @@ pub fn locate(
     }
     for round in 0..MAX_ROUNDS {
         let states: Vec<usize> = (0..support.len()).filter(|&x| support[x]).collect();
-        let lp = max_min_mass(features, &states, targets, senses)?;
+        let lp = max_min_mass(support.len(), features, &states, targets, senses)?;
         let Some((t, slack, dual)) = lp else {
             if round == 0 {
                 return Err(certificate(features, allowed, targets, senses)?);
@@ -142,7 +154,8 @@ fn settings() -> Result<clarabel::solver::DefaultSettings<f64>> {
 /// (not in `n` rows of its own): the KKT system then factors in `O(n m^2)`.
 #[allow(clippy::type_complexity)]
 fn max_min_mass(
-    features: &[Vec<f64>],
+    n_states: usize,
+    features: &[Row],
     states: &[usize],
     targets: &[f64],
     senses: &[Sense],
@@ -162,13 +175,26 @@ fn max_min_mass(
     vals.push(n as f64);
     b.push(1.0);
     row += 1;
+    // Column of each state in the LP (usize::MAX: not in `states`).
+    let mut column = vec![usize::MAX; n_states];
+    for (j, &x) in states.iter().enumerate() {
+        column[x] = j;
+    }
     let sums: Vec<f64> = features
         .iter()
-        .map(|phi| states.iter().map(|&x| phi[x]).sum())
+        .map(|phi| {
+            let mut acc = 0.0;
+            phi.for_each(|x, v| {
+                if column[x] != usize::MAX {
+                    acc += v;
+                }
+            });
+            acc
+        })
         .collect();
     for (i, phi) in features.iter().enumerate() {
         if senses[i] == Sense::Eq {
-            push_row(&mut rows, &mut cols, &mut vals, row, states, phi, 1.0);
+            push_row(&mut rows, &mut cols, &mut vals, row, &column, phi, 1.0);
             rows.push(row);
             cols.push(t_col);
             vals.push(sums[i]);
@@ -191,7 +217,7 @@ fn max_min_mass(
             Sense::Le => 1.0,
             Sense::Ge => -1.0,
         };
-        push_row(&mut rows, &mut cols, &mut vals, row, states, phi, sign);
+        push_row(&mut rows, &mut cols, &mut vals, row, &column, phi, sign);
         rows.push(row);
         cols.push(t_col);
         vals.push(sign * sums[i]);
@@ -229,22 +255,23 @@ fn max_min_mass(
     }
 }
 
+/// The nonzero entries of `sign * phi` on the LP's columns, in LP row `row`.
 fn push_row(
     rows: &mut Vec<usize>,
     cols: &mut Vec<usize>,
     vals: &mut Vec<f64>,
     row: usize,
-    states: &[usize],
-    phi: &[f64],
+    column: &[usize],
+    phi: &Row,
     sign: f64,
 ) {
-    for (j, &x) in states.iter().enumerate() {
-        if phi[x] != 0.0 {
+    phi.for_each(|x, v| {
+        if v != 0.0 && column[x] != usize::MAX {
             rows.push(row);
-            cols.push(j);
-            vals.push(sign * phi[x]);
+            cols.push(column[x]);
+            vals.push(sign * v);
         }
-    }
+    });
 }
 
 /// The separating direction of an infeasible problem:
@@ -252,7 +279,7 @@ fn push_row(
 /// the sign constraints of the senses. The numbers reported are recomputed from `theta` in
 /// `f64`, so the message states exactly what was checked.
 fn certificate(
-    features: &[Vec<f64>],
+    features: &[Row],
     allowed: &[bool],
     targets: &[f64],
     senses: &[Sense],
@@ -262,14 +289,21 @@ fn certificate(
     let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
     let s_col = m;
     let mut row = 0;
-    for &x in &states {
-        for (i, phi) in features.iter().enumerate() {
-            if phi[x] != 0.0 {
-                rows.push(row);
+    // Row of each allowed state: theta·phi(x) >= s, i.e. s - theta·phi(x) <= 0.
+    let mut state_row = vec![usize::MAX; allowed.len()];
+    for (r, &x) in states.iter().enumerate() {
+        state_row[x] = r;
+    }
+    for (i, phi) in features.iter().enumerate() {
+        phi.for_each(|x, v| {
+            if v != 0.0 && state_row[x] != usize::MAX {
+                rows.push(state_row[x]);
                 cols.push(i);
-                vals.push(-phi[x]);
+                vals.push(-v);
             }
-        }
+        });
+    }
+    for _ in &states {
         rows.push(row);
         cols.push(s_col);
         vals.push(1.0);
@@ -327,15 +361,13 @@ fn certificate(
         })
         .collect();
     let target_value: f64 = direction.iter().zip(targets).map(|(t, c)| t * c).sum();
+    let mut along = vec![0.0; allowed.len()];
+    for (phi, &t) in features.iter().zip(&direction) {
+        phi.add_scaled(t, &mut along);
+    }
     let hull_min = states
         .iter()
-        .map(|&x| {
-            direction
-                .iter()
-                .zip(features)
-                .map(|(t, phi)| t * phi[x])
-                .sum::<f64>()
-        })
+        .map(|&x| along[x])
         .fold(f64::INFINITY, f64::min);
     if target_value < hull_min {
         Ok(Error::InfeasibleMoments {

@@ -33,7 +33,8 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::feasibility::{locate, Location, INTERIOR_MARGIN};
+use super::feasibility::{locate_rows, Location, INTERIOR_MARGIN};
+use super::features::{Row, SparseFeature};
 use super::mean::MeanConstraint;
 pub use super::status::Status;
 use crate::dual::Dual;
@@ -200,10 +201,10 @@ pub struct DualEvaluation {
 #[derive(Debug, Clone)]
 pub struct MomentProblem<'a> {
     problem: &'a Problem,
-    /// `phi_i` in user order.
-    features: Vec<Vec<f64>>,
+    /// The number `m` of features.
+    n_features: usize,
     /// `phi_i` in block order, then the total loss when a mean constraint is given.
-    rows: Vec<Vec<f64>>,
+    rows: Vec<Row>,
     targets: Vec<f64>,
     senses: Vec<Sense>,
     weights: Vec<f64>,
@@ -229,34 +230,48 @@ impl<'a> MomentProblem<'a> {
         weights: &[f64],
     ) -> Result<Self> {
         let h = problem.hierarchy();
+        let rows = features
+            .iter()
+            .enumerate()
+            .map(|(i, phi)| Row::dense(h, i, phi.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_rows(problem, rows, targets, weights)
+    }
+
+    /// [`MomentProblem::new`] with features given by their nonzero entries: memory and
+    /// work per sweep grow with the supports of the features, not with `m n_0`.
+    ///
+    /// # Errors
+    /// As [`MomentProblem::new`], and [`Error::InvalidValue`] for an index out of range or
+    /// listed twice in one feature.
+    pub fn sparse(
+        problem: &'a Problem,
+        features: &[SparseFeature],
+        targets: &[f64],
+        weights: &[f64],
+    ) -> Result<Self> {
+        let h = problem.hierarchy();
+        let rows = features
+            .iter()
+            .enumerate()
+            .map(|(i, phi)| Row::sparse(h, i, phi))
+            .collect::<Result<Vec<_>>>()?;
+        Self::from_rows(problem, rows, targets, weights)
+    }
+
+    fn from_rows(
+        problem: &'a Problem,
+        rows: Vec<Row>,
+        targets: &[f64],
+        weights: &[f64],
+    ) -> Result<Self> {
+        let h = problem.hierarchy();
         validate_levels("weights", weights)?;
         if weights.len() != h.levels() {
             return Err(Error::length("weights", weights.len(), h.levels()));
         }
-        if targets.len() != features.len() {
-            return Err(Error::length("targets", targets.len(), features.len()));
-        }
-        let n0 = h.size(0);
-        let mut rows = Vec::with_capacity(features.len() + 1);
-        let mut user = Vec::with_capacity(features.len());
-        for (i, phi) in features.iter().enumerate() {
-            let phi = phi.as_ref();
-            let field = format!("features[{i}]");
-            if phi.len() != n0 {
-                return Err(Error::length(field, phi.len(), n0));
-            }
-            if let Some(x) = phi.iter().position(|v| !v.is_finite()) {
-                return Err(Error::InvalidValue {
-                    field,
-                    index: x,
-                    value: phi[x],
-                    reason: "features must be finite",
-                });
-            }
-            let mut b = vec![0.0; n0];
-            h.to_block_order(0, phi, &mut b);
-            rows.push(b);
-            user.push(phi.to_vec());
+        if targets.len() != rows.len() {
+            return Err(Error::length("targets", targets.len(), rows.len()));
         }
         if let Some(i) = targets.iter().position(|c| !c.is_finite()) {
             return Err(Error::InvalidValue {
@@ -273,10 +288,10 @@ impl<'a> MomentProblem<'a> {
             .collect();
         Ok(Self {
             problem,
-            features: user,
+            n_features: rows.len(),
+            senses: vec![Sense::Eq; rows.len()],
             rows,
             targets: targets.to_vec(),
-            senses: vec![Sense::Eq; features.len()],
             weights: weights.to_vec(),
             mean: None,
             allowed,
@@ -288,7 +303,7 @@ impl<'a> MomentProblem<'a> {
     /// # Errors
     /// [`Error::LengthMismatch`].
     pub fn with_senses(mut self, senses: &[Sense]) -> Result<Self> {
-        let m = self.features.len();
+        let m = self.n_features;
         if senses.len() != m {
             return Err(Error::length("sense", senses.len(), m));
         }
@@ -322,7 +337,7 @@ impl<'a> MomentProblem<'a> {
             .into_iter()
             .map(|x| if x.is_finite() { x } else { 0.0 })
             .collect();
-        self.rows.push(f);
+        self.rows.push(Row::Dense(f));
         self.targets.push(c);
         self.senses.push(match constraint {
             MeanConstraint::Equal(_) => Sense::Eq,
@@ -434,7 +449,7 @@ impl<'a> MomentProblem<'a> {
             Err(_) => 0,
         };
         // The LP works on the allowed states only.
-        match locate(&self.rows, &self.allowed, &self.targets, &self.senses)? {
+        match locate_rows(&self.rows, &self.allowed, &self.targets, &self.senses)? {
             Location::Interior => self.solve_on(self.allowed.clone(), false, settings, spent),
             Location::Face(support) => self.solve_on(support, true, settings, spent),
         }
@@ -466,20 +481,16 @@ impl<'a> MomentProblem<'a> {
         let mut sweeps = spent + run.sweeps;
 
         // The returned P*: Theorem A/B for theta·phi at w on the support (one more sweep).
-        let h = self.problem.hierarchy();
-        let loss: Vec<f64> = (0..h.size(0))
-            .map(|x| {
-                if engine.allowed[x] {
-                    run.theta
-                        .iter()
-                        .zip(&self.rows)
-                        .map(|(t, r)| t * r[x])
-                        .sum()
-                } else {
-                    f64::INFINITY
-                }
-            })
-            .collect();
+        let n0 = self.problem.hierarchy().size(0);
+        let mut loss = vec![0.0; n0];
+        for (row, &t) in self.rows.iter().zip(&run.theta) {
+            row.add_scaled(t, &mut loss);
+        }
+        for (l, &allowed) in loss.iter_mut().zip(&engine.allowed) {
+            if !allowed {
+                *l = f64::INFINITY;
+            }
+        }
         let w = Temperatures::new(&self.weights)?;
         let solution = self
             .problem
@@ -488,11 +499,10 @@ impl<'a> MomentProblem<'a> {
             .with_expected_losses(self.problem);
         sweeps += 1;
 
-        let p0 = solution.marginal(0);
-        let mut expected: Vec<f64> = self
-            .features
+        let p0 = solution.marginal_block(0);
+        let mut expected: Vec<f64> = self.rows[..self.n_features]
             .iter()
-            .map(|phi| dot_support(&p0, phi))
+            .map(|phi| phi.dot(p0))
             .collect();
         let expected_features = expected.clone();
         if self.mean.is_some() {
@@ -516,7 +526,7 @@ impl<'a> MomentProblem<'a> {
             (true, true) => Status::Boundary,
             (true, false) => Status::Converged,
         };
-        let m = self.features.len();
+        let m = self.n_features;
         let (multipliers, mean_multiplier, free_energy) = if boundary {
             (None, None, None)
         } else {
@@ -541,15 +551,6 @@ impl<'a> MomentProblem<'a> {
             duality_gap,
         })
     }
-}
-
-/// `sum_x p(x) phi(x)` over the states with `p(x) > 0`.
-fn dot_support(p: &[f64], phi: &[f64]) -> f64 {
-    p.iter()
-        .zip(phi)
-        .filter(|(&p, _)| p > 0.0)
-        .map(|(p, f)| p * f)
-        .sum()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -583,7 +584,7 @@ fn projected_residual(theta: &[f64], grad: &[f64], senses: &[Sense]) -> Vec<f64>
 struct Engine<'a> {
     hierarchy: &'a Hierarchy,
     allowed: Vec<bool>,
-    rows: &'a [Vec<f64>],
+    rows: &'a [Row],
     targets: &'a [f64],
     /// `-w_0 log Q_0` (zeros without a reference), block order.
     base: Vec<f64>,
@@ -604,24 +605,39 @@ struct Evaluation {
 }
 
 impl Engine<'_> {
-    /// One sweep + reconstruction for the level-0 loss `g0(x) = fill(x)` (block order,
-    /// scalars `T`): `F` and `read(P*_0)`. The tables are recycled from pass to pass.
+    /// One sweep + reconstruction for the level-0 loss `g0 = make(theta·phi + base)`
+    /// (block order, scalars `T`; `make` receives the `f64` loss, `+inf` off the allowed
+    /// states, and writes `g0` into an empty vector): `F` and `read(P*_0)`. The tables are
+    /// recycled from pass to pass.
     fn pass<T: Real, R>(
         &self,
-        fill: impl Fn(usize) -> T,
+        theta: &[f64],
+        make: impl FnOnce(&[f64], &mut Vec<T>),
         read: impl FnOnce(&[T]) -> R,
     ) -> Result<(T, R)> {
+        let n = self.hierarchy.size(0);
+        // The f64 loss: base, then + theta_i phi_i row by row (+inf stays +inf).
+        let mut loss = self.pools.with(|pool: &BufferPool<f64>| pool.take(n));
+        loss.clear();
+        loss.extend(
+            self.base
+                .iter()
+                .zip(&self.allowed)
+                .map(|(&b, &a)| if a { b } else { f64::INFINITY }),
+        );
+        for (row, &t) in self.rows.iter().zip(theta) {
+            row.add_scaled(t, &mut loss);
+        }
         let potentials: Vec<Option<Vec<T>>> = self
             .potentials
             .iter()
             .map(|u| u.as_ref().map(|u| u.iter().map(|&v| T::of(v)).collect()))
             .collect();
         let cumulative: Vec<T> = self.cumulative.iter().map(|&s| T::of(s)).collect();
-        self.pools.with(|pool: &BufferPool<T>| {
-            let n = self.hierarchy.size(0);
+        let out = self.pools.with(|pool: &BufferPool<T>| {
             let mut g0 = pool.take(n);
             g0.clear();
-            g0.extend((0..n).map(fill));
+            make(&loss, &mut g0);
             let engine = Tabulated::new(self.hierarchy, &potentials).with_pool(pool);
             let flow = sweep(&engine, &g0, &cumulative);
             pool.give(g0);
@@ -632,20 +648,14 @@ impl Engine<'_> {
             let out = read(&rec.marginals[0]);
             rec.marginals.into_iter().for_each(|p| pool.give(p));
             Ok((free_energy, out))
-        })
+        });
+        self.pools.with(|pool: &BufferPool<f64>| pool.give(loss));
+        out
     }
 
-    /// `theta·phi(x) + base(x)` on allowed states, `None` on forbidden ones.
-    fn loss_at(&self, theta: &[f64], x: usize) -> Option<f64> {
-        if !self.allowed[x] || self.base[x] == f64::INFINITY {
-            return None;
-        }
-        Some(
-            self.rows
-                .iter()
-                .zip(theta)
-                .fold(self.base[x], |acc, (r, &t)| acc + t * r[x]),
-        )
+    /// The `f64` loss as it is.
+    fn copy(loss: &[f64], g0: &mut Vec<f64>) {
+        g0.extend_from_slice(loss);
     }
 
     /// Dual value, gradient and the Hessian columns `start..start + N` (one dual-number
@@ -659,34 +669,70 @@ impl Engine<'_> {
     ) -> Result<(f64, Vec<f64>)> {
         let mm = theta.len();
         let width = N.min(mm - start);
-        let fill = |x| match self.loss_at(theta, x) {
-            None => Dual::constant(f64::INFINITY),
-            Some(v) => {
-                let mut eps = [0.0; N];
-                for (k, e) in eps.iter_mut().enumerate().take(width) {
-                    *e = self.rows[start + k][x];
+        // Tangent k of g0(x) is phi_{start+k}(x) where g0(x) is finite.
+        // All-dense features are read state by state (one pass over the tables); sparse
+        // ones feature by feature (their entries only).
+        let dense: Option<Vec<&[f64]>> = self
+            .rows
+            .iter()
+            .map(|r| match r {
+                Row::Dense(v) => Some(v.as_slice()),
+                Row::Sparse { .. } => None,
+            })
+            .collect();
+        let make = |loss: &[f64], g0: &mut Vec<Dual<N>>| match &dense {
+            Some(rows) => g0.extend(loss.iter().enumerate().map(|(x, &v)| {
+                let mut d = Dual::constant(v);
+                if v.is_finite() {
+                    for (e, row) in d.eps.iter_mut().zip(&rows[start..start + width]) {
+                        *e = row[x];
+                    }
                 }
-                Dual::new(v, eps)
+                d
+            })),
+            None => {
+                g0.extend(loss.iter().map(|&v| Dual::constant(v)));
+                for (k, row) in self.rows[start..start + width].iter().enumerate() {
+                    row.for_each(|x, v| {
+                        if g0[x].re.is_finite() {
+                            g0[x].eps[k] = v;
+                        }
+                    });
+                }
             }
         };
-        // E[phi_j] and dE[phi_j]/dtheta_{start+k} = sum_x dP(x)/dtheta phi_j(x).
+        // E[phi_j] and dE[phi_j]/dtheta_{start+k} = sum_x dP(x)/dtheta phi_j(x) (each sum
+        // in increasing x either way).
         let read = |p0: &[Dual<N>]| {
             let mut expected = vec![0.0; mm];
             let mut tangents = vec![[0.0; N]; mm];
-            for (x, p) in p0.iter().enumerate() {
-                if p.re > 0.0 {
-                    for (j, row) in self.rows.iter().enumerate() {
-                        let v = row[x];
-                        expected[j] += p.re * v;
-                        for (t, e) in tangents[j].iter_mut().zip(&p.eps) {
-                            *t += e * v;
+            let mut add = |j: usize, p: &Dual<N>, v: f64| {
+                expected[j] += p.re * v;
+                for (t, d) in tangents[j].iter_mut().zip(&p.eps) {
+                    *t += d * v;
+                }
+            };
+            match &dense {
+                Some(rows) => {
+                    for (x, p) in p0.iter().enumerate().filter(|(_, p)| p.re > 0.0) {
+                        for (j, row) in rows.iter().enumerate() {
+                            add(j, p, row[x]);
                         }
+                    }
+                }
+                None => {
+                    for (j, row) in self.rows.iter().enumerate() {
+                        row.for_each(|x, v| {
+                            if p0[x].re > 0.0 {
+                                add(j, &p0[x], v);
+                            }
+                        });
                     }
                 }
             }
             (expected, tangents)
         };
-        let (f, (expected, tangents)) = self.pass(fill, read)?;
+        let (f, (expected, tangents)) = self.pass(theta, make, read)?;
         for (j, t) in tangents.iter().enumerate() {
             for (k, &d) in t.iter().enumerate().take(width) {
                 hessian[(start + k) * mm + j] = -d;
@@ -697,16 +743,13 @@ impl Engine<'_> {
 
     /// Value and gradient only (one `f64` sweep).
     fn value_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>)> {
-        let (f, gradient) = self.pass(
-            |x| self.loss_at(theta, x).unwrap_or(f64::INFINITY),
-            |p0| {
-                self.rows
-                    .iter()
-                    .zip(self.targets)
-                    .map(|(r, c)| c - dot_support(p0, r))
-                    .collect()
-            },
-        )?;
+        let (f, gradient) = self.pass(theta, Self::copy, |p0| {
+            self.rows
+                .iter()
+                .zip(self.targets)
+                .map(|(r, c)| c - r.dot(p0))
+                .collect()
+        })?;
         Ok((dot(theta, self.targets) - f, gradient))
     }
 
@@ -716,10 +759,7 @@ impl Engine<'_> {
         let mut hessian = vec![0.0; mm * mm];
         let mut passes = 1;
         let (f, expected) = match mm {
-            0 => {
-                let fill = |x| self.loss_at(theta, x).unwrap_or(f64::INFINITY);
-                (self.pass(fill, |_| ())?.0, Vec::new())
-            }
+            0 => (self.pass(theta, Self::copy, |_| ())?.0, Vec::new()),
             1 => self.dual_pass::<1>(theta, 0, &mut hessian)?,
             2 => self.dual_pass::<2>(theta, 0, &mut hessian)?,
             3 => self.dual_pass::<3>(theta, 0, &mut hessian)?,

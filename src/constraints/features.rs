@@ -1,0 +1,147 @@
+//! Feature vectors of moment constraints: dense, or sparse for large state spaces.
+//!
+//! A dense feature stores `phi(x)` for every level-0 state; a [`SparseFeature`] stores only
+//! its nonzero entries, so `m` indicator-like features on `n_0` states cost memory in
+//! proportion to their supports, not `m n_0`. Inside a [`super::MomentProblem`] each feature
+//! is a [`Row`] in block order, and every use (the level-0 loss `theta·phi`, expectations,
+//! the tangents of the exact Hessian, the feasibility LP) touches only the stored entries.
+
+use crate::error::{Error, Result};
+use crate::hierarchy::Hierarchy;
+
+/// A feature given by its nonzero entries: `phi(indices[j]) = values[j]`, `phi(x) = 0`
+/// elsewhere (user state indices of level 0, any order, no repeats).
+///
+/// ```
+/// # use hmaxent::{Hierarchy, Problem, constraints::{ConvexSettings, MomentProblem, SparseFeature}};
+/// // P(Y_0 in {0, 1}) = 0.3 on 8 states, as an indicator feature.
+/// let h = Hierarchy::complete(2, 3)?;
+/// let p = Problem::new(&h, &[0.0; 8])?;
+/// let phi = SparseFeature::new(vec![0, 1], vec![1.0, 1.0]);
+/// let fit = MomentProblem::sparse(&p, &[phi], &[0.3], &[1.0; 4])?
+///     .solve(&ConvexSettings::default())?;
+/// let p0 = fit.solution.marginal(0);
+/// assert!((p0[0] + p0[1] - 0.3).abs() < 1e-9); // to the gradient tolerance
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseFeature {
+    /// Level-0 states (user order) with a nonzero value.
+    pub indices: Vec<usize>,
+    /// `phi` at those states.
+    pub values: Vec<f64>,
+}
+
+impl SparseFeature {
+    /// The feature with `phi(indices[j]) = values[j]` and 0 elsewhere (validated when a
+    /// problem is built from it).
+    pub fn new(indices: Vec<usize>, values: Vec<f64>) -> Self {
+        Self { indices, values }
+    }
+}
+
+/// One feature in block order.
+#[derive(Debug, Clone)]
+pub(crate) enum Row {
+    /// `phi(x)` for every block position `x`.
+    Dense(Vec<f64>),
+    /// Nonzero entries, sorted by block position.
+    Sparse { index: Vec<usize>, value: Vec<f64> },
+}
+
+fn non_finite(field: String, index: usize, value: f64) -> Error {
+    Error::InvalidValue {
+        field,
+        index,
+        value,
+        reason: "features must be finite",
+    }
+}
+
+impl Row {
+    /// A dense user-order feature of `features[i]`, validated, in block order.
+    pub(crate) fn dense(h: &Hierarchy, i: usize, phi: &[f64]) -> Result<Self> {
+        let field = format!("features[{i}]");
+        let n0 = h.size(0);
+        if phi.len() != n0 {
+            return Err(Error::length(field, phi.len(), n0));
+        }
+        if let Some(x) = phi.iter().position(|v| !v.is_finite()) {
+            return Err(non_finite(field, x, phi[x]));
+        }
+        let mut b = vec![0.0; n0];
+        h.to_block_order(0, phi, &mut b);
+        Ok(Row::Dense(b))
+    }
+
+    /// A sparse feature `features[i]`, validated, in block order.
+    pub(crate) fn sparse(h: &Hierarchy, i: usize, phi: &SparseFeature) -> Result<Self> {
+        let field = format!("features[{i}]");
+        let n0 = h.size(0);
+        if phi.values.len() != phi.indices.len() {
+            return Err(Error::length(
+                format!("{field}.values"),
+                phi.values.len(),
+                phi.indices.len(),
+            ));
+        }
+        let mut entries = Vec::with_capacity(phi.indices.len());
+        for (j, (&x, &v)) in phi.indices.iter().zip(&phi.values).enumerate() {
+            if x >= n0 {
+                return Err(Error::InvalidValue {
+                    field: format!("{field}.indices"),
+                    index: j,
+                    value: x as f64,
+                    reason: "state index out of range",
+                });
+            }
+            if !v.is_finite() {
+                return Err(non_finite(format!("{field}.values"), j, v));
+            }
+            if v != 0.0 {
+                entries.push((h.position_of(0, x), v, j));
+            }
+        }
+        entries.sort_unstable_by_key(|e| e.0);
+        if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::InvalidValue {
+                field: format!("{field}.indices"),
+                index: w[1].2,
+                value: phi.indices[w[1].2] as f64,
+                reason: "state listed twice",
+            });
+        }
+        Ok(Row::Sparse {
+            index: entries.iter().map(|e| e.0).collect(),
+            value: entries.iter().map(|e| e.1).collect(),
+        })
+    }
+
+    /// Calls `f(x, phi(x))` for every stored entry in increasing `x` (every state for a
+    /// dense row, the nonzeros for a sparse one).
+    #[inline]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize, f64)) {
+        match self {
+            Row::Dense(v) => v.iter().enumerate().for_each(|(x, &v)| f(x, v)),
+            Row::Sparse { index, value } => {
+                index.iter().zip(value).for_each(|(&x, &v)| f(x, v));
+            }
+        }
+    }
+
+    /// `sum_x p(x) phi(x)` over the states with `p(x) > 0`.
+    pub(crate) fn dot(&self, p: &[f64]) -> f64 {
+        let mut acc = 0.0;
+        self.for_each(|x, v| {
+            if p[x] > 0.0 {
+                acc += p[x] * v;
+            }
+        });
+        acc
+    }
+
+    /// `out[x] += t phi(x)`.
+    pub(crate) fn add_scaled(&self, t: f64, out: &mut [f64]) {
+        self.for_each(|x, v| out[x] += t * v);
+    }
+}
