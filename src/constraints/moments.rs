@@ -230,12 +230,14 @@ impl<'a> MomentProblem<'a> {
         weights: &[f64],
     ) -> Result<Self> {
         let h = problem.hierarchy();
-        let rows = features
-            .iter()
-            .enumerate()
-            .map(|(i, phi)| Row::dense(h, i, phi.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_rows(problem, rows, targets, weights)
+        let rows = features.iter().map(|phi| phi.as_ref());
+        Self::from_rows(
+            problem,
+            rows,
+            |i, phi| Row::dense(h, i, phi),
+            targets,
+            weights,
+        )
     }
 
     /// [`MomentProblem::new`] with features given by their nonzero entries: memory and
@@ -251,20 +253,28 @@ impl<'a> MomentProblem<'a> {
         weights: &[f64],
     ) -> Result<Self> {
         let h = problem.hierarchy();
-        let rows = features
-            .iter()
-            .enumerate()
-            .map(|(i, phi)| Row::sparse(h, i, phi))
-            .collect::<Result<Vec<_>>>()?;
-        Self::from_rows(problem, rows, targets, weights)
+        Self::from_rows(
+            problem,
+            features,
+            |i, phi| Row::sparse(h, i, phi),
+            targets,
+            weights,
+        )
     }
 
-    fn from_rows(
+    /// The problem with features `row(i, features[i])`, validated.
+    fn from_rows<F>(
         problem: &'a Problem,
-        rows: Vec<Row>,
+        features: impl IntoIterator<Item = F>,
+        row: impl Fn(usize, F) -> Result<Row>,
         targets: &[f64],
         weights: &[f64],
     ) -> Result<Self> {
+        let rows = features
+            .into_iter()
+            .enumerate()
+            .map(|(i, phi)| row(i, phi))
+            .collect::<Result<Vec<_>>>()?;
         let h = problem.hierarchy();
         validate_levels("weights", weights)?;
         if weights.len() != h.levels() {
