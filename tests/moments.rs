@@ -924,6 +924,37 @@ fn cli_features_follow_the_json_contract() {
     assert!((out["expected_loss"].as_f64().unwrap() - 0.8).abs() < 1e-9);
     assert!(out.get("marginals").is_none());
 
+    // The same features as sparse objects (mixed with a dense array) give the same answer;
+    // a bad sparse entry is invalid_input.
+    let mut sparse = input.clone();
+    sparse["features"] = serde_json::json!([
+        {"indices": [5, 4, 3, 2, 1, 0], "values": [6, 5, 4, 3, 2, 1]},
+        [0, 1, 0, 1, 0, 1]
+    ]);
+    let s = hmaxent::cli::solve::run(&sparse, false).unwrap();
+    let dense = hmaxent::cli::solve::run(&input, false).unwrap();
+    for (a, b) in s["marginals"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(dense["marginals"][0].as_array().unwrap())
+    {
+        assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-12);
+    }
+    for bad in [
+        serde_json::json!([{"indices": [6], "values": [1]}, [0, 1, 0, 1, 0, 1]]),
+        serde_json::json!([{"indices": [1, 1], "values": [1, 2]}, [0, 1, 0, 1, 0, 1]]),
+        serde_json::json!([{"indices": [1]}, [0, 1, 0, 1, 0, 1]]),
+        serde_json::json!([{"indices": [1], "values": [1], "extra": 0}, [0, 1, 0, 1, 0, 1]]),
+    ] {
+        let mut p = input.clone();
+        p["features"] = bad;
+        assert_eq!(
+            hmaxent::cli::solve::run(&p, true).unwrap_err().kind(),
+            "invalid_input"
+        );
+    }
+
     // Boundary: multipliers null.
     let mut edge = input.clone();
     edge["targets"] = serde_json::json!([6.0, 1.0]);

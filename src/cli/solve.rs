@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 use super::json::{
     array, index, indices, losses, numbers, object, out, out_vec, put, put_vec, required,
 };
-use crate::constraints::{ConvexSettings, MeanConstraint, MomentProblem, Sense, Status};
+use crate::constraints::{
+    ConvexSettings, MeanConstraint, MomentProblem, Sense, SparseFeature, Status,
+};
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::problem::Problem;
@@ -114,6 +116,30 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
     }
 }
 
+/// Feature `i` as a sparse object `{"indices": [...], "values": [...]}` (or a dense array of
+/// `n0` numbers, kept by its nonzero entries).
+fn sparse_feature(v: &Value, i: usize, n0: usize) -> Result<SparseFeature> {
+    let field = format!("features[{i}]");
+    if v.is_array() {
+        let dense = numbers(v, &field, Some(n0))?;
+        let (indices, values) = dense
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| *v != 0.0)
+            .unzip();
+        return Ok(SparseFeature::new(indices, values));
+    }
+    let o = object(v, &field, &["indices", "values"])?;
+    let get = |k: &str| {
+        o.get(k)
+            .ok_or_else(|| Error::InvalidInput(format!("{field} needs `{k}`")))
+    };
+    Ok(SparseFeature::new(
+        indices(get("indices")?, &format!("{field}.indices"))?,
+        numbers(get("values")?, &format!("{field}.values"), None)?,
+    ))
+}
+
 /// `solve` with `weights` and `features`: moment constraints (CLI.md), optionally beside
 /// `mean` / `mean_at_most`. Without `loss`, every state is allowed and the loss is zero.
 fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
@@ -134,12 +160,8 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
         problem(&with_loss)?
     };
     let n0 = problem.hierarchy().size(0);
-    let features = array(&m["features"], "features", None)?
-        .iter()
-        .enumerate()
-        .map(|(i, f)| numbers(f, &format!("features[{i}]"), Some(n0)))
-        .collect::<Result<Vec<_>>>()?;
-    let count = features.len();
+    let listed = array(&m["features"], "features", None)?;
+    let count = listed.len();
     let targets = numbers(required(m, "targets")?, "targets", Some(count))?;
     let senses = match m.get("sense") {
         None => vec![Sense::Eq; count],
@@ -156,7 +178,23 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
             })
             .collect::<Result<Vec<_>>>()?,
     };
-    let mut mp = MomentProblem::new(&problem, &features, &targets, &w)?.with_senses(&senses)?;
+    // Dense arrays, or sparse `{"indices": [...], "values": [...]}` objects (docs/cli.md).
+    let mut mp = if listed.iter().any(Value::is_object) {
+        let features = listed
+            .iter()
+            .enumerate()
+            .map(|(i, f)| sparse_feature(f, i, n0))
+            .collect::<Result<Vec<_>>>()?;
+        MomentProblem::sparse(&problem, &features, &targets, &w)?
+    } else {
+        let features = listed
+            .iter()
+            .enumerate()
+            .map(|(i, f)| numbers(f, &format!("features[{i}]"), Some(n0)))
+            .collect::<Result<Vec<_>>>()?;
+        MomentProblem::new(&problem, &features, &targets, &w)?
+    }
+    .with_senses(&senses)?;
     match (m.get("mean"), m.get("mean_at_most")) {
         (Some(_), Some(_)) => {
             return Err(Error::InvalidInput(
