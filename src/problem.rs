@@ -226,16 +226,23 @@ impl Problem {
             })
             .collect::<Result<_>>()?;
         let engine = Tabulated::new(h, &potentials).with_pool(pool);
-        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice())?;
-        let rec = reconstruct(&engine, flow.conditionals);
+        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice());
+        let out = flow.map(|flow| {
+            let rec = reconstruct(&engine, flow.conditionals);
+            let levels = (rec.marginals, rec.conditional_entropies);
+            (flow.free_energy, flow.losses, levels)
+        });
+        // The effective potentials go back to the pool (the solution does not keep them).
+        potentials.into_iter().flatten().for_each(|u| pool.give(u));
+        let (free_energy, coarse_losses, (marginals, conditional_entropies)) = out?;
         let mut losses = Vec::with_capacity(h.levels());
         losses.push(g0);
-        losses.extend(flow.losses.into_iter().map(Arc::new));
+        losses.extend(coarse_losses.into_iter().map(Arc::new));
         let expected: Vec<f64> = (0..h.levels())
-            .map(|k| expectation(&rec.marginals[k], self.level_loss(k)))
+            .map(|k| expectation(&marginals[k], self.level_loss(k)))
             .collect();
         let relative = self.reference.as_ref().map(|q| {
-            rec.marginals
+            marginals
                 .iter()
                 .zip(q)
                 .map(|(p, q)| relative_entropy(p, q))
@@ -244,10 +251,10 @@ impl Problem {
         Ok(Solution::new(
             Arc::clone(&self.hierarchy),
             temperatures.clone(),
-            flow.free_energy,
+            free_energy,
             losses,
-            rec.marginals,
-            rec.conditional_entropies,
+            marginals,
+            conditional_entropies,
             expected,
             relative,
         ))

@@ -679,8 +679,39 @@ fn bad_sparse_features_are_typed_errors() {
     };
     assert!(bad(SparseFeature::new(vec![0, 3], vec![1.0, 1.0])).contains("features[0].indices"));
     assert!(bad(SparseFeature::new(vec![1, 1], vec![1.0, 2.0])).contains("listed twice"));
+    assert!(bad(SparseFeature::new(vec![1, 1], vec![0.0, 2.0])).contains("listed twice"));
     assert!(bad(SparseFeature::new(vec![1], vec![1.0, 2.0])).contains("features[0].values"));
     assert!(bad(SparseFeature::new(vec![1], vec![f64::INFINITY])).contains("finite"));
+}
+
+#[test]
+fn a_target_on_a_face_is_flagged_even_when_the_dual_nearly_converges() {
+    // One feature, the indicator of state 0 (scaled), target 0: the face "p(0) = 0". Newton
+    // drives p(0) below 1e-10 within its budget, so its residual meets the tolerance; only a
+    // witness of interior (not a mass margin alone) tells this from an interior target.
+    for (log2, scale) in [(8, 1.0), (12, 1.0), (14, 1.0), (8, 1e-3), (8, 1e-6)] {
+        let h = Hierarchy::complete(2, log2).unwrap();
+        let n = h.size(0);
+        let problem = Problem::new(&h, &vec![0.0; n]).unwrap();
+        let mut phi = vec![0.0; n];
+        phi[0] = scale;
+        let fit = MomentProblem::new(&problem, &[phi], &[0.0], &vec![1.0; log2 + 1])
+            .unwrap()
+            .solve(&settings())
+            .unwrap();
+        assert_eq!(fit.status, Status::Boundary, "2^{log2}, scale {scale}");
+        assert_eq!(fit.solution.marginal(0)[0], 0.0);
+        // A target just inside is interior, with the exact solution (p(0) = c / scale).
+        let mut phi = vec![0.0; n];
+        phi[0] = scale;
+        let c = 1e-3 * scale;
+        let fit = MomentProblem::new(&problem, &[phi], &[c], &vec![1.0; log2 + 1])
+            .unwrap()
+            .solve(&settings())
+            .unwrap();
+        assert_eq!(fit.status, Status::Converged, "2^{log2}, scale {scale}");
+        assert!((fit.solution.marginal(0)[0] - 1e-3).abs() < 1e-9 / scale);
+    }
 }
 
 #[test]

@@ -151,8 +151,18 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
         // The hierarchy needs n_0: from `parents` / `tree`, or (single level) the features.
         let mut with_loss = m.clone();
         if let Some(Value::Array(f)) = m.get("features") {
-            if let Some(f0) = f.first() {
-                with_loss.insert("loss".into(), f0.clone());
+            match f.first() {
+                Some(f0) if f0.is_array() => {
+                    with_loss.insert("loss".into(), f0.clone());
+                }
+                Some(_) if matches!(m.get("parents"), Some(Value::Array(p)) if p.is_empty()) => {
+                    return Err(Error::InvalidInput(
+                        "a single-level problem whose first feature is sparse needs `loss` \
+                         (its length is the number of states)"
+                            .to_string(),
+                    ));
+                }
+                _ => {}
             }
         }
         let n0 = hierarchy(&with_loss)?.size(0);

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
+use crate::numerics::sum_pairs;
 
 /// A feature given by its nonzero entries: `phi(indices[j]) = values[j]`, `phi(x) = 0`
 /// elsewhere (user state indices of level 0, any order, no repeats).
@@ -98,11 +99,9 @@ impl Row {
             if !v.is_finite() {
                 return Err(non_finite(format!("{field}.values"), j, v));
             }
-            if v != 0.0 {
-                entries.push((h.position_of(0, x), v, j));
-            }
+            entries.push((h.position_of(0, x), v, j));
         }
-        entries.sort_unstable_by_key(|e| e.0);
+        entries.sort_unstable_by_key(|e| (e.0, e.2));
         if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(Error::InvalidValue {
                 field: format!("{field}.indices"),
@@ -111,6 +110,7 @@ impl Row {
                 reason: "state listed twice",
             });
         }
+        entries.retain(|e| e.1 != 0.0);
         Ok(Row::Sparse {
             index: entries.iter().map(|e| e.0).collect(),
             value: entries.iter().map(|e| e.1).collect(),
@@ -129,15 +129,12 @@ impl Row {
         }
     }
 
-    /// `sum_x p(x) phi(x)` over the states with `p(x) > 0`.
+    /// `sum_x p(x) phi(x)` (features are finite, so states with `p(x) = 0` add 0).
     pub(crate) fn dot(&self, p: &[f64]) -> f64 {
-        let mut acc = 0.0;
-        self.for_each(|x, v| {
-            if p[x] > 0.0 {
-                acc += p[x] * v;
-            }
-        });
-        acc
+        match self {
+            Row::Dense(v) => sum_pairs(v, p, |v, p| v * p),
+            Row::Sparse { index, value } => index.iter().zip(value).map(|(&x, &v)| p[x] * v).sum(),
+        }
     }
 
     /// `out[x] += t phi(x)`.

@@ -18,9 +18,10 @@
 //! `f64` sweep per evaluation) and Newton polishes its point.
 //!
 //! Feasibility is settled before any answer is returned. The dual runs first, for at most 30
-//! Newton iterations: if it converges and its `P*` gives every allowed state at least the
-//! LP's interior margin of mass, that distribution is itself a full-support solution, i.e. the
-//! proof that the targets lie in the relative interior. Otherwise the feasibility LP
+//! Newton iterations: if it converges and a small linear correction of its `P*` is an exactly
+//! feasible distribution charging every allowed state (more than the LP's interior margin),
+//! that distribution proves that the targets lie in the relative interior, and the dual's
+//! answer is returned. Otherwise the feasibility LP
 //! ([`super::feasibility::locate`]) decides: it rejects infeasible targets with a certificate
 //! and replaces boundary targets by the problem on their face, where the dual has a finite
 //! minimiser. No iteration is left to diverge: the probe is bounded, and after the LP the dual
@@ -108,11 +109,11 @@ impl ConvexSettings {
     }
 
     /// Whether feasibility is verified (default `true`, SPEC §5): an interior solution is
-    /// returned only when the converged dual charges every allowed state (the proof of
-    /// interior); otherwise the feasibility LP decides between interior, face and infeasible
-    /// (with a certificate). The LP costs far more than the dual on large problems, but runs
-    /// only when the targets are infeasible, on or very near a face, or the dual needs more
-    /// than 30 iterations.
+    /// returned only with a proof of interior built from the converged dual (a feasible
+    /// distribution charging every allowed state); otherwise the feasibility LP decides
+    /// between interior, face and infeasible (with a certificate). The LP costs far more than
+    /// the dual on large problems, but runs only when the targets are infeasible, on or very
+    /// near a face, or the dual needs more than 30 iterations.
     ///
     /// Turn it off only when the targets are known to lie in the relative interior: infeasible
     /// or boundary targets are then not detected; the iteration budget still bounds the run,
@@ -440,55 +441,147 @@ impl<'a> MomentProblem<'a> {
     /// the constraints, [`Error::AllForbidden`], [`Error::Numerical`] if the LP fails.
     pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
         if self.rows.is_empty() || !settings.feasibility_check {
-            return self.solve_on(self.allowed.clone(), false, settings, 0);
+            return self.solve_on(self.allowed.clone(), false, settings, Spent::default());
         }
-        // The dual first: a converged dual whose P* charges every allowed state with at
-        // least the LP's interior margin is itself the proof that the targets lie in the
-        // relative interior (a feasible distribution with full support), by the LP's own
-        // standard. Anything else (no convergence within the probe's budget, a state with
-        // (nearly) no mass, a numerical failure on the way to a face) goes to the LP.
+        // The dual first. A converged dual is accepted only with a proof that the targets
+        // lie in the relative interior: an exactly feasible distribution with full support,
+        // built from its P* (`interior_witness`). Anything else (no convergence within the
+        // probe's budget, no such witness, a numerical failure on the way to a face) goes to
+        // the LP, and an interior verdict then resumes Newton from the probe's point.
         let probe = ConvexSettings {
             max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
             ..*settings
         };
-        let spent = match self.solve_on(self.allowed.clone(), false, &probe, 0) {
-            Ok(fit) if fit.status == Status::Converged && self.charges_every_state(&fit) => {
+        let spent = match self.solve_on(self.allowed.clone(), false, &probe, Spent::default()) {
+            Ok(fit) if fit.status == Status::Converged && self.interior_witness(&fit) => {
                 return Ok(fit);
             }
-            Ok(fit) => fit.sweeps,
-            Err(_) => 0,
+            Ok(fit) => Spent {
+                sweeps: fit.sweeps,
+                iterations: fit.iterations,
+                start: fit.multipliers.map(|mut t| {
+                    t.extend(fit.mean_multiplier);
+                    t
+                }),
+            },
+            Err(_) => Spent::default(),
         };
         // The LP works on the allowed states only.
         match locate_rows(&self.rows, &self.allowed, &self.targets, &self.senses)? {
             Location::Interior => self.solve_on(self.allowed.clone(), false, settings, spent),
-            Location::Face(support) => self.solve_on(support, true, settings, spent),
+            Location::Face(support) => {
+                let spent = Spent {
+                    start: None,
+                    ..spent
+                };
+                self.solve_on(support, true, settings, spent)
+            }
         }
     }
 
-    /// Whether `P*_0` gives every allowed state a mass of at least the LP's interior margin
-    /// ([`super::feasibility::INTERIOR_MARGIN`]` / n`, `n` the number of allowed states).
-    fn charges_every_state(&self, fit: &MomentSolution) -> bool {
-        let n = self.allowed.iter().filter(|&&a| a).count() as f64;
-        let floor = INTERIOR_MARGIN / n;
-        let p0 = fit.solution.marginal_block(0);
-        self.allowed
+    /// Whether the converged `fit` proves that the targets lie in the relative interior of
+    /// the attainable set, by the LP's own standard (proofs/convex_dual.md §3).
+    ///
+    /// `p = P*_0` meets the targets up to the residual `r = c - E_p phi` on the tight rows
+    /// `T` (equalities and inequalities with a nonzero multiplier). With
+    /// `y = Cov_p(phi_T)^+ r_T`, the distribution `p'(x) = p(x) (1 + (phi_T(x) - E_p phi_T)·y)`
+    /// sums to 1 and has `E_p' phi = E_p phi + Cov_p(phi, phi_T) y`: it meets the tight rows
+    /// exactly (to the LP's feasibility tolerance) and keeps a slack row slack if the shift
+    /// does not cross its target. If `|(phi_T(x) - E_p phi_T)·y| <= 1/2` everywhere, then
+    /// `p' >= p / 2`, and if that exceeds the LP's interior margin on every allowed state,
+    /// `p'` is the full-support feasible point the LP would find.
+    fn interior_witness(&self, fit: &MomentSolution) -> bool {
+        let p = fit.solution.marginal_block(0);
+        let allowed = &self.allowed;
+        let n = allowed.iter().filter(|&&a| a).count();
+        let floor = INTERIOR_MARGIN / n as f64;
+        if allowed
             .iter()
-            .zip(p0)
-            .all(|(&allowed, &p)| !allowed || p > floor)
+            .zip(p)
+            .any(|(&a, &px)| a && px / 2.0 <= floor)
+        {
+            return false;
+        }
+        let mut theta = fit.multipliers.clone().unwrap_or_default();
+        theta.extend(fit.mean_multiplier);
+        let mm = self.rows.len();
+        if theta.len() != mm {
+            return false;
+        }
+        let mean: Vec<f64> = self.rows.iter().map(|r| r.dot(p)).collect();
+        let cov = covariance(&self.rows, p, &mean);
+        let tight: Vec<usize> = (0..mm)
+            .filter(|&i| self.senses[i] == Sense::Eq || theta[i] != 0.0)
+            .collect();
+        let r: Vec<f64> = tight.iter().map(|&i| self.targets[i] - mean[i]).collect();
+        let k = tight.len();
+        let y_tight = if k == 0 {
+            Vec::new()
+        } else {
+            let c = DMatrix::from_fn(k, k, |a, b| cov[tight[a] * mm + tight[b]]);
+            let eig = SymmetricEigen::new(c);
+            let top = eig.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
+            let rv = DVector::from_column_slice(&r);
+            let coeff = eig.eigenvectors.transpose() * &rv;
+            let mut y = DVector::zeros(k);
+            for (j, &l) in eig.eigenvalues.iter().enumerate() {
+                if l > 1e-13 * top && l > 0.0 {
+                    y += eig.eigenvectors.column(j) * (coeff[j] / l);
+                }
+            }
+            y.iter().copied().collect::<Vec<f64>>()
+        };
+        let mut y = vec![0.0; mm];
+        for (&i, &v) in tight.iter().zip(&y_tight) {
+            y[i] = v;
+        }
+        // The shift of every moment, Cov y; the tight rows must land on their targets to the
+        // LP's feasibility tolerance, the slack rows must stay on their side.
+        let scale = 1.0 + norm(&self.targets);
+        for i in 0..mm {
+            let shifted = mean[i] + (0..mm).map(|j| cov[i * mm + j] * y[j]).sum::<f64>();
+            let ok = match (self.senses[i], tight.contains(&i)) {
+                (_, true) => (shifted - self.targets[i]).abs() <= LP_FEASIBILITY * scale,
+                (Sense::Le, false) => shifted <= self.targets[i],
+                (Sense::Ge, false) => shifted >= self.targets[i],
+                (Sense::Eq, false) => unreachable!("equalities are tight"),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        // The relative change (phi(x) - E phi)·y of every allowed state's mass.
+        let mut change = vec![0.0; p.len()];
+        for (row, &yi) in self.rows.iter().zip(&y) {
+            if yi != 0.0 {
+                row.add_scaled(yi, &mut change);
+            }
+        }
+        let offset: f64 = mean.iter().zip(&y).map(|(m, y)| m * y).sum();
+        allowed
+            .iter()
+            .zip(&change)
+            .all(|(&a, &v)| !a || (v - offset).abs() <= 0.5)
     }
 
-    /// The dual on `support` (a face when `boundary`), then the returned `P*`; `spent`
-    /// sweeps were used before (by a probe).
+    /// The dual on `support` (a face when `boundary`), then the returned `P*`, after what a
+    /// probe `spent` (its sweeps and iterations are added; Newton starts at its point).
     fn solve_on(
         &self,
         support: Vec<bool>,
         boundary: bool,
         settings: &ConvexSettings,
-        spent: usize,
+        spent: Spent,
     ) -> Result<MomentSolution> {
         let engine = self.engine(support);
-        let run = optimise(&engine, &self.senses, settings)?;
-        let mut sweeps = spent + run.sweeps;
+        let mut run = match spent.start {
+            Some(start) if start.len() == self.senses.len() => {
+                newton(&engine, &self.senses, settings, start)?
+            }
+            _ => optimise(&engine, &self.senses, settings)?,
+        };
+        run.iterations += spent.iterations;
+        let mut sweeps = spent.sweeps + run.sweeps;
 
         // The returned P*: Theorem A/B for theta·phi at w on the support (one more sweep).
         let n0 = self.problem.hierarchy().size(0);
@@ -826,6 +919,67 @@ struct Run {
     sweeps: usize,
     converged: bool,
 }
+
+/// What a probe of the dual used, and where it stopped.
+#[derive(Debug, Default)]
+struct Spent {
+    sweeps: usize,
+    iterations: usize,
+    start: Option<Vec<f64>>,
+}
+
+/// `Cov_p(phi_i, phi_j)` of the rows under `p` (block order), row-major, given the means.
+fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
+    let mm = rows.len();
+    let mut cov = vec![0.0; mm * mm];
+    let dense: Option<Vec<&[f64]>> = rows
+        .iter()
+        .map(|r| match r {
+            Row::Dense(v) => Some(v.as_slice()),
+            Row::Sparse { .. } => None,
+        })
+        .collect();
+    match dense {
+        // Centred, state by state.
+        Some(rows) => {
+            let mut d = vec![0.0; mm];
+            for (x, &px) in p.iter().enumerate().filter(|(_, &px)| px > 0.0) {
+                for (di, (row, m)) in d.iter_mut().zip(rows.iter().zip(mean)) {
+                    *di = row[x] - m;
+                }
+                for (i, c) in cov.chunks_exact_mut(mm).enumerate() {
+                    let w = px * d[i];
+                    for (c, dj) in c[..=i].iter_mut().zip(&d[..=i]) {
+                        *c += w * dj;
+                    }
+                }
+            }
+        }
+        // E[phi_i phi_j] - E[phi_i] E[phi_j], scattering one row at a time.
+        None => {
+            let mut dense_i = vec![0.0; p.len()];
+            for i in 0..mm {
+                rows[i].for_each(|x, v| dense_i[x] = v * p[x]);
+                for j in 0..=i {
+                    let mut acc = 0.0;
+                    rows[j].for_each(|x, v| acc += dense_i[x] * v);
+                    cov[i * mm + j] = acc - mean[i] * mean[j];
+                }
+                rows[i].for_each(|x, _| dense_i[x] = 0.0);
+            }
+        }
+    }
+    for i in 0..mm {
+        for j in 0..i {
+            cov[j * mm + i] = cov[i * mm + j];
+        }
+    }
+    cov
+}
+
+/// The feasibility tolerance of the LP (relative to `1 + ‖c‖`): a witness must meet the
+/// tight rows this closely.
+const LP_FEASIBILITY: f64 = 1e-11;
 
 /// Newton iterations of the dual before the feasibility LP is consulted (SPEC §5: about 30
 /// sweeps suffice on well-posed problems).
