@@ -715,6 +715,56 @@ fn a_target_on_a_face_is_flagged_even_when_the_dual_nearly_converges() {
 }
 
 #[test]
+fn offsets_and_mixed_scales_do_not_fool_the_interior_witness() {
+    // Found by fuzzing against the LP: large offsets (sparse covariance must be centred), a
+    // tiny-scale row beside a huge one (rows are scaled separately), and a constant row whose
+    // target is off by 1e-6 (infeasible, whatever the size of the other targets).
+    let h2 = Hierarchy::flat(2).unwrap();
+    let p2 = Problem::new(&h2, &[0.0; 2]).unwrap();
+    let phi = [SparseFeature::new(vec![0, 1], vec![1e6, 1e6 + 1.0])];
+    let fit = MomentProblem::sparse(&p2, &phi, &[1e6 + 1.0], &[1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    assert_eq!(fit.status, Status::Boundary);
+    assert_eq!(fit.solution.marginal(0), vec![0.0, 1.0]);
+
+    let h3 = Hierarchy::flat(3).unwrap();
+    let p3 = Problem::new(&h3, &[0.0; 3]).unwrap();
+    let phi = vec![vec![0.0, 1e6, 2e6], vec![1e-6, 0.0, 0.0]];
+    let fit = MomentProblem::new(&p3, &phi, &[1e6, 0.0], &[1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    assert_eq!(fit.status, Status::Boundary);
+    assert_eq!(fit.solution.marginal(0)[0], 0.0);
+
+    let phi = vec![vec![1e6, 1e6 + 1.0], vec![0.0, 0.0]];
+    let e = MomentProblem::new(&p2, &phi, &[1e6 + 0.5, 1e-6], &[1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap_err();
+    assert_eq!(e.kind(), "infeasible");
+    // Two states, two large-offset features, targets inconsistent by 7e-6: infeasible.
+    let phi = vec![
+        vec![1000002.0, 1000001.0],
+        vec![1000001.7803240395, 1000001.0654616872],
+    ];
+    let e = MomentProblem::new(&p2, &phi, &[1000001.2393395354, 1000001.2365497323], &[1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap_err();
+    assert_eq!(e.kind(), "infeasible");
+    // And a genuinely interior large-offset target stays interior.
+    let phi = vec![vec![1e6, 1e6 + 1.0, 1e6 + 2.0]];
+    let fit = MomentProblem::new(&p3, &phi, &[1e6 + 1.4], &[1.0])
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    assert_eq!(fit.status, Status::Converged);
+}
+
+#[test]
 fn bad_inputs_are_typed_errors() {
     let h = Hierarchy::flat(3).unwrap();
     let p = Problem::new(&h, &[0.0; 3]).unwrap();

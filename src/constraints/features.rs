@@ -137,6 +137,20 @@ impl Row {
         }
     }
 
+    /// `(min_x phi(x), max_x phi(x))`; a sparse row counts its implicit zeros (an empty
+    /// row is `(0, 0)`).
+    pub(crate) fn range(&self) -> (f64, f64) {
+        let (mut lo, mut hi) = match self {
+            Row::Dense(v) if !v.is_empty() => (f64::INFINITY, f64::NEG_INFINITY),
+            _ => (0.0, 0.0),
+        };
+        self.for_each(|_, v| {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        });
+        (lo, hi)
+    }
+
     /// `out[x] += t phi(x)`.
     pub(crate) fn add_scaled(&self, t: f64, out: &mut [f64]) {
         self.for_each(|x, v| out[x] += t * v);

@@ -41,7 +41,7 @@ pub use super::status::Status;
 use crate::dual::Dual;
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
-use crate::numerics::Real;
+use crate::numerics::{sum_pairs, Real};
 use crate::problem::Problem;
 use crate::rg::pool::{BufferPool, Pools};
 use crate::rg::tabulated::Tabulated;
@@ -515,33 +515,49 @@ impl<'a> MomentProblem<'a> {
             .collect();
         let r: Vec<f64> = tight.iter().map(|&i| self.targets[i] - mean[i]).collect();
         let k = tight.len();
-        let y_tight = if k == 0 {
-            Vec::new()
-        } else {
-            let c = DMatrix::from_fn(k, k, |a, b| cov[tight[a] * mm + tight[b]]);
-            let eig = SymmetricEigen::new(c);
+        // Solve Cov_TT y = r in the scaled variables of the correlation matrix, so that rows
+        // of very different scales (1e6 and 1e-6) are resolved alike; a row constant on the
+        // support (zero variance) cannot be corrected (y = 0 there) and must already be met.
+        let sd: Vec<f64> = tight
+            .iter()
+            .map(|&i| cov[i * mm + i].max(0.0).sqrt())
+            .collect();
+        let live: Vec<usize> = (0..k).filter(|&a| sd[a] > 0.0).collect();
+        let mut y = vec![0.0; mm];
+        if !live.is_empty() {
+            let kl = live.len();
+            let corr = DMatrix::from_fn(kl, kl, |a, b| {
+                let (i, j) = (live[a], live[b]);
+                cov[tight[i] * mm + tight[j]] / (sd[i] * sd[j])
+            });
+            let eig = SymmetricEigen::new(corr);
             let top = eig.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
-            let rv = DVector::from_column_slice(&r);
+            let rv = DVector::from_fn(kl, |a, _| r[live[a]] / sd[live[a]]);
             let coeff = eig.eigenvectors.transpose() * &rv;
-            let mut y = DVector::zeros(k);
+            let mut z = DVector::zeros(kl);
             for (j, &l) in eig.eigenvalues.iter().enumerate() {
                 if l > 1e-13 * top && l > 0.0 {
-                    y += eig.eigenvectors.column(j) * (coeff[j] / l);
+                    z += eig.eigenvectors.column(j) * (coeff[j] / l);
                 }
             }
-            y.iter().copied().collect::<Vec<f64>>()
-        };
-        let mut y = vec![0.0; mm];
-        for (&i, &v) in tight.iter().zip(&y_tight) {
-            y[i] = v;
+            for (a, &i) in live.iter().enumerate() {
+                y[tight[i]] = z[a] / sd[i];
+            }
         }
-        // The shift of every moment, Cov y; the tight rows must land on their targets to the
-        // LP's feasibility tolerance, the slack rows must stay on their side.
-        let scale = 1.0 + norm(&self.targets);
+        // The shift of every moment, Cov y; each tight row must land on its target to the
+        // LP's feasibility tolerance relative to its own magnitude, the slack rows must stay
+        // on their side.
         for i in 0..mm {
             let shifted = mean[i] + (0..mm).map(|j| cov[i * mm + j] * y[j]).sum::<f64>();
             let ok = match (self.senses[i], tight.contains(&i)) {
-                (_, true) => (shifted - self.targets[i]).abs() <= LP_FEASIBILITY * scale,
+                (_, true) => {
+                    // Relative to the row's spread (an offset common to all states carries
+                    // no information), plus the rounding of sums of its values.
+                    let (lo, hi) = self.rows[i].range();
+                    let rounding =
+                        64.0 * f64::EPSILON * (lo.abs().max(hi.abs()) + self.targets[i].abs());
+                    (shifted - self.targets[i]).abs() <= LP_FEASIBILITY * (1.0 + hi - lo) + rounding
+                }
                 (Sense::Le, false) => shifted <= self.targets[i],
                 (Sense::Ge, false) => shifted >= self.targets[i],
                 (Sense::Eq, false) => unreachable!("equalities are tight"),
@@ -551,17 +567,28 @@ impl<'a> MomentProblem<'a> {
             }
         }
         // The relative change (phi(x) - E phi)·y of every allowed state's mass.
+        // Dense rows are centred state by state (no cancellation across large offsets);
+        // a sparse row adds its off-support value -E phi_i y_i to every state once.
         let mut change = vec![0.0; p.len()];
-        for (row, &yi) in self.rows.iter().zip(&y) {
-            if yi != 0.0 {
-                row.add_scaled(yi, &mut change);
+        let mut offset = 0.0;
+        for ((row, &yi), &m) in self.rows.iter().zip(&y).zip(&mean) {
+            match row {
+                _ if yi == 0.0 => {}
+                Row::Dense(v) => {
+                    for (c, &v) in change.iter_mut().zip(v) {
+                        *c += yi * (v - m);
+                    }
+                }
+                Row::Sparse { .. } => {
+                    offset -= yi * m;
+                    row.add_scaled(yi, &mut change);
+                }
             }
         }
-        let offset: f64 = mean.iter().zip(&y).map(|(m, y)| m * y).sum();
         allowed
             .iter()
             .zip(&change)
-            .all(|(&a, &v)| !a || (v - offset).abs() <= 0.5)
+            .all(|(&a, &v)| !a || (v + offset).abs() <= 0.5)
     }
 
     /// The dual on `support` (a face when `boundary`), then the returned `P*`, after what a
@@ -955,17 +982,24 @@ fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
                 }
             }
         }
-        // E[phi_i phi_j] - E[phi_i] E[phi_j], scattering one row at a time.
+        // Centred as well: with d_i = phi_i - E phi_i written out densely (one row at a
+        // time), Cov_ij = sum_{x in supp j} p d_i (phi_j - E phi_j) - E phi_j sum_{x off
+        // supp j} p d_i, the last sum taken as (sum_x p d_i) - (sum_{supp j} p d_i).
         None => {
-            let mut dense_i = vec![0.0; p.len()];
+            let mut d = vec![0.0; p.len()];
             for i in 0..mm {
-                rows[i].for_each(|x, v| dense_i[x] = v * p[x]);
+                d.iter_mut().for_each(|v| *v = -mean[i]);
+                rows[i].for_each(|x, v| d[x] = v - mean[i]);
+                let total: f64 = sum_pairs(p, &d, |p, d| p * d);
                 for j in 0..=i {
-                    let mut acc = 0.0;
-                    rows[j].for_each(|x, v| acc += dense_i[x] * v);
-                    cov[i * mm + j] = acc - mean[i] * mean[j];
+                    let (mut on, mut on_mass) = (0.0, 0.0);
+                    rows[j].for_each(|x, v| {
+                        let w = p[x] * d[x];
+                        on += w * (v - mean[j]);
+                        on_mass += w;
+                    });
+                    cov[i * mm + j] = on - mean[j] * (total - on_mass);
                 }
-                rows[i].for_each(|x, _| dense_i[x] = 0.0);
             }
         }
     }
@@ -977,8 +1011,8 @@ fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
     cov
 }
 
-/// The feasibility tolerance of the LP (relative to `1 + ‖c‖`): a witness must meet the
-/// tight rows this closely.
+/// The feasibility tolerance of the LP: a witness must meet each tight row this closely,
+/// relative to `1 +` the row's spread (plus the rounding of its sums).
 const LP_FEASIBILITY: f64 = 1e-11;
 
 /// Newton iterations of the dual before the feasibility LP is consulted (SPEC §5: about 30
