@@ -137,6 +137,17 @@ impl Row {
         }
     }
 
+    /// The values of every row when all are dense (`None` if any is sparse): such sets are
+    /// read state by state, in one pass over the states.
+    pub(crate) fn all_dense(rows: &[Row]) -> Option<Vec<&[f64]>> {
+        rows.iter()
+            .map(|r| match r {
+                Row::Dense(v) => Some(v.as_slice()),
+                Row::Sparse { .. } => None,
+            })
+            .collect()
+    }
+
     /// `(min_x phi(x), max_x phi(x))`; a sparse row counts its implicit zeros (an empty
     /// row is `(0, 0)`).
     pub(crate) fn range(&self) -> (f64, f64) {

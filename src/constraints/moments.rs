@@ -802,14 +802,7 @@ impl Engine<'_> {
         // Tangent k of g0(x) is phi_{start+k}(x) where g0(x) is finite.
         // All-dense features are read state by state (one pass over the tables); sparse
         // ones feature by feature (their entries only).
-        let dense: Option<Vec<&[f64]>> = self
-            .rows
-            .iter()
-            .map(|r| match r {
-                Row::Dense(v) => Some(v.as_slice()),
-                Row::Sparse { .. } => None,
-            })
-            .collect();
+        let dense = Row::all_dense(self.rows);
         let make = |loss: &[f64], g0: &mut Vec<Dual<N>>| match &dense {
             Some(rows) => g0.extend(loss.iter().enumerate().map(|(x, &v)| {
                 let mut d = Dual::constant(v);
@@ -959,14 +952,7 @@ struct Spent {
 fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
     let mm = rows.len();
     let mut cov = vec![0.0; mm * mm];
-    let dense: Option<Vec<&[f64]>> = rows
-        .iter()
-        .map(|r| match r {
-            Row::Dense(v) => Some(v.as_slice()),
-            Row::Sparse { .. } => None,
-        })
-        .collect();
-    match dense {
+    match Row::all_dense(rows) {
         // Centred, state by state.
         Some(rows) => {
             let mut d = vec![0.0; mm];
