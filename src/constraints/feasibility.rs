@@ -362,9 +362,7 @@ fn certificate(
         .collect();
     let target_value: f64 = direction.iter().zip(targets).map(|(t, c)| t * c).sum();
     let mut along = vec![0.0; allowed.len()];
-    for (phi, &t) in features.iter().zip(&direction) {
-        phi.add_scaled(t, &mut along);
-    }
+    Row::add_combination(features, &direction, &mut along);
     let hull_min = states
         .iter()
         .map(|&x| along[x])

@@ -162,6 +162,13 @@ impl Row {
         (lo, hi)
     }
 
+    /// `out[x] += sum_i theta_i phi_i(x)`, row by row in order.
+    pub(crate) fn add_combination(rows: &[Row], theta: &[f64], out: &mut [f64]) {
+        for (row, &t) in rows.iter().zip(theta) {
+            row.add_scaled(t, out);
+        }
+    }
+
     /// `out[x] += t phi(x)`.
     pub(crate) fn add_scaled(&self, t: f64, out: &mut [f64]) {
         self.for_each(|x, v| out[x] += t * v);

@@ -613,9 +613,7 @@ impl<'a> MomentProblem<'a> {
         // The returned P*: Theorem A/B for theta·phi at w on the support (one more sweep).
         let n0 = self.problem.hierarchy().size(0);
         let mut loss = vec![0.0; n0];
-        for (row, &t) in self.rows.iter().zip(&run.theta) {
-            row.add_scaled(t, &mut loss);
-        }
+        Row::add_combination(&self.rows, &run.theta, &mut loss);
         for (l, &allowed) in loss.iter_mut().zip(&engine.allowed) {
             if !allowed {
                 *l = f64::INFINITY;
@@ -755,9 +753,7 @@ impl Engine<'_> {
                 .zip(&self.allowed)
                 .map(|(&b, &a)| if a { b } else { f64::INFINITY }),
         );
-        for (row, &t) in self.rows.iter().zip(theta) {
-            row.add_scaled(t, &mut loss);
-        }
+        Row::add_combination(self.rows, theta, &mut loss);
         let potentials: Vec<Option<Vec<T>>> = self
             .potentials
             .iter()

@@ -39,13 +39,6 @@ impl<T> Default for BufferPool<T> {
 }
 
 impl<T: Real> BufferPool<T> {
-    /// A pool holding `buffers`.
-    pub fn from_buffers(buffers: Vec<Vec<T>>) -> Self {
-        Self {
-            spare: RefCell::new(buffers),
-        }
-    }
-
     /// A vector with room for `n` values: the smallest spare vector that fits (as it was
     /// given: its length and contents are whatever they were), or a new empty one
     /// ([`level_vec`]) if none does. Callers overwrite or clear it.
