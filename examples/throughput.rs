@@ -17,8 +17,13 @@
 //!   per level-0 state (Linux only; the loss vector and the marginal buffer are the caller's
 //!   and allocated before).
 //!
+//! * `threads`: worker threads of the solve (`--threads N`; default one per core);
+//! * `numpy_ns_per_state`, `np_exp_ns`, `speedup_vs_numpy`: the numpy version of the same
+//!   solve (`benches/numpy_sweep.py`, run as a child process right after the Rust timings,
+//!   when `python3` with numpy is there; `--no-numpy` skips it).
+//!
 //! ```text
-//! cargo run --release --example throughput -- [--log2 24] [--reps 5] [--json]
+//! cargo run --release --example throughput -- [--log2 24] [--reps 5] [--threads N] [--json]
 //! ```
 
 use std::hint::black_box;
@@ -33,6 +38,8 @@ struct Args {
     log2: usize,
     reps: usize,
     json: bool,
+    threads: usize,
+    numpy: bool,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +47,8 @@ fn parse_args() -> Args {
         log2: 24,
         reps: 5,
         json: false,
+        threads: 0,
+        numpy: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -47,7 +56,13 @@ fn parse_args() -> Args {
             "--json" => args.json = true,
             "--log2" => args.log2 = it.next().and_then(|v| v.parse().ok()).expect("--log2 N"),
             "--reps" => args.reps = it.next().and_then(|v| v.parse().ok()).expect("--reps N"),
-            other => panic!("unknown argument {other} (use --log2 N, --reps N, --json)"),
+            "--threads" => {
+                args.threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N")
+            }
+            "--no-numpy" => args.numpy = false,
+            other => panic!(
+                "unknown argument {other} (use --log2 N, --reps N, --threads N, --no-numpy, --json)"
+            ),
         }
     }
     args.reps = args.reps.max(1);
@@ -77,8 +92,23 @@ fn best_ns<F: FnMut()>(reps: usize, n: usize, mut f: F) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// The numpy version of the same solve, as its JSON line (`None` if it cannot run).
+fn numpy_peer(log2: usize) -> Option<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_sweep.py");
+    let out = std::process::Command::new("python3")
+        .args([script, "--log2", &log2.to_string(), "--reps", "3", "--json"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 fn main() -> hmaxent::Result<()> {
     let args = parse_args();
+    hmaxent::rg::tiled::set_threads(args.threads);
+    let threads = hmaxent::rg::tiled::threads();
     let d = args.log2;
     let h = Arc::new(Hierarchy::complete(2, d)?);
     let n = h.size(0);
@@ -177,6 +207,10 @@ fn main() -> hmaxent::Result<()> {
         }));
     }
     let per_profile: Vec<(&str, f64)> = profiles.iter().map(|p| p.0).zip(best).collect();
+    let numpy = if args.numpy { numpy_peer(d) } else { None };
+    let numpy_ns = numpy
+        .as_ref()
+        .and_then(|j| j["numpy_ns_per_state"].as_f64());
     let sweep_ns = per_profile.iter().map(|p| p.1).fold(0.0, f64::max);
     black_box(checksum);
 
@@ -194,6 +228,7 @@ fn main() -> hmaxent::Result<()> {
             "fresh_memory_ns_per_state": fresh_ns,
             "setup_ns_per_state": setup_ns,
             "reps": args.reps,
+            "threads": threads,
             "profiles": per_profile
                 .iter()
                 .map(|(name, ns)| serde_json::json!({"temperatures": name, "ns_per_state": ns}))
@@ -202,9 +237,17 @@ fn main() -> hmaxent::Result<()> {
         if let Some(p) = peak {
             j["peak_extra_f64_per_state"] = serde_json::json!(p);
         }
+        if let (Some(np), Some(ns)) = (&numpy, numpy_ns) {
+            j["numpy_ns_per_state"] = serde_json::json!(ns);
+            j["np_exp_ns"] = np["np_exp_ns"].clone();
+            j["speedup_vs_numpy"] = serde_json::json!(ns / sweep_ns);
+        }
         println!("{j}");
     } else {
-        println!("complete binary tree, 2^{d} = {n} leaves, {} levels", d + 1);
+        println!(
+            "complete binary tree, 2^{d} = {n} leaves, {} levels, {threads} thread(s)",
+            d + 1
+        );
         println!("{:<34} {:>10}", "", "ns/state");
         for (name, ns) in &per_profile {
             println!("{:<34} {:>10.3}", format!("full solve ({name})"), ns);
@@ -220,6 +263,10 @@ fn main() -> hmaxent::Result<()> {
         );
         println!("{:<34} {:>10.3}", "copy per element", copy_ns);
         println!("{:<34} {:>10.3}", "Problem::from_vec (once)", setup_ns);
+        if let Some(ns) = numpy_ns {
+            println!("{:<34} {:>10.3}", "numpy (benches/numpy_sweep.py)", ns);
+            println!("speedup vs numpy     {:>8.3}", ns / sweep_ns);
+        }
         println!("ratio to exp floor   {:>8.3}", sweep_ns / exp_ns);
         println!("ratio to copy        {:>8.3}", sweep_ns / copy_ns);
         match peak {

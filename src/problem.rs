@@ -6,8 +6,7 @@ use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{entropy_term, sum_pairs};
 use crate::rg::pool::BufferPool;
-use crate::rg::tabulated::Tabulated;
-use crate::rg::{reconstruct, sweep};
+use crate::rg::tiled::{self, Tiling};
 use crate::solution::Solution;
 use crate::temperatures::Temperatures;
 
@@ -225,19 +224,26 @@ impl Problem {
                 }
             })
             .collect::<Result<_>>()?;
-        let engine = Tabulated::new(h, &potentials).with_pool(pool);
-        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice());
-        let out = flow.map(|flow| {
-            let rec = reconstruct(&engine, flow.conditionals);
-            let levels = (rec.marginals, rec.conditional_entropies);
-            (flow.free_energy, flow.losses, levels)
-        });
-        // The effective potentials go back to the pool (the solution does not keep them).
-        potentials.into_iter().flatten().for_each(|u| pool.give(u));
-        let (free_energy, coarse_losses, (marginals, conditional_entropies)) = out?;
-        let mut losses = Vec::with_capacity(h.levels());
-        losses.push(g0);
-        losses.extend(coarse_losses.into_iter().map(Arc::new));
+        let solved = tiled::solve(
+            h,
+            &potentials,
+            &g0,
+            temperatures.cumulative_slice(),
+            Tiling::default(),
+            pool,
+        );
+        let solved = match solved {
+            Ok(solved) => solved,
+            Err(e) => {
+                potentials.into_iter().flatten().for_each(|u| pool.give(u));
+                return Err(e);
+            }
+        };
+        let (free_energy, marginals, conditional_entropies) = (
+            solved.free_energy,
+            solved.marginals,
+            solved.conditional_entropies,
+        );
         let expected: Vec<f64> = (0..h.levels())
             .map(|k| expectation(&marginals[k], self.level_loss(k)))
             .collect();
@@ -252,7 +258,8 @@ impl Problem {
             Arc::clone(&self.hierarchy),
             temperatures.clone(),
             free_energy,
-            losses,
+            g0,
+            potentials,
             marginals,
             conditional_entropies,
             expected,

@@ -1,12 +1,13 @@
 //! The answer to a tabulated problem: everything from one sweep, nothing recomputed.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rand::Rng;
 
 use crate::hierarchy::Hierarchy;
 use crate::numerics::gibbs_into;
 use crate::rg::pool::BufferPool;
+use crate::rg::{coarse_grain_levels, tabulated::Tabulated};
 use crate::sampling::Sampler;
 use crate::temperatures::Temperatures;
 
@@ -34,8 +35,12 @@ pub struct Solution {
     hierarchy: Arc<Hierarchy>,
     temperatures: Temperatures,
     free_energy: f64,
-    /// `g_0..g_d`, block order.
-    losses: Vec<Arc<Vec<f64>>>,
+    /// `g_0` and the effective potentials `u_1..u_d` the sweep ran on (block order; `None`
+    /// is zero), from which the renormalised losses are recomputed when first asked for.
+    g0: Arc<Vec<f64>>,
+    potentials: Vec<Option<Vec<f64>>>,
+    /// `g_0..g_d`, block order, once computed (the solve itself keeps none of them).
+    losses: OnceLock<Vec<Arc<Vec<f64>>>>,
     /// `P*_0..P*_d`, block order.
     marginals: Vec<Vec<f64>>,
     /// `H(Y_k | Y_{k+1})`, `k < d`, then `H(Y_d)`.
@@ -52,7 +57,8 @@ impl Solution {
         hierarchy: Arc<Hierarchy>,
         temperatures: Temperatures,
         free_energy: f64,
-        losses: Vec<Arc<Vec<f64>>>,
+        g0: Arc<Vec<f64>>,
+        potentials: Vec<Option<Vec<f64>>>,
         marginals: Vec<Vec<f64>>,
         conditional_entropies: Vec<f64>,
         expected_level_losses: Vec<f64>,
@@ -67,7 +73,9 @@ impl Solution {
             hierarchy,
             temperatures,
             free_energy,
-            losses,
+            g0,
+            potentials,
+            losses: OnceLock::new(),
             marginals,
             conditional_entropies,
             entropies,
@@ -135,7 +143,7 @@ impl Solution {
     pub fn renormalised_loss(&self, level: usize) -> Vec<f64> {
         let mut out = vec![0.0; self.hierarchy.size(level)];
         self.hierarchy
-            .to_user_order(level, &self.losses[level], &mut out);
+            .to_user_order(level, &self.losses()[level], &mut out);
         out
     }
 
@@ -149,7 +157,7 @@ impl Solution {
     pub fn conditional(&self, level: usize, y: usize) -> Vec<(usize, f64)> {
         let h = &self.hierarchy;
         let block = h.layout(level).block(h.position_of(level + 1, y));
-        let g = &self.losses[level][block.clone()];
+        let g = &self.losses()[level][block.clone()];
         let mut p = vec![0.0; g.len()];
         gibbs_into(g, self.temperatures.cumulative(level), &mut p);
         block.map(|pos| h.user_index(level, pos)).zip(p).collect()
@@ -216,9 +224,29 @@ impl Solution {
     fn into_buffers(self) -> impl Iterator<Item = Vec<f64>> {
         let losses = self
             .losses
+            .into_inner()
+            .unwrap_or_default()
             .into_iter()
+            .chain([self.g0])
             .filter_map(|g| Arc::try_unwrap(g).ok());
-        self.marginals.into_iter().chain(losses)
+        let potentials = self.potentials.into_iter().flatten();
+        self.marginals.into_iter().chain(losses).chain(potentials)
+    }
+
+    /// `g_0..g_d` in block order: the bottom-up sweep run again on first use (the solve
+    /// itself writes only marginals), then kept.
+    fn losses(&self) -> &[Arc<Vec<f64>>] {
+        self.losses.get_or_init(|| {
+            let engine = Tabulated::new(&self.hierarchy, &self.potentials);
+            let cumulative = self.temperatures.cumulative_slice();
+            let d = self.hierarchy.depth();
+            let (coarse, conditionals) = coarse_grain_levels(&engine, &self.g0, &cumulative[..d])
+                .expect("tabulated coarse-graining steps cannot fail");
+            drop(conditionals);
+            std::iter::once(Arc::clone(&self.g0))
+                .chain(coarse.into_iter().map(Arc::new))
+                .collect()
+        })
     }
 
     /// `P*_k` in block order (the order of the hierarchy's tables).

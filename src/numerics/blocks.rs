@@ -17,8 +17,11 @@ pub(crate) fn scale_blocks<T: Real>(layout: Layout<'_>, coarse: &[T], out: &mut 
             }
         }
         Layout::Offsets(o) => {
+            let base = o.first().copied().unwrap_or(0);
             for (w, &py) in o.windows(2).zip(coarse) {
-                out[w[0]..w[1]].iter_mut().for_each(|c| *c = *c * py);
+                out[w[0] - base..w[1] - base]
+                    .iter_mut()
+                    .for_each(|c| *c = *c * py);
             }
         }
     }
@@ -198,7 +201,7 @@ fn gibbs_dispatch<T: Real>(g: &[T], layout: Layout<'_>, nb: usize, s: T, out: [O
             || gibbs_uniform::<T, 4>(g, s, out),
         ),
         Layout::Uniform(b) => gibbs_general(g, |y| b * y..b * (y + 1), nb, s, out),
-        Layout::Offsets(o) => gibbs_general(g, |y| o[y]..o[y + 1], nb, s, out),
+        Layout::Offsets(o) => gibbs_general(g, |y| o[y] - o[0]..o[y + 1] - o[0], nb, s, out),
     }
 }
 

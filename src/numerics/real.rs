@@ -29,9 +29,9 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
             *x = x.ln();
         }
     }
-    /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it a second time for
-    /// AVX2 and FMA and picks that version at run time on CPUs that have them; the result
-    /// is the same up to the rounding of fused multiply-adds.
+    /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
+    /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
+    /// differ only by the rounding of fused multiply-adds.
     #[inline(always)]
     fn kernel<R, F: FnOnce() -> R>(f: F) -> R {
         f()
@@ -58,7 +58,10 @@ impl Real for f64 {
         match cpu::active() {
             // SAFETY: `active` never exceeds what the CPU supports.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 | Isa::Avx512 => unsafe { run_avx2(f) },
+            Isa::Avx512 => unsafe { run_avx512(f) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { run_avx2(f) },
             _ => f(),
         }
     }
@@ -69,5 +72,12 @@ impl Real for f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
+/// [`run_avx2`] with AVX-512 (F and DQ) as well.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+unsafe fn run_avx512<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }

@@ -27,14 +27,7 @@ pub fn sweep<R: Renormalise>(
 ) -> Result<Flow<R>> {
     let d = family.depth();
     debug_assert_eq!(cumulative.len(), d + 1);
-    let mut losses: Vec<R::Loss> = Vec::with_capacity(d);
-    let mut conditionals = Vec::with_capacity(d + 1);
-    for (level, &s) in cumulative.iter().enumerate().take(d) {
-        let g = losses.last().unwrap_or(g0);
-        let (coarser, conditional) = family.coarse_grain(level, g, s)?;
-        conditionals.push(conditional);
-        losses.push(coarser);
-    }
+    let (losses, mut conditionals) = coarse_grain_levels(family, g0, &cumulative[..d])?;
     let (free_energy, top) = family.top(losses.last().unwrap_or(g0), cumulative[d])?;
     conditionals.push(top);
     Ok(Flow {
@@ -43,6 +36,35 @@ pub fn sweep<R: Renormalise>(
         free_energy,
     })
 }
+
+/// The bottom-up steps alone: `g_1..g_m` and the conditionals of levels `0..m` from `g_0`,
+/// for `m = cumulative.len()` (`S_0..S_{m-1}`, at most the family's depth), without the top.
+/// A subtree of a larger problem is swept this way up to the level where its root sits.
+///
+/// # Errors
+/// Whatever the family's steps return.
+pub fn coarse_grain_levels<R: Renormalise>(
+    family: &R,
+    g0: &R::Loss,
+    cumulative: &[R::Scalar],
+) -> Result<Levels<R>> {
+    let m = cumulative.len();
+    let mut losses: Vec<R::Loss> = Vec::with_capacity(m);
+    let mut conditionals = Vec::with_capacity(m + 1);
+    for (level, &s) in cumulative.iter().enumerate() {
+        let g = losses.last().unwrap_or(g0);
+        let (coarser, conditional) = family.coarse_grain(level, g, s)?;
+        conditionals.push(conditional);
+        losses.push(coarser);
+    }
+    Ok((losses, conditionals))
+}
+
+/// Renormalised losses `g_1..g_m` and the conditionals of levels `0..m`.
+pub type Levels<R> = (
+    Vec<<R as Renormalise>::Loss>,
+    Vec<<R as Renormalise>::Conditional>,
+);
 
 /// The result of the top-down pass.
 #[derive(Debug)]
@@ -60,21 +82,39 @@ pub fn reconstruct<R: Reconstruct>(
     family: &R,
     conditionals: Vec<R::Conditional>,
 ) -> Reconstruction<R> {
-    let levels = conditionals.len();
-    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(levels);
-    let mut entropies = Vec::with_capacity(levels);
     let mut conditionals = conditionals;
     // An empty list (not a flow's output) gives an empty reconstruction.
-    if let Some(top) = conditionals.pop() {
-        let (mut coarse, h) = family.top_marginal(top);
+    let Some(top) = conditionals.pop() else {
+        return Reconstruction {
+            marginals: Vec::new(),
+            conditional_entropies: Vec::new(),
+        };
+    };
+    let (coarse, h) = family.top_marginal(top);
+    let mut rec = refine_levels(family, conditionals, coarse);
+    rec.conditional_entropies.push(h);
+    rec
+}
+
+/// The top-down steps below a known marginal: from `P*_m` (`coarse`) and the conditionals
+/// of levels `0..m`, the marginals `P*_0..P*_m` and `H(Y_k | Y_{k+1})` for `k < m` (so
+/// `conditional_entropies` has one entry fewer than `marginals`). A subtree of a larger
+/// problem is reconstructed this way from its roots' marginal.
+pub fn refine_levels<R: Reconstruct>(
+    family: &R,
+    conditionals: Vec<R::Conditional>,
+    coarse: R::Marginal,
+) -> Reconstruction<R> {
+    let levels = conditionals.len() + 1;
+    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(levels);
+    let mut entropies = Vec::with_capacity(levels);
+    let mut coarse = coarse;
+    for (level, conditional) in conditionals.into_iter().enumerate().rev() {
+        let (fine, h) = family.refine(level, conditional, &coarse);
+        marginals.push(std::mem::replace(&mut coarse, fine));
         entropies.push(h);
-        for (level, conditional) in conditionals.into_iter().enumerate().rev() {
-            let (fine, h) = family.refine(level, conditional, &coarse);
-            marginals.push(std::mem::replace(&mut coarse, fine));
-            entropies.push(h);
-        }
-        marginals.push(coarse);
     }
+    marginals.push(coarse);
     marginals.reverse();
     entropies.reverse();
     Reconstruction {

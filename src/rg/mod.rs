@@ -24,11 +24,12 @@
 pub mod driver;
 pub mod pool;
 pub mod tabulated;
+pub mod tiled;
 
 use crate::error::Result;
 use crate::numerics::Real;
 
-pub use driver::{reconstruct, sweep, Flow, Reconstruction};
+pub use driver::{coarse_grain_levels, reconstruct, refine_levels, sweep, Flow, Reconstruction};
 
 /// One renormalisation-group step of a loss family (docs/concepts.md, 'Theorem A').
 pub trait Renormalise {

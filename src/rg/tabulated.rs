@@ -1,5 +1,7 @@
 //! Explicit states and blocks: the reference implementor of [`Renormalise`].
 
+use std::ops::Range;
+
 use super::pool::BufferPool;
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
@@ -15,6 +17,12 @@ pub struct Tabulated<'a, T> {
     hierarchy: &'a Hierarchy,
     potentials: &'a [Option<Vec<T>>],
     pool: Option<&'a BufferPool<T>>,
+    /// The levels `base..=base + depth` of the hierarchy this engine sweeps.
+    base: usize,
+    depth: usize,
+    /// Block-ordered positions of each swept level (`depth + 1` ranges, a subtree window),
+    /// or empty for whole levels.
+    ranges: &'a [Range<usize>],
 }
 
 /// Block conditionals of one level and the entropy of each block.
@@ -44,7 +52,53 @@ impl<'a, T: Real> Tabulated<'a, T> {
             hierarchy,
             potentials,
             pool: None,
+            base: 0,
+            depth: hierarchy.depth(),
+            ranges: &[],
         }
+    }
+
+    /// The same engine restricted to levels `base..=base + ranges.len() - 1` and, at each of
+    /// them, to the positions `ranges[l]` (level `base + l`): a forest of whole subtrees, so
+    /// `ranges[l]` must be exactly the children of the blocks `ranges[l + 1]`. An empty
+    /// `ranges` keeps whole levels from `base` to the top.
+    pub(crate) fn window(self, base: usize, ranges: &'a [Range<usize>]) -> Self {
+        let depth = if ranges.is_empty() {
+            self.hierarchy.depth() - base
+        } else {
+            ranges.len() - 1
+        };
+        Self {
+            base,
+            depth,
+            ranges,
+            ..self
+        }
+    }
+
+    /// Number of states of swept level `l`.
+    fn size(&self, l: usize) -> usize {
+        match self.ranges.get(l) {
+            Some(r) => r.len(),
+            None => self.hierarchy.size(self.base + l),
+        }
+    }
+
+    /// The blocks of swept level `l + 1` over level `l` (relative to the window).
+    fn layout(&self, l: usize) -> Layout<'a> {
+        match (self.hierarchy.layout(self.base + l), self.ranges.get(l + 1)) {
+            (Layout::Offsets(o), Some(r)) => Layout::Offsets(&o[r.start..=r.end]),
+            (layout, _) => layout,
+        }
+    }
+
+    /// `u_{l+1}` of swept level `l + 1`, restricted to the window (`None` is zero).
+    fn potential(&self, l: usize) -> Option<&'a [T]> {
+        let u = self.potentials.get(self.base + l)?.as_deref()?;
+        Some(match self.ranges.get(l + 1) {
+            Some(r) => &u[r.clone()],
+            None => u,
+        })
     }
 
     /// The same engine, taking its tables from `pool` (same results, recycled memory).
@@ -70,7 +124,7 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
     type Conditional = BlockConditionals<T>;
 
     fn depth(&self) -> usize {
-        self.hierarchy.depth()
+        self.depth
     }
 
     fn coarse_grain(
@@ -79,15 +133,15 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
         g: &Vec<T>,
         s: T,
     ) -> Result<(Vec<T>, BlockConditionals<T>)> {
-        let n_coarse = self.hierarchy.size(level + 1);
+        let n_coarse = self.size(level + 1);
         let buffers = [
             self.table(g.len()),
             self.table(n_coarse),
             self.table(n_coarse),
         ];
         let (probabilities, mut coarse, block_entropies) =
-            gibbs_blocks_grow(g, self.hierarchy.layout(level), n_coarse, s, buffers);
-        if let Some(Some(u)) = self.potentials.get(level) {
+            gibbs_blocks_grow(g, self.layout(level), n_coarse, s, buffers);
+        if let Some(u) = self.potential(level) {
             for (c, &u) in coarse.iter_mut().zip(u) {
                 *c = *c + u;
             }
@@ -144,7 +198,7 @@ impl<T: Real> Reconstruct for Tabulated<'_, T> {
         coarse: &Vec<T>,
     ) -> (Vec<T>, T) {
         let mut p = conditional.probabilities;
-        let layout = self.hierarchy.layout(level);
+        let layout = self.layout(level);
         let h = scale_blocks_weighted(layout, coarse, &conditional.block_entropies, &mut p);
         if let Some(pool) = self.pool {
             pool.give(conditional.block_entropies);

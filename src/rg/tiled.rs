@@ -1,0 +1,473 @@
+//! The tabulated engine run by subtrees: a two-phase sweep whose memory traffic is close to
+//! the output it writes, on as many threads as asked.
+//!
+//! The levels below a cut level `c` split into independent subtrees (tiles: runs of
+//! consecutive level-`c` states whose subtrees hold about [`Tiling::tile_states`] leaves,
+//! small enough to stay in the core's cache). Then, with the same driver steps as every
+//! other sweep ([`super::coarse_grain_levels`], [`super::sweep`], [`super::reconstruct`],
+//! [`super::refine_levels`]):
+//!
+//! 1. each tile is coarse-grained from its leaves up to level `c`, and only its roots' losses
+//!    `g_c` are kept;
+//! 2. the small top (levels `c..d`) is solved whole: `F`, its marginals and entropies;
+//! 3. each tile is coarse-grained again, in cache, and reconstructed top-down from its roots'
+//!    marginal `P*_c`, writing each level's marginal once into the output, and giving its
+//!    share `sum_y P*(y) H(X | y)` of every conditional entropy.
+//!
+//! Tiles are fixed by the hierarchy and `tile_states` alone, never by the number of threads,
+//! and their entropy shares are added in tile order, so the results are bit-for-bit the same
+//! whatever the number of threads. Extra memory beyond the marginals is a few tiles' tables
+//! per thread plus the top's (about `n_c` values).
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use super::pool::{BufferPool, Pools};
+use super::tabulated::Tabulated;
+use super::{coarse_grain_levels, reconstruct, refine_levels, sweep};
+use crate::error::Result;
+use crate::hierarchy::{Hierarchy, Layout};
+use crate::numerics::{cpu, Real};
+
+/// How a tabulated solve is split into subtrees and threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tiling {
+    /// Worker threads (`0`: the number set by [`set_threads`], by default one per core; `1`:
+    /// everything on the calling thread).
+    pub threads: usize,
+    /// Leaves per subtree, about (a subtree larger than this is one tile by itself). Problems
+    /// with at most twice as many leaves are solved in one piece.
+    pub tile_states: usize,
+}
+
+impl Default for Tiling {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            tile_states: 1 << 14,
+        }
+    }
+}
+
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the number of threads tabulated solves use from now on (`0`: one per core, the
+/// default; `1`: single-threaded). Results do not depend on it, bit for bit.
+///
+/// ```
+/// use hmaxent::rg::tiled::{set_threads, threads};
+/// set_threads(1);
+/// assert_eq!(threads(), 1);
+/// set_threads(0);
+/// assert!(threads() >= 1);
+/// ```
+pub fn set_threads(n: usize) {
+    THREADS.store(n, Ordering::Relaxed);
+}
+
+/// The number of threads tabulated solves use (see [`set_threads`]).
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// A rayon pool with `n` threads, built once per `n` and kept.
+fn thread_pool(n: usize) -> Arc<rayon::ThreadPool> {
+    type Pools = Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>;
+    static POOLS: OnceLock<Pools> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(k, _)| *k == n) {
+        return Arc::clone(p);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map(Arc::new)
+        .unwrap_or_else(|_| {
+            // No threads to be had: a pool of one still runs everything.
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .expect("a one-thread pool"),
+            )
+        });
+    pools.push((n, Arc::clone(&pool)));
+    pool
+}
+
+thread_local! {
+    /// Per-thread tables of the tiles (reused from tile to tile and solve to solve).
+    static SCRATCH: Pools = Pools::default();
+}
+
+/// Runs `f` on every item, on `threads` threads (in order on this thread for 1), keeping
+/// the calling thread's kernel family; results in item order.
+fn run<I: Send, R: Send>(threads: usize, items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
+    let isa = cpu::active();
+    if threads <= 1 || items.len() <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    thread_pool(threads).install(|| {
+        items
+            .into_par_iter()
+            .map(|item| cpu::with_isa(isa, || f(item)))
+            .collect()
+    })
+}
+
+/// The result of a tabulated solve.
+#[derive(Debug)]
+pub(crate) struct Solved<T> {
+    pub free_energy: T,
+    /// `P*_0..P*_d`, block order.
+    pub marginals: Vec<Vec<T>>,
+    /// `H(Y_k | Y_{k+1})` for `k < d`, then `H(Y_d)`.
+    pub conditional_entropies: Vec<T>,
+}
+
+/// Position on level `k` where block `z` of level `k + 1` starts (`z = n_{k+1}` gives `n_k`).
+fn block_start(layout: Layout<'_>, z: usize) -> usize {
+    match layout {
+        Layout::Uniform(b) => b * z,
+        Layout::Offsets(o) => o[z] - o[0],
+    }
+}
+
+/// The cut level and the tiles: for each tile, its positions on levels `0..=c`.
+fn plan(h: &Hierarchy, tile_states: usize) -> (usize, Vec<Vec<Range<usize>>>) {
+    let d = h.depth();
+    let n0 = h.size(0);
+    let half = (tile_states / 2).max(1);
+    let c = (1..=d)
+        .find(|&k| n0 / h.size(k).max(1) >= half)
+        .unwrap_or(d);
+    let nc = h.size(c);
+    // Leaf positions where each level-c state's subtree starts (and n_0 at the end).
+    let descend = |mut z: usize, to: usize| {
+        for k in (to..c).rev() {
+            z = block_start(h.layout(k), z);
+        }
+        z
+    };
+    let mut starts: Vec<usize> = (0..=nc).collect();
+    for k in (0..c).rev() {
+        let layout = h.layout(k);
+        starts.iter_mut().for_each(|z| *z = block_start(layout, *z));
+    }
+    let mut tiles = Vec::new();
+    let mut a = 0;
+    while a < nc {
+        let mut b = a + 1;
+        while b < nc && starts[b + 1] - starts[a] <= tile_states {
+            b += 1;
+        }
+        tiles.push(
+            (0..=c)
+                .map(|k| descend(a, k)..descend(b, k))
+                .collect::<Vec<_>>(),
+        );
+        a = b;
+    }
+    (c, tiles)
+}
+
+/// Splits `v` into consecutive pieces of the given ranges (which tile `0..v.len()` in order).
+fn split_by<T>(v: &mut [T], ranges: impl Iterator<Item = Range<usize>>) -> Vec<&mut [T]> {
+    let mut rest = v;
+    let mut done = 0;
+    let mut out = Vec::new();
+    for r in ranges {
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(r.end - done);
+        out.push(&mut piece[r.start - done..]);
+        rest = tail;
+        done = r.end;
+    }
+    out
+}
+
+/// Solves the tabulated problem on `hierarchy` with potentials `u_1..u_d` (block order, as
+/// for [`Tabulated::new`]) for the leaf losses `g0` at cumulative temperatures `cumulative`
+/// (`S_0..S_d`): `F`, every level's marginal and every conditional entropy. Marginal tables
+/// are taken from `pool`.
+///
+/// # Errors
+/// [`crate::Error::AllForbidden`] if every state has loss `+inf`.
+pub(crate) fn solve<T: Real>(
+    hierarchy: &Hierarchy,
+    potentials: &[Option<Vec<T>>],
+    g0: &[T],
+    cumulative: &[T],
+    tiling: Tiling,
+    pool: &BufferPool<T>,
+) -> Result<Solved<T>> {
+    let d = hierarchy.depth();
+    let n0 = hierarchy.size(0);
+    let whole = Tabulated::new(hierarchy, potentials).with_pool(pool);
+    let table = |src: &[T], pool: &BufferPool<T>| {
+        let mut v = pool.take(src.len());
+        v.clear();
+        v.extend_from_slice(src);
+        v
+    };
+    if d == 0 || n0 <= 2 * tiling.tile_states {
+        // One piece: the plain sweep.
+        let g = table(g0, pool);
+        let flow = sweep(&whole, &g, cumulative);
+        pool.give(g);
+        let flow = flow?;
+        flow.losses.into_iter().for_each(|v| pool.give(v));
+        let rec = reconstruct(&whole, flow.conditionals);
+        return Ok(Solved {
+            free_energy: flow.free_energy,
+            marginals: rec.marginals,
+            conditional_entropies: rec.conditional_entropies,
+        });
+    }
+    let threads = match tiling.threads {
+        0 => threads(),
+        n => n,
+    };
+    let (c, tiles) = plan(hierarchy, tiling.tile_states);
+
+    // Phase 1: every tile up to level c, keeping its roots' losses.
+    let mut gc = pool.take(hierarchy.size(c));
+    gc.clear();
+    gc.resize(hierarchy.size(c), T::zero());
+    let pieces = split_by(&mut gc, tiles.iter().map(|t| t[c].clone()));
+    let up = run(
+        threads,
+        tiles.iter().zip(pieces).collect(),
+        |(ranges, out)| {
+            SCRATCH.with(|s| {
+                s.with::<T, _>(|local| {
+                    let e = Tabulated::new(hierarchy, potentials)
+                        .with_pool(local)
+                        .window(0, ranges);
+                    let g = table(&g0[ranges[0].clone()], local);
+                    let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
+                    local.give(g);
+                    let (mut losses, conditionals) = swept?;
+                    if let Some(top) = losses.pop() {
+                        out.copy_from_slice(&top);
+                        local.give(top);
+                    }
+                    losses.into_iter().for_each(|v| local.give(v));
+                    for cond in conditionals {
+                        local.give(cond.probabilities);
+                        local.give(cond.block_entropies);
+                    }
+                    Ok(())
+                })
+            })
+        },
+    );
+    up.into_iter().collect::<Result<Vec<()>>>()?;
+
+    // The top: levels c..=d, whole.
+    let top = whole.window(c, &[]);
+    let flow = sweep(&top, &gc, &cumulative[c..]);
+    pool.give(gc);
+    let flow = flow?;
+    flow.losses.into_iter().for_each(|v| pool.give(v));
+    let top_rec = reconstruct(&top, flow.conditionals);
+
+    // Phase 2: every tile again, top-down from its roots' marginal, into the output.
+    let mut marginals: Vec<Vec<T>> = (0..c)
+        .map(|k| {
+            let n = hierarchy.size(k);
+            let mut v = pool.take(n);
+            v.truncate(n);
+            v.resize(n, T::zero());
+            v
+        })
+        .collect();
+    let mut per_tile: Vec<Vec<&mut [T]>> = tiles.iter().map(|_| Vec::with_capacity(c)).collect();
+    for (k, m) in marginals.iter_mut().enumerate() {
+        for (slot, piece) in per_tile
+            .iter_mut()
+            .zip(split_by(m, tiles.iter().map(|t| t[k].clone())))
+        {
+            slot.push(piece);
+        }
+    }
+    let pc = &top_rec.marginals[0];
+    let shares = run(
+        threads,
+        tiles.iter().zip(per_tile).collect(),
+        |(ranges, outs)| {
+            SCRATCH.with(|s| {
+                s.with::<T, _>(|local| {
+                    let e = Tabulated::new(hierarchy, potentials)
+                        .with_pool(local)
+                        .window(0, ranges);
+                    let g = table(&g0[ranges[0].clone()], local);
+                    let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
+                    local.give(g);
+                    let (losses, conditionals) = swept?;
+                    losses.into_iter().for_each(|v| local.give(v));
+                    let coarse = table(&pc[ranges[c].clone()], local);
+                    let rec = refine_levels(&e, conditionals, coarse);
+                    for (out, m) in outs.into_iter().zip(rec.marginals.iter()) {
+                        out.copy_from_slice(m);
+                    }
+                    rec.marginals.into_iter().for_each(|v| local.give(v));
+                    Ok(rec.conditional_entropies)
+                })
+            })
+        },
+    );
+    let shares = shares.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut conditional_entropies = vec![T::zero(); c];
+    for share in &shares {
+        for (h, &s) in conditional_entropies.iter_mut().zip(share) {
+            *h = *h + s;
+        }
+    }
+    conditional_entropies.extend(top_rec.conditional_entropies);
+    marginals.extend(top_rec.marginals);
+    Ok(Solved {
+        free_energy: flow.free_energy,
+        marginals,
+        conditional_entropies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rg::{reconstruct, sweep};
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A random hierarchy in block order: 1..4 top states, each state 0..4 children (so
+    /// blocks are unequal and some empty), depth 1..5; losses and potentials with `+inf`
+    /// (forbidden) entries; random temperatures.
+    /// Hierarchy, leaf losses, potentials `u_1..u_d`, cumulative temperatures.
+    type Random = (Hierarchy, Vec<f64>, Vec<Option<Vec<f64>>>, Vec<f64>);
+
+    fn random_problem(seed: u64) -> Random {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let d = rng.random_range(1..=5);
+        let mut sizes = vec![rng.random_range(1..=4usize)];
+        let mut parents: Vec<Vec<usize>> = Vec::new();
+        for _ in 0..d {
+            let coarse = *sizes.last().unwrap();
+            let mut p = Vec::new();
+            for y in 0..coarse {
+                let kids = if rng.random_bool(0.15) {
+                    0
+                } else {
+                    rng.random_range(1..=5)
+                };
+                p.extend(std::iter::repeat_n(y, kids));
+            }
+            // A level has at most as many states as the finer one.
+            while p.len() < coarse {
+                p.push(rng.random_range(0..coarse));
+            }
+            p.sort_unstable();
+            sizes.push(p.len());
+            parents.push(p);
+        }
+        sizes.reverse();
+        parents.reverse();
+        let h = Hierarchy::new(sizes.clone(), parents).unwrap();
+        let value = |rng: &mut rand::rngs::StdRng| {
+            if rng.random_bool(0.1) {
+                f64::INFINITY
+            } else {
+                rng.random_range(-3.0..3.0)
+            }
+        };
+        let mut g0: Vec<f64> = (0..sizes[0]).map(|_| value(&mut rng)).collect();
+        g0[0] = 0.5; // at least one allowed leaf
+        let potentials = (1..=d)
+            .map(|k| {
+                rng.random_bool(0.5)
+                    .then(|| (0..sizes[k]).map(|_| value(&mut rng)).collect())
+            })
+            .collect();
+        let mut s = 0.0;
+        let cumulative = (0..=d)
+            .map(|_| {
+                s += rng.random_range(0.05..2.0);
+                s
+            })
+            .collect();
+        (h, g0, potentials, cumulative)
+    }
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        a == b || (a - b).abs() <= rel * a.abs().max(b.abs())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// The tiled sweep against the plain one (proof: proofs/tiled_sweep.md) on random
+        /// trees with unequal and empty blocks, forbidden states and potentials, for 1 and 2
+        /// threads and every kernel family of this CPU; 1 and 2 threads agree bit for bit.
+        #[test]
+        fn tiled_sweep_equals_the_untiled_reference(seed in any::<u64>(), tile in 1usize..8) {
+            let (h, g0, potentials, cumulative) = random_problem(seed);
+            prop_assume!(h.size(0) > 2 * tile && h.depth() > 0);
+            for isa in cpu::available() {
+                cpu::with_isa(isa, || {
+                    let engine = Tabulated::new(&h, &potentials);
+                    let flow = sweep(&engine, &g0, &cumulative);
+                    let tiling = |threads| Tiling { threads, tile_states: tile };
+                    let pool = BufferPool::default();
+                    let one = solve(&h, &potentials, &g0, &cumulative, tiling(1), &pool);
+                    let two = solve(&h, &potentials, &g0, &cumulative, tiling(2), &pool);
+                    let Ok(flow) = flow else {
+                        assert!(one.is_err() && two.is_err());
+                        return;
+                    };
+                    let rec = reconstruct(&engine, flow.conditionals);
+                    let (one, two) = (one.unwrap(), two.unwrap());
+                    assert!(close(one.free_energy, flow.free_energy, 1e-14));
+                    for (k, (m, r)) in one.marginals.iter().zip(&rec.marginals).enumerate() {
+                        assert_eq!(m.len(), r.len());
+                        for (a, b) in m.iter().zip(r) {
+                            assert!(close(*a, *b, 1e-14), "{isa:?} level {k}: {a} vs {b}");
+                        }
+                    }
+                    for (a, b) in one.conditional_entropies.iter().zip(&rec.conditional_entropies) {
+                        assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{a} vs {b}");
+                    }
+                    assert_eq!(one.free_energy.to_bits(), two.free_energy.to_bits());
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    for (a, b) in one.marginals.iter().zip(&two.marginals) {
+                        assert_eq!(bits(a), bits(b));
+                    }
+                    assert_eq!(bits(&one.conditional_entropies), bits(&two.conditional_entropies));
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_cover_every_level_in_order() {
+        let h = Hierarchy::complete(2, 10).unwrap();
+        let (c, tiles) = plan(&h, 64);
+        assert_eq!(c, 5);
+        assert_eq!(tiles.len(), 16);
+        for k in 0..=c {
+            let mut next = 0;
+            for t in &tiles {
+                assert_eq!(t[k].start, next);
+                next = t[k].end;
+            }
+            assert_eq!(next, h.size(k));
+        }
+    }
+}
