@@ -38,8 +38,9 @@ pub struct Tiling {
     /// Worker threads (`0`: the number set by [`set_threads`], by default one per core; `1`:
     /// everything on the calling thread).
     pub threads: usize,
-    /// Leaves per subtree, about (a subtree larger than this is one tile by itself). Problems
-    /// with at most twice as many leaves are solved in one piece.
+    /// Leaves per subtree, about, for `f64` (a subtree larger than this is one tile by
+    /// itself; a scalar `w` times wider gets `1/w` as many). Problems with at most twice as
+    /// many leaves are solved in one piece.
     pub tile_states: usize,
 }
 
@@ -218,7 +219,8 @@ pub(crate) fn solve<T: Real>(
         v.extend_from_slice(src);
         v
     };
-    if d == 0 || n0 <= 2 * tiling.tile_states {
+    let width = std::mem::size_of::<T>().div_ceil(std::mem::size_of::<f64>());
+    if d == 0 || n0 * width <= 2 * tiling.tile_states {
         // One piece: the plain sweep.
         let g = table(g0, pool);
         let flow = sweep(&whole, &g, cumulative);
@@ -236,7 +238,13 @@ pub(crate) fn solve<T: Real>(
         0 => threads(),
         n => n,
     };
-    let (c, tiles) = plan(hierarchy, tiling.tile_states);
+    // Tile sizes are in f64s: wider scalars get proportionally fewer leaves per tile.
+    let tile_states = (tiling.tile_states / width).max(1);
+    let (c, tiles) = plan(hierarchy, tile_states);
+
+    // Wide scalars (dual numbers) make the steps compute-bound: their tiles keep their
+    // conditionals for phase 2 instead of computing them again.
+    let keep = std::mem::size_of::<T>() > std::mem::size_of::<f64>();
 
     // Phase 1: every tile up to level c, keeping its roots' losses.
     let mut gc = pool.take(hierarchy.size(c));
@@ -261,16 +269,19 @@ pub(crate) fn solve<T: Real>(
                         local.give(top);
                     }
                     losses.into_iter().for_each(|v| local.give(v));
+                    if keep {
+                        return Ok(Some(conditionals));
+                    }
                     for cond in conditionals {
                         local.give(cond.probabilities);
                         local.give(cond.block_entropies);
                     }
-                    Ok(())
+                    Ok(None)
                 })
             })
         },
     );
-    up.into_iter().collect::<Result<Vec<()>>>()?;
+    let kept = up.into_iter().collect::<Result<Vec<_>>>()?;
 
     // The top: levels c..=d, whole.
     let top = whole.window(c, &[]);
@@ -302,18 +313,24 @@ pub(crate) fn solve<T: Real>(
     let pc = &top_rec.marginals[0];
     let shares = run(
         threads,
-        tiles.iter().zip(per_tile).collect(),
-        |(ranges, outs)| {
+        tiles.iter().zip(per_tile).zip(kept).collect(),
+        |((ranges, outs), kept)| {
             SCRATCH.with(|s| {
                 s.with::<T, _>(|local| {
                     let e = Tabulated::new(hierarchy, potentials)
                         .with_pool(local)
                         .window(0, ranges);
-                    let g = table(&g0[ranges[0].clone()], local);
-                    let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
-                    local.give(g);
-                    let (losses, conditionals) = swept?;
-                    losses.into_iter().for_each(|v| local.give(v));
+                    let conditionals = match kept {
+                        Some(conditionals) => conditionals,
+                        None => {
+                            let g = table(&g0[ranges[0].clone()], local);
+                            let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
+                            local.give(g);
+                            let (losses, conditionals) = swept?;
+                            losses.into_iter().for_each(|v| local.give(v));
+                            conditionals
+                        }
+                    };
                     let coarse = table(&pc[ranges[c].clone()], local);
                     let rec = refine_levels(&e, conditionals, coarse);
                     for (out, m) in outs.into_iter().zip(rec.marginals.iter()) {
@@ -451,6 +468,61 @@ mod tests {
                     }
                     assert_eq!(bits(&one.conditional_entropies), bits(&two.conditional_entropies));
                 });
+            }
+        }
+    }
+
+    /// Dual numbers keep their conditionals between the phases: values and tangents as the
+    /// plain sweep's.
+    #[test]
+    fn tiled_dual_sweep_equals_the_untiled_reference() {
+        use crate::dual::Dual;
+        for seed in 0..40 {
+            let (h, g0, potentials, cumulative) = random_problem(seed);
+            let lift = |v: &[f64], k: usize| -> Vec<Dual<2>> {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, &x)| {
+                        let mut d = Dual::constant(x);
+                        d.eps[k] = ((i * 7) % 5) as f64 - 2.0;
+                        d
+                    })
+                    .collect()
+            };
+            let g0 = lift(&g0, 0);
+            let potentials: Vec<Option<Vec<Dual<2>>>> = potentials
+                .iter()
+                .map(|u| u.as_ref().map(|u| lift(u, 1)))
+                .collect();
+            let cumulative: Vec<Dual<2>> = cumulative.iter().map(|&s| Dual::constant(s)).collect();
+            let engine = Tabulated::new(&h, &potentials);
+            let Ok(flow) = sweep(&engine, &g0, &cumulative) else {
+                continue;
+            };
+            let rec = reconstruct(&engine, flow.conditionals);
+            let tiling = Tiling {
+                threads: 2,
+                tile_states: 3,
+            };
+            let got = solve(
+                &h,
+                &potentials,
+                &g0,
+                &cumulative,
+                tiling,
+                &BufferPool::default(),
+            )
+            .unwrap();
+            let same = |a: Dual<2>, b: Dual<2>| {
+                close(a.re, b.re, 1e-14)
+                    && a.eps
+                        .iter()
+                        .zip(&b.eps)
+                        .all(|(x, y)| (x - y).abs() <= 1e-12 * (1.0 + y.abs()))
+            };
+            assert!(same(got.free_energy, flow.free_energy));
+            for (m, r) in got.marginals.iter().zip(&rec.marginals) {
+                assert!(m.iter().zip(r).all(|(&a, &b)| same(a, b)), "seed {seed}");
             }
         }
     }

@@ -44,8 +44,7 @@ use crate::hierarchy::Hierarchy;
 use crate::numerics::{sum_pairs, Real};
 use crate::problem::Problem;
 use crate::rg::pool::{BufferPool, Pools};
-use crate::rg::tabulated::Tabulated;
-use crate::rg::{reconstruct, sweep};
+use crate::rg::tiled::{self, Tiling};
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
 
@@ -777,16 +776,19 @@ impl Engine<'_> {
             let mut g0 = pool.take(n);
             g0.clear();
             make(&loss, &mut g0);
-            let engine = Tabulated::new(self.hierarchy, &potentials).with_pool(pool);
-            let flow = sweep(&engine, &g0, &cumulative);
+            let solved = tiled::solve(
+                self.hierarchy,
+                &potentials,
+                &g0,
+                &cumulative,
+                Tiling::default(),
+                pool,
+            );
             pool.give(g0);
-            let flow = flow?;
-            let free_energy = flow.free_energy;
-            flow.losses.into_iter().for_each(|g| pool.give(g));
-            let rec = reconstruct(&engine, flow.conditionals);
-            let out = read(&rec.marginals[0]);
-            rec.marginals.into_iter().for_each(|p| pool.give(p));
-            Ok((free_energy, out))
+            let solved = solved?;
+            let out = read(&solved.marginals[0]);
+            solved.marginals.into_iter().for_each(|p| pool.give(p));
+            Ok((solved.free_energy, out))
         });
         self.pools.with(|pool: &BufferPool<f64>| pool.give(loss));
         out
