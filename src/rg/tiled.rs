@@ -55,8 +55,9 @@ impl Default for Tiling {
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sets the number of threads tabulated solves use from now on (`0`: one per core, the
-/// default; `1`: single-threaded). Results do not depend on it, bit for bit.
+/// Sets the number of threads tabulated solves use from now on (`0`: the default, the
+/// environment variable `HMAXENT_THREADS` if set to a positive number, else one per core;
+/// `1`: single-threaded). Results do not depend on it, bit for bit.
 ///
 /// ```
 /// use hmaxent::rg::tiled::{set_threads, threads};
@@ -71,8 +72,15 @@ pub fn set_threads(n: usize) {
 
 /// The number of threads tabulated solves use (see [`set_threads`]).
 pub fn threads() -> usize {
+    static DEFAULT: OnceLock<usize> = OnceLock::new();
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => *DEFAULT.get_or_init(|| {
+            std::env::var("HMAXENT_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }),
         n => n,
     }
 }
