@@ -18,6 +18,8 @@
 //!   and allocated before).
 //!
 //! * `threads`: worker threads of the solve (`--threads N`; default one per core);
+//! * `tile_states`: leaves per tile (`--tile N`; `--tile 1000000000` solves in one piece,
+//!   the untiled sweep);
 //! * `numpy_ns_per_state`, `np_exp_ns`, `speedup_vs_numpy`: the numpy version of the same
 //!   solve (`benches/numpy_sweep.py`, run as a child process right after the Rust timings,
 //!   when `python3` with numpy is there; `--no-numpy` skips it).
@@ -39,6 +41,7 @@ struct Args {
     reps: usize,
     json: bool,
     threads: usize,
+    tile: usize,
     numpy: bool,
 }
 
@@ -48,6 +51,7 @@ fn parse_args() -> Args {
         reps: 5,
         json: false,
         threads: 0,
+        tile: 0,
         numpy: true,
     };
     let mut it = std::env::args().skip(1);
@@ -59,9 +63,10 @@ fn parse_args() -> Args {
             "--threads" => {
                 args.threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N")
             }
+            "--tile" => args.tile = it.next().and_then(|v| v.parse().ok()).expect("--tile N"),
             "--no-numpy" => args.numpy = false,
             other => panic!(
-                "unknown argument {other} (use --log2 N, --reps N, --threads N, --no-numpy, --json)"
+                "unknown argument {other} (use --log2 N, --reps N, --threads N, --tile N, --no-numpy, --json)"
             ),
         }
     }
@@ -108,6 +113,7 @@ fn numpy_peer(log2: usize) -> Option<serde_json::Value> {
 fn main() -> hmaxent::Result<()> {
     let args = parse_args();
     hmaxent::rg::tiled::set_threads(args.threads);
+    hmaxent::rg::tiled::set_tile_states(args.tile);
     let threads = hmaxent::rg::tiled::threads();
     let d = args.log2;
     let h = Arc::new(Hierarchy::complete(2, d)?);
@@ -229,6 +235,7 @@ fn main() -> hmaxent::Result<()> {
             "setup_ns_per_state": setup_ns,
             "reps": args.reps,
             "threads": threads,
+            "tile_states": if args.tile == 0 { hmaxent::rg::tiled::DEFAULT_TILE_STATES } else { args.tile },
             "profiles": per_profile
                 .iter()
                 .map(|(name, ns)| serde_json::json!({"temperatures": name, "ns_per_state": ns}))

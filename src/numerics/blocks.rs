@@ -349,6 +349,72 @@ fn gibbs_uniform<T: Real, const B: usize>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
     }
 }
 
+/// The soft minima of [`gibbs_blocks`] alone (no conditionals, no entropies), into `buffer`
+/// (reused as by [`gibbs_blocks_grow`]), for blocks of two when `1/s` is finite; `None`
+/// (and `buffer` dropped) for other layouts. The same operations as the pair kernel of
+/// [`gibbs_blocks`], so the same values bit for bit:
+///
+/// ```text
+/// w = exp(-(hi - lo) / s),   soft = lo - s log1p(w)      (+inf for an all-+inf block)
+/// ```
+pub(crate) fn soft_pairs_grow<T: Real>(
+    g: &[T],
+    layout: Layout<'_>,
+    n_coarse: usize,
+    s: T,
+    buffer: Vec<T>,
+) -> Option<Vec<T>> {
+    if layout != Layout::Uniform(2) || !(T::one() / s).is_finite() {
+        return None;
+    }
+    let mut soft = buffer;
+    let mut out = Out::reuse(&mut soft, n_coarse);
+    T::kernel(
+        #[inline(always)]
+        || soft_pairs(g, s, &mut out),
+    );
+    Some(soft)
+}
+
+#[inline(always)]
+fn soft_pairs<T: Real>(g: &[T], s: T, soft_out: &mut Out<'_, T>) {
+    let inv_s = T::one() / s;
+    let per = CHUNK / 2;
+    let mut mins = vec![T::zero(); per.min(g.len() / 2)];
+    let mut w = mins.clone();
+    let mut ln_z = mins.clone();
+    for g in g.chunks(per * 2) {
+        let k = g.len() / 2;
+        let soft = soft_out.next(k);
+        let (mins, w, ln_z) = (&mut mins[..k], &mut w[..k], &mut ln_z[..k]);
+        for ((m, w), pair) in mins.iter_mut().zip(w.iter_mut()).zip(g.chunks_exact(2)) {
+            let (a, b) = (pair[0], pair[1]);
+            let (lo, hi) = if b < a { (b, a) } else { (a, b) };
+            *m = lo;
+            let base = if lo < T::infinity() { lo } else { T::zero() };
+            *w = (base - hi) * inv_s;
+        }
+        T::exp_in_place(w);
+        for (z, &w) in ln_z.iter_mut().zip(w.iter()) {
+            *z = T::one() + w;
+        }
+        T::ln_in_place(ln_z);
+        for (((&m, &w), &ln_u), sf) in mins.iter().zip(w.iter()).zip(ln_z.iter()).zip(soft) {
+            let u = T::one() + w;
+            let lz = if u == T::one() {
+                w
+            } else {
+                ln_u * (w / (u - T::one()))
+            };
+            *sf = if m < T::infinity() {
+                m - s * lz
+            } else {
+                T::infinity()
+            };
+        }
+    }
+}
+
 /// [`gibbs_blocks`] for blocks of two (binary trees), when `1/s` is finite. The smaller
 /// child has weight `exp(0) = 1`, so one exponential per block suffices:
 /// `w = exp(-(hi - lo) / s)`, `Z = 1 + w`, `P(lo) = 1 / Z`, `P(hi) = w / Z`,

@@ -21,7 +21,7 @@ pub mod real;
 mod reduce;
 mod vector;
 
-pub(crate) use blocks::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted};
+pub(crate) use blocks::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow};
 pub use layout::Layout;
 pub(crate) use logsumexp::{entropy_term, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};

@@ -66,6 +66,28 @@ pub type Levels<R> = (
     Vec<<R as Renormalise>::Conditional>,
 );
 
+/// The bottom-up steps keeping only the losses ([`Renormalise::coarse_grain_loss`]):
+/// `g_1..g_m` for `m = cumulative.len()`, each handed to `done` once the next is computed
+/// (so a family may recycle its tables); returns `g_m` (`None` for `m = 0`).
+///
+/// # Errors
+/// Whatever the family's steps return.
+pub fn coarse_grain_losses<R: Renormalise>(
+    family: &R,
+    g0: &R::Loss,
+    cumulative: &[R::Scalar],
+    mut done: impl FnMut(R::Loss),
+) -> Result<Option<R::Loss>> {
+    let mut current: Option<R::Loss> = None;
+    for (level, &s) in cumulative.iter().enumerate() {
+        let next = family.coarse_grain_loss(level, current.as_ref().unwrap_or(g0), s)?;
+        if let Some(previous) = current.replace(next) {
+            done(previous);
+        }
+    }
+    Ok(current)
+}
+
 /// The result of the top-down pass.
 #[derive(Debug)]
 pub struct Reconstruction<R: Reconstruct> {

@@ -29,7 +29,10 @@ pub mod tiled;
 use crate::error::Result;
 use crate::numerics::Real;
 
-pub use driver::{coarse_grain_levels, reconstruct, refine_levels, sweep, Flow, Reconstruction};
+pub use driver::{
+    coarse_grain_levels, coarse_grain_losses, reconstruct, refine_levels, sweep, Flow,
+    Reconstruction,
+};
 
 /// One renormalisation-group step of a loss family (docs/concepts.md, 'Theorem A').
 pub trait Renormalise {
@@ -55,6 +58,20 @@ pub trait Renormalise {
         g: &Self::Loss,
         s: Self::Scalar,
     ) -> Result<(Self::Loss, Self::Conditional)>;
+
+    /// `g_{k+1}` alone, for sweeps that discard the conditionals (the first phase of a tiled
+    /// sweep). The default runs [`Renormalise::coarse_grain`] and drops the conditional.
+    ///
+    /// # Errors
+    /// As [`Renormalise::coarse_grain`].
+    fn coarse_grain_loss(
+        &self,
+        level: usize,
+        g: &Self::Loss,
+        s: Self::Scalar,
+    ) -> Result<Self::Loss> {
+        self.coarse_grain(level, g, s).map(|(g, _)| g)
+    }
 
     /// The free energy `F = -S_d log sum_y exp(-g_d(y) / S_d)` and the top distribution.
     ///

@@ -6,7 +6,9 @@ use super::pool::BufferPool;
 use super::{Reconstruct, Renormalise};
 use crate::error::{Error, Result};
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, Real};
+use crate::numerics::{
+    gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow, Real,
+};
 
 /// The tabulated engine: losses are tables over block-ordered states of a [`Hierarchy`],
 /// with optional per-level potentials `u_1..u_d` (block order; `None` is zero), and an
@@ -153,6 +155,28 @@ impl<T: Real> Renormalise for Tabulated<'_, T> {
                 block_entropies,
             },
         ))
+    }
+
+    fn coarse_grain_loss(&self, level: usize, g: &Vec<T>, s: T) -> Result<Vec<T>> {
+        let n_coarse = self.size(level + 1);
+        let layout = self.layout(level);
+        let mut coarse = match soft_pairs_grow(g, layout, n_coarse, s, self.table(n_coarse)) {
+            Some(coarse) => coarse,
+            None => {
+                let (coarse, conditional) = self.coarse_grain(level, g, s)?;
+                if let Some(pool) = self.pool {
+                    pool.give(conditional.probabilities);
+                    pool.give(conditional.block_entropies);
+                }
+                return Ok(coarse);
+            }
+        };
+        if let Some(u) = self.potential(level) {
+            for (c, &u) in coarse.iter_mut().zip(u) {
+                *c = *c + u;
+            }
+        }
+        Ok(coarse)
     }
 
     fn top(&self, g: &Vec<T>, s: T) -> Result<(T, BlockConditionals<T>)> {

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use super::pool::{BufferPool, Pools};
 use super::tabulated::Tabulated;
-use super::{coarse_grain_levels, reconstruct, refine_levels, sweep};
+use super::{coarse_grain_levels, coarse_grain_losses, reconstruct, refine_levels, sweep};
 use crate::error::Result;
 use crate::hierarchy::{Hierarchy, Layout};
 use crate::numerics::{cpu, Real};
@@ -45,15 +45,32 @@ pub struct Tiling {
 }
 
 impl Default for Tiling {
+    /// The process-wide settings ([`set_threads`], [`set_tile_states`]).
     fn default() -> Self {
         Self {
             threads: 0,
-            tile_states: 1 << 14,
+            tile_states: match TILE_STATES.load(Ordering::Relaxed) {
+                0 => DEFAULT_TILE_STATES,
+                n => n,
+            },
         }
     }
 }
 
+/// Leaves per tile unless set otherwise: `2^14` `f64` tables of a binary tile (about `3 * 2^14`
+/// values with its coarser levels) stay well inside a 1 MiB L2 cache.
+pub const DEFAULT_TILE_STATES: usize = 1 << 14;
+
 static THREADS: AtomicUsize = AtomicUsize::new(0);
+static TILE_STATES: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the leaves per tile of tabulated solves from now on (`0`: [`DEFAULT_TILE_STATES`]).
+/// Problems with at most twice as many leaves are solved in one piece, so a large value
+/// turns tiling off (the plain two-pass sweep, which keeps every level's tables). Results
+/// are the same up to the order of additions in the entropies.
+pub fn set_tile_states(n: usize) {
+    TILE_STATES.store(n, Ordering::Relaxed);
+}
 
 /// Sets the number of threads tabulated solves use from now on (`0`: the default, the
 /// environment variable `HMAXENT_THREADS` if set to a positive number, else one per core;
@@ -269,20 +286,22 @@ pub(crate) fn solve<T: Real>(
                         .with_pool(local)
                         .window(0, ranges);
                     let g = table(&g0[ranges[0].clone()], local);
-                    let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
-                    local.give(g);
-                    let (mut losses, conditionals) = swept?;
-                    if let Some(top) = losses.pop() {
-                        out.copy_from_slice(&top);
-                        local.give(top);
-                    }
-                    losses.into_iter().for_each(|v| local.give(v));
                     if keep {
+                        let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
+                        local.give(g);
+                        let (mut losses, conditionals) = swept?;
+                        if let Some(top) = losses.pop() {
+                            out.copy_from_slice(&top);
+                            local.give(top);
+                        }
+                        losses.into_iter().for_each(|v| local.give(v));
                         return Ok(Some(conditionals));
                     }
-                    for cond in conditionals {
-                        local.give(cond.probabilities);
-                        local.give(cond.block_entropies);
+                    let swept = coarse_grain_losses(&e, &g, &cumulative[..c], |v| local.give(v));
+                    local.give(g);
+                    if let Some(top) = swept? {
+                        out.copy_from_slice(&top);
+                        local.give(top);
                     }
                     Ok(None)
                 })
@@ -435,48 +454,92 @@ mod tests {
         a == b || (a - b).abs() <= rel * a.abs().max(b.abs())
     }
 
+    /// The tiled sweep against the plain one (proof: proofs/tiled_sweep.md), for 1 and 2
+    /// threads and every kernel family of this CPU; 1 and 2 threads agree bit for bit.
+    fn check_against_reference(problem: &Random, tile: usize) {
+        let (h, g0, potentials, cumulative) = problem;
+        for isa in cpu::available() {
+            cpu::with_isa(isa, || {
+                let engine = Tabulated::new(h, potentials);
+                let flow = sweep(&engine, g0, cumulative);
+                let tiling = |threads| Tiling {
+                    threads,
+                    tile_states: tile,
+                };
+                let pool = BufferPool::default();
+                let one = solve(h, potentials, g0, cumulative, tiling(1), &pool);
+                let two = solve(h, potentials, g0, cumulative, tiling(2), &pool);
+                let Ok(flow) = flow else {
+                    assert!(one.is_err() && two.is_err());
+                    return;
+                };
+                let rec = reconstruct(&engine, flow.conditionals);
+                let (one, two) = (one.unwrap(), two.unwrap());
+                assert!(close(one.free_energy, flow.free_energy, 1e-14));
+                for (k, (m, r)) in one.marginals.iter().zip(&rec.marginals).enumerate() {
+                    assert_eq!(m.len(), r.len());
+                    for (a, b) in m.iter().zip(r) {
+                        assert!(close(*a, *b, 1e-14), "{isa:?} level {k}: {a} vs {b}");
+                    }
+                }
+                let pairs = one
+                    .conditional_entropies
+                    .iter()
+                    .zip(&rec.conditional_entropies);
+                for (a, b) in pairs {
+                    assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{a} vs {b}");
+                }
+                assert_eq!(one.free_energy.to_bits(), two.free_energy.to_bits());
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (a, b) in one.marginals.iter().zip(&two.marginals) {
+                    assert_eq!(bits(a), bits(b));
+                }
+                assert_eq!(
+                    bits(&one.conditional_entropies),
+                    bits(&two.conditional_entropies)
+                );
+            });
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// The tiled sweep against the plain one (proof: proofs/tiled_sweep.md) on random
-        /// trees with unequal and empty blocks, forbidden states and potentials, for 1 and 2
-        /// threads and every kernel family of this CPU; 1 and 2 threads agree bit for bit.
+        /// Random trees with unequal and empty blocks, forbidden states and potentials.
         #[test]
         fn tiled_sweep_equals_the_untiled_reference(seed in any::<u64>(), tile in 1usize..8) {
-            let (h, g0, potentials, cumulative) = random_problem(seed);
-            prop_assume!(h.size(0) > 2 * tile && h.depth() > 0);
-            for isa in cpu::available() {
-                cpu::with_isa(isa, || {
-                    let engine = Tabulated::new(&h, &potentials);
-                    let flow = sweep(&engine, &g0, &cumulative);
-                    let tiling = |threads| Tiling { threads, tile_states: tile };
-                    let pool = BufferPool::default();
-                    let one = solve(&h, &potentials, &g0, &cumulative, tiling(1), &pool);
-                    let two = solve(&h, &potentials, &g0, &cumulative, tiling(2), &pool);
-                    let Ok(flow) = flow else {
-                        assert!(one.is_err() && two.is_err());
-                        return;
-                    };
-                    let rec = reconstruct(&engine, flow.conditionals);
-                    let (one, two) = (one.unwrap(), two.unwrap());
-                    assert!(close(one.free_energy, flow.free_energy, 1e-14));
-                    for (k, (m, r)) in one.marginals.iter().zip(&rec.marginals).enumerate() {
-                        assert_eq!(m.len(), r.len());
-                        for (a, b) in m.iter().zip(r) {
-                            assert!(close(*a, *b, 1e-14), "{isa:?} level {k}: {a} vs {b}");
-                        }
-                    }
-                    for (a, b) in one.conditional_entropies.iter().zip(&rec.conditional_entropies) {
-                        assert!((a - b).abs() <= 1e-13 * b.abs().max(1.0), "{a} vs {b}");
-                    }
-                    assert_eq!(one.free_energy.to_bits(), two.free_energy.to_bits());
-                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    for (a, b) in one.marginals.iter().zip(&two.marginals) {
-                        assert_eq!(bits(a), bits(b));
-                    }
-                    assert_eq!(bits(&one.conditional_entropies), bits(&two.conditional_entropies));
-                });
-            }
+            let problem = random_problem(seed);
+            prop_assume!(problem.0.size(0) > 2 * tile && problem.0.depth() > 0);
+            check_against_reference(&problem, tile);
+        }
+
+        /// Complete binary trees (the pair kernels), with forbidden leaves and potentials.
+        #[test]
+        fn tiled_binary_sweep_equals_the_untiled_reference(
+            seed in any::<u64>(),
+            d in 2usize..11,
+            tile in 1usize..64,
+        ) {
+            let (_, _, _, cumulative) = random_problem(seed);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+            let h = Hierarchy::complete(2, d).unwrap();
+            let value = |rng: &mut rand::rngs::StdRng| {
+                if rng.random_bool(0.05) {
+                    f64::INFINITY
+                } else {
+                    rng.random_range(-3.0..3.0)
+                }
+            };
+            let g0: Vec<f64> = (0..h.size(0)).map(|_| value(&mut rng)).collect();
+            let potentials: Vec<Option<Vec<f64>>> = (1..=d)
+                .map(|k| {
+                    rng.random_bool(0.3)
+                        .then(|| (0..h.size(k)).map(|_| value(&mut rng)).collect())
+                })
+                .collect();
+            let s0 = cumulative[0];
+            let cumulative: Vec<f64> = (0..=d).map(|k| s0 * (1.0 + k as f64 * 0.7)).collect();
+            check_against_reference(&(h, g0, potentials, cumulative), tile);
         }
     }
 
