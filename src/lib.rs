@@ -77,4 +77,6 @@ mod guides {
     struct FamiliesQuadratic;
     #[doc = include_str!("../docs/families-cascade.md")]
     struct FamiliesCascade;
+    #[doc = include_str!("../docs/families-exchangeable.md")]
+    struct FamiliesExchangeable;
 }
