@@ -11,7 +11,7 @@ use reference::{close, load, num, nums};
 
 use hmaxent::cli;
 use hmaxent::families::exchangeable::{Exchangeable, SiteStates, MAX_LEVELS};
-use hmaxent::{Error, Temperatures};
+use hmaxent::{Error, ErrorKind, Temperatures};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -252,13 +252,13 @@ fn bad_cli_inputs_are_refused_before_any_work() {
     ];
     for input in cases {
         let e = cli::flow::run(&input, false).unwrap_err();
-        assert_eq!(e.kind(), "invalid_input", "{input}: {e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{input}: {e}");
     }
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("coupling");
     assert_eq!(
         cli::flow::run(&missing, false).unwrap_err().kind(),
-        "invalid_input"
+        ErrorKind::InvalidInput
     );
     // The field is optional (default 0) and n = 0 is one spin.
     let one = json!({"family": "hierarchical-ising", "levels": 0, "coupling": 1.0, "c": 1.0,
