@@ -102,6 +102,8 @@ pub mod guide {
     pub mod families_cascade {}
     #[doc = include_str!("../docs/performance.md")]
     pub mod performance {}
+    #[doc = include_str!("../docs/families-exchangeable.md")]
+    pub mod families_exchangeable {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.
