@@ -16,19 +16,25 @@ pub enum Layout<'a> {
 
 impl Layout<'_> {
     /// Block `y` as a range of block-ordered positions on the finer level.
-    ///
-    /// ```
-    /// use hmaxent::hierarchy::Layout;
-    /// let offsets = [0, 2, 5, 5, 6];
-    /// assert_eq!(Layout::Offsets(&offsets).block(1), 2..5);
-    /// assert_eq!(Layout::Offsets(&offsets[1..]).block(0), 0..3); // a window: blocks 1..4
-    /// assert_eq!(Layout::Uniform(3).block(2), 6..9);
-    /// ```
     #[inline]
     pub fn block(&self, y: usize) -> Range<usize> {
         match *self {
             Layout::Uniform(b) => b * y..b * (y + 1),
             Layout::Offsets(o) => o[y] - o[0]..o[y + 1] - o[0],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_from_the_first_block() {
+        let offsets = [0, 2, 5, 5, 6];
+        assert_eq!(Layout::Offsets(&offsets).block(1), 2..5);
+        assert_eq!(Layout::Offsets(&offsets[1..]).block(0), 0..3); // a window: blocks 1..4
+        assert_eq!(Layout::Offsets(&offsets[1..]).block(1), 3..3); // an empty block
+        assert_eq!(Layout::Uniform(3).block(2), 6..9);
     }
 }

@@ -8,13 +8,13 @@
 //! One idea per file: [`real`] (the scalar of a sweep), [`cpu`] (which vector kernels run),
 //! `vector` (`exp`/`ln` over slices), `logsumexp` (soft minima of one slice), `min_plus`
 //! (soft min-plus matrix products), `blocks` (a renormalisation step over every block of a
-//! level), [`layout`] (where the blocks are), `reduce` (small reductions). The block and
+//! level), `layout` (where the blocks are), `reduce` (small reductions). The block and
 //! matrix kernels are internals of the sweep (`pub(crate)`); what is public here is the
 //! scalar trait, the slice functions and the one-slice formulas.
 
 pub(crate) mod blocks;
 pub mod cpu;
-pub mod layout;
+pub(crate) mod layout;
 mod logsumexp;
 mod min_plus;
 pub mod real;
@@ -22,7 +22,6 @@ mod reduce;
 mod vector;
 
 pub(crate) use blocks::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow};
-pub use layout::Layout;
 pub(crate) use logsumexp::{entropy_term, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
