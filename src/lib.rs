@@ -41,6 +41,7 @@ pub mod error;
 pub mod families;
 pub mod hierarchy;
 pub mod inverse;
+pub mod model;
 pub mod numerics;
 pub mod problem;
 pub mod rg;
@@ -77,4 +78,6 @@ mod guides {
     struct FamiliesQuadratic;
     #[doc = include_str!("../docs/families-cascade.md")]
     struct FamiliesCascade;
+    #[doc = include_str!("../docs/constraints-families.md")]
+    struct ConstraintsFamilies;
 }

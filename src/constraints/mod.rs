@@ -6,6 +6,7 @@ pub mod floors;
 pub mod mean;
 pub mod moments;
 pub mod pareto;
+pub mod root;
 pub mod status;
 
 pub use features::SparseFeature;

@@ -323,6 +323,15 @@ impl Cascade {
         p
     }
 
+    /// The cascade of the loss `-f = kappa log Q`: `kappa` negated (zeros of `Q` stay
+    /// forbidden). Only the model layer uses it (a negative multiplier).
+    pub(crate) fn negated(&self) -> Cascade {
+        Cascade {
+            kappa: -self.kappa,
+            ..self.clone()
+        }
+    }
+
     fn check_temperatures(&self, t: &Temperatures) -> Result<()> {
         if t.levels() != self.depth + 1 {
             return Err(Error::length("temperatures", t.levels(), self.depth + 1));

@@ -2,6 +2,7 @@
 
 pub mod cascade;
 pub mod chain;
+pub mod constrained;
 pub mod quadratic;
 
 use serde_json::Value;

@@ -8,16 +8,30 @@
 //! `quadratic-modular` input: `branching`, `depth`, `eigenvalues` (`lambda_0..lambda_L`),
 //! `temperatures`. Output: `scale_variances` (`S_j / lambda_j`) and, unless `--summary`,
 //! `eigenvalue_flow` (level `k`: `b^k lambda_{j+k}`, `j = 0..L-k`).
+//!
+//! Either takes `weights` with `mean` / `mean_at_most` in place of `temperatures`: the
+//! mean-constrained Gaussian, multiplier `K(w) / (c - min f)` in closed form on the open
+//! interval `(min f, +inf)`, with the fields of [`constrained::put_fit`] added.
 
 use nalgebra::{DMatrix, DVector};
 use serde_json::{Map, Value};
 
+use super::constrained::{self, Mode};
 use crate::cli::json;
 use crate::error::{Error, Result};
-use crate::families::quadratic::{eigenvalue_flow, modular, Quadratic};
-use crate::temperatures::Temperatures;
+use crate::families::quadratic::{eigenvalue_flow, modular, Modular, Quadratic};
+use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &["family", "A", "b", "maps", "temperatures"];
+const FIELDS: &[&str] = &[
+    "family",
+    "A",
+    "b",
+    "maps",
+    "temperatures",
+    "weights",
+    "mean",
+    "mean_at_most",
+];
 /// Largest number of entries of `eigenvalue_flow` the CLI prints (`2^26`).
 const MAX_FLOW_ENTRIES: u128 = 1 << 26;
 const MODULAR_FIELDS: &[&str] = &[
@@ -26,6 +40,9 @@ const MODULAR_FIELDS: &[&str] = &[
     "depth",
     "eigenvalues",
     "temperatures",
+    "weights",
+    "mean",
+    "mean_at_most",
 ];
 
 fn check_fields(input: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -102,37 +119,42 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         maps.push(m);
     }
     let q = Quadratic::new(a, b, maps)?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(q.depth() + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = q.solve(&t)?;
     let mut o = Map::new();
+    let sol = match constrained::mode(input, q.depth() + 1)? {
+        Mode::Temperatures(t) => {
+            let sol = q.solve(&t)?;
+            json::put(&mut o, "free_energy", sol.free_energy)?;
+            json::put_vec(&mut o, "entropies", &sol.entropies)?;
+            json::put(&mut o, "expected_loss", sol.expected_loss)?;
+            sol
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&q, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            fit.solution
+        }
+    };
     o.insert("mean".to_string(), vector_out(&sol.mean, "mean")?);
     o.insert(
         "covariance".to_string(),
         matrix_out(&sol.covariance, "covariance")?,
     );
-    {
-        let levels = sol
-            .levels
-            .iter()
-            .map(|g| {
-                let mut l = Map::new();
-                l.insert("A".to_string(), matrix_out(&g.a, "levels.A")?);
-                l.insert("b".to_string(), vector_out(&g.b, "levels.b")?);
-                Ok(Value::Object(l))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        o.insert("levels".to_string(), Value::Array(levels));
-        let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
-        json::put_vec(&mut o, "constants", &constants)?;
-    }
-    json::put(&mut o, "free_energy", sol.free_energy)?;
-    json::put_vec(&mut o, "entropies", &sol.entropies)?;
-    json::put(&mut o, "expected_loss", sol.expected_loss)?;
+    let levels = sol
+        .levels
+        .iter()
+        .map(|g| {
+            let mut l = Map::new();
+            l.insert("A".to_string(), matrix_out(&g.a, "levels.A")?);
+            l.insert("b".to_string(), vector_out(&g.b, "levels.b")?);
+            Ok(Value::Object(l))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    o.insert("levels".to_string(), Value::Array(levels));
+    let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
+    json::put_vec(&mut o, "constants", &constants)?;
     Ok(Value::Object(o))
 }
 
@@ -145,14 +167,22 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         "eigenvalues",
         Some(depth.saturating_add(1)),
     )?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(depth + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = modular(b, depth, &lambda, &t)?;
+    let model = Modular::new(b, depth, &lambda)?;
     let mut o = Map::new();
+    let sol = match constrained::mode(input, depth + 1)? {
+        Mode::Temperatures(t) => {
+            json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+            modular(b, depth, &lambda, &t)?
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&model, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            fit.solution
+        }
+    };
     json::put_vec(&mut o, "scale_variances", &sol.scale_variances)?;
     if !summary {
         if (depth as u128 + 1) * (depth as u128 + 2) / 2 > MAX_FLOW_ENTRIES {
@@ -175,6 +205,5 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         }
         o.insert("eigenvalue_flow".to_string(), Value::Array(flow));
     }
-    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     Ok(Value::Object(o))
 }

@@ -464,6 +464,18 @@ impl Chain {
         Ok((h, p))
     }
 
+    /// The chain of the loss `-f`: every finite bond entry negated, `+inf` (forbidden) kept.
+    pub(crate) fn negated(&self) -> Chain {
+        Chain {
+            bonds: self
+                .bonds
+                .iter()
+                .map(|&x| if x == f64::INFINITY { x } else { -x })
+                .collect(),
+            ..*self
+        }
+    }
+
     fn check_temperatures(&self, t: &Temperatures) -> Result<()> {
         if t.levels() != self.levels + 1 {
             return Err(Error::length("temperatures", t.levels(), self.levels + 1));
