@@ -402,3 +402,62 @@ fn constrained_flow_cli_follows_the_contract() {
     let v = run(q).unwrap();
     assert!((v["multiplier"].as_f64().unwrap() - 0.75).abs() < 1e-15);
 }
+
+/// `hmaxent pareto` on family problems: the frontier of a chain equals the tabulated
+/// frontier of the same instance point by point, and no point dominates another.
+#[test]
+fn pareto_over_a_family_equals_the_tabulated_frontier() {
+    let bond = json!([[0.0, 1.0, 2.0], [1.0, 0.0, null], [0.5, 1.0, 0.0]]);
+    let chain = json!({"family": "chain", "levels": 2, "boundary": "ring", "bond": bond,
+                       "weights_grid": {"steps": 4}, "mean": 1.5});
+    let fam = cli::pareto::run(&chain, None).unwrap();
+    let c = hmaxent_chain(&bond);
+    let (_, problem) = c.tabulate().unwrap();
+    let weights = hmaxent::constraints::pareto::weights_grid(3, 4).unwrap();
+    let tab = problem
+        .pareto_frontier(&weights, Some(MeanConstraint::Equal(1.5)))
+        .unwrap();
+    let points = fam["points"].as_array().unwrap();
+    assert_eq!(points.len(), tab.points.len());
+    for (p, t) in points.iter().zip(&tab.points) {
+        for (a, b) in p["entropies"].as_array().unwrap().iter().zip(&t.entropies) {
+            assert!(rel(a.as_f64().unwrap(), *b) < 1e-10);
+        }
+        assert!(rel(p["multiplier"].as_f64().unwrap(), t.multiplier.unwrap()) < 1e-10);
+        assert!(p["temperatures"].is_array());
+    }
+    assert_eq!(fam["dominated"], json!([]));
+    // Unconstrained, a 2^40-site chain: criteria (-E f, H(Y_0..40)).
+    let big = json!({"family": "chain", "levels": 40, "boundary": "open",
+                     "bond": [[0.0, 1.0], [1.0, 0.0]], "weights_grid": {"steps": 1}});
+    let v = cli::pareto::run(&big, None).unwrap();
+    assert_eq!(v["points"].as_array().unwrap().len(), 1);
+    // Bad input: temperatures, unknown fields.
+    let mut bad = big.clone();
+    bad["temperatures"] = json!([1.0]);
+    assert_eq!(
+        cli::pareto::run(&bad, None).unwrap_err().kind(),
+        "invalid_input"
+    );
+    let mut bad = big;
+    bad["loss"] = json!([1.0]);
+    assert_eq!(
+        cli::pareto::run(&bad, None).unwrap_err().kind(),
+        "invalid_input"
+    );
+}
+
+fn hmaxent_chain(bond: &Value) -> Chain {
+    let rows = bond.as_array().unwrap();
+    let q = rows.len();
+    let flat: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(INF))
+        })
+        .collect();
+    Chain::homogeneous(q, 2, Boundary::Ring, &flat).unwrap()
+}

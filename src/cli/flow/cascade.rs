@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::families::cascade::Cascade;
 use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &[
+/// The input fields of a cascade (besides the constrained form's).
+pub const FIELDS: &[&str] = &[
     "family",
     "kappa",
     "branching",
@@ -21,6 +22,27 @@ const FIELDS: &[&str] = &[
     "conditionals",
     "temperatures",
 ];
+
+/// The (homogeneous) cascade described by an input object.
+///
+/// # Errors
+/// `invalid_input` for anything malformed.
+pub fn cascade(input: &Map<String, Value>) -> Result<Cascade> {
+    let kappa = json::number(json::required(input, "kappa")?, "kappa")?;
+    let b = json::index(json::required(input, "branching")?, "branching")?;
+    let depth = json::index(json::required(input, "depth")?, "depth")?;
+    let list = json::array(
+        json::required(input, "conditionals")?,
+        "conditionals",
+        Some(depth),
+    )?;
+    let conditionals = list
+        .iter()
+        .enumerate()
+        .map(|(k, q)| json::numbers(q, &format!("conditionals[{k}]"), Some(b)))
+        .collect::<Result<Vec<_>>>()?;
+    Cascade::homogeneous(kappa, b, depth, &conditionals)
+}
 
 /// Runs the family on a parsed input object (`summary` changes nothing: the output is
 /// `O(L b)` already). With `weights` and `mean` / `mean_at_most` it solves the
@@ -43,20 +65,8 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             constrained::FIELDS.join(", ")
         )));
     }
-    let kappa = json::number(json::required(input, "kappa")?, "kappa")?;
-    let b = json::index(json::required(input, "branching")?, "branching")?;
-    let depth = json::index(json::required(input, "depth")?, "depth")?;
-    let list = json::array(
-        json::required(input, "conditionals")?,
-        "conditionals",
-        Some(depth),
-    )?;
-    let conditionals = list
-        .iter()
-        .enumerate()
-        .map(|(k, q)| json::numbers(q, &format!("conditionals[{k}]"), Some(b)))
-        .collect::<Result<Vec<_>>>()?;
-    let cascade = Cascade::homogeneous(kappa, b, depth, &conditionals)?;
+    let cascade = cascade(input)?;
+    let depth = cascade.depth();
     let mut o = Map::new();
     let sol = match constrained::mode(input, depth + 1)? {
         Mode::Temperatures(t) => {

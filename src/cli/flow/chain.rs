@@ -18,7 +18,8 @@ use crate::model::{solve_mean, Orientation};
 
 use crate::cli::json;
 
-const FIELDS: &[&str] = &[
+/// The input fields of a chain (besides the constrained form's).
+pub const FIELDS: &[&str] = &[
     "family",
     "levels",
     "boundary",

@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::families::quadratic::{eigenvalue_flow, modular, Modular, Quadratic};
 use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &[
+/// The input fields of a general quadratic.
+pub const FIELDS: &[&str] = &[
     "family",
     "A",
     "b",
@@ -34,7 +35,8 @@ const FIELDS: &[&str] = &[
 ];
 /// Largest number of entries of `eigenvalue_flow` the CLI prints (`2^26`).
 const MAX_FLOW_ENTRIES: u128 = 1 << 26;
-const MODULAR_FIELDS: &[&str] = &[
+/// The input fields of a modular quadratic.
+pub const MODULAR_FIELDS: &[&str] = &[
     "family",
     "branching",
     "depth",
@@ -88,18 +90,12 @@ fn vector_out(v: &DVector<f64>, field: &str) -> Result<Value> {
     json::out_vec(v.as_slice(), field)
 }
 
-/// Runs the family on a parsed input object; `summary` omits `eigenvalue_flow` (modular; the
-/// general quadratic output is the same either way).
+/// The general quadratic described by an input object (`A`, `b`, `maps`).
 ///
 /// # Errors
 /// `invalid_input` for malformed input, a non-symmetric, indefinite or singular `A`, a
-/// rank-deficient map, wrong shapes; `numerical` for results beyond `f64` (an eigenvalue of
-/// the modular flow beyond `f64` without `--summary`).
-pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    if input.get("family").and_then(Value::as_str) == Some("quadratic-modular") {
-        return run_modular(input, summary);
-    }
-    check_fields(input, FIELDS, "quadratic")?;
+/// rank-deficient map, wrong shapes.
+pub fn quadratic(input: &Map<String, Value>) -> Result<Quadratic> {
     let a = matrix(json::required(input, "A")?, "A", None)?;
     let n = a.nrows();
     if a.ncols() != n {
@@ -118,7 +114,37 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         dim = m.nrows();
         maps.push(m);
     }
-    let q = Quadratic::new(a, b, maps)?;
+    Quadratic::new(a, b, maps)
+}
+
+/// The modular quadratic described by an input object (`branching`, `depth`, `eigenvalues`).
+///
+/// # Errors
+/// `invalid_input` for malformed input.
+pub fn modular_model(input: &Map<String, Value>) -> Result<Modular> {
+    let b = json::index(json::required(input, "branching")?, "branching")?;
+    let depth = json::index(json::required(input, "depth")?, "depth")?;
+    let lambda = json::numbers(
+        json::required(input, "eigenvalues")?,
+        "eigenvalues",
+        Some(depth.saturating_add(1)),
+    )?;
+    Modular::new(b, depth, &lambda)
+}
+
+/// Runs the family on a parsed input object; `summary` omits `eigenvalue_flow` (modular; the
+/// general quadratic output is the same either way).
+///
+/// # Errors
+/// `invalid_input` for malformed input, a non-symmetric, indefinite or singular `A`, a
+/// rank-deficient map, wrong shapes; `numerical` for results beyond `f64` (an eigenvalue of
+/// the modular flow beyond `f64` without `--summary`).
+pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
+    if input.get("family").and_then(Value::as_str) == Some("quadratic-modular") {
+        return run_modular(input, summary);
+    }
+    check_fields(input, FIELDS, "quadratic")?;
+    let q = quadratic(input)?;
     let mut o = Map::new();
     let sol = match constrained::mode(input, q.depth() + 1)? {
         Mode::Temperatures(t) => {
