@@ -171,6 +171,19 @@ pub struct MomentSolution {
     pub duality_gap: f64,
 }
 
+impl MomentSolution {
+    /// This solution if it converged ([`Status::is_converged`]); otherwise
+    /// [`Error::NotConverged`] with the iterations used and the final gradient norm.
+    ///
+    /// # Errors
+    /// [`Error::NotConverged`] for [`Status::MaxIterations`].
+    pub fn converged(self) -> Result<Self> {
+        let (iterations, residual) = (self.iterations, self.gradient_norm);
+        self.status.check("the moment dual", iterations, residual)?;
+        Ok(self)
+    }
+}
+
 /// The dual function at one point (on all allowed states).
 #[derive(Debug, Clone)]
 pub struct DualEvaluation {
