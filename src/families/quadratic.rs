@@ -52,6 +52,7 @@ use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use rand::Rng;
 
 use crate::error::{Error, Result};
+use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
 use crate::temperatures::Temperatures;
 
@@ -287,7 +288,7 @@ impl Quadratic {
     /// precision; [`Error::Numerical`] for non-finite results.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<GaussianSolution> {
         temperatures.expect_levels(self.depth() + 1)?;
-        let step = GaussianFlow { maps: &self.maps };
+        let step = GaussianStep { maps: &self.maps };
         let g0 = QuadraticLoss {
             a: self.a.clone(),
             b: self.b.clone(),
@@ -300,10 +301,7 @@ impl Quadratic {
         let conditionals = flow.conditionals.clone();
         let rec = reconstruct(&step, flow.conditionals);
         let conditional_entropies = rec.conditional_entropies;
-        let mut entropies = conditional_entropies.clone();
-        for k in (0..self.depth()).rev() {
-            entropies[k] += entropies[k + 1];
-        }
+        let entropies = level_entropies(&conditional_entropies);
         let marginal = rec.marginals.into_iter().next().expect("level 0");
         let expected_loss = flow.free_energy
             + temperatures
@@ -381,12 +379,12 @@ impl GaussianSolution {
 /// One step of the quadratic flow (implements [`Renormalise`] and [`Reconstruct`]); the map
 /// of step `k` is `maps[k]` (`M_{k+1}`).
 #[derive(Debug, Clone, Copy)]
-pub struct GaussianFlow<'a> {
+pub struct GaussianStep<'a> {
     /// `M_1..M_d`.
     pub maps: &'a [DMatrix<f64>],
 }
 
-impl Renormalise for GaussianFlow<'_> {
+impl Renormalise for GaussianStep<'_> {
     type Scalar = f64;
     type Loss = QuadraticLoss;
     type Conditional = GaussianConditional;
@@ -489,7 +487,7 @@ impl Renormalise for GaussianFlow<'_> {
     }
 }
 
-impl Reconstruct for GaussianFlow<'_> {
+impl Reconstruct for GaussianStep<'_> {
     type Marginal = Gaussian;
 
     fn top_marginal(&self, top: GaussianConditional) -> (Gaussian, f64) {

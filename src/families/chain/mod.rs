@@ -36,6 +36,7 @@ use crate::numerics::{
     soft_min_plus_scratch, Real,
 };
 use crate::problem::Problem;
+use crate::rg::driver::level_entropies;
 use crate::rg::{sweep, Flow, Renormalise};
 use crate::temperatures::Temperatures;
 
@@ -521,10 +522,7 @@ fn finish(
     conditional_entropies: Vec<f64>,
     expected_loss: f64,
 ) -> Result<ChainSolution> {
-    let mut entropies = conditional_entropies.clone();
-    for k in (0..entropies.len().saturating_sub(1)).rev() {
-        entropies[k] += entropies[k + 1];
-    }
+    let entropies = level_entropies(&conditional_entropies);
     let summary = FlowSolution {
         free_energy: flow.free_energy,
         entropies,
