@@ -103,6 +103,8 @@ pub mod guide {
     pub mod families_cascade {}
     #[doc = include_str!("../docs/constraints-families.md")]
     pub mod constraints_families {}
+    #[doc = include_str!("../docs/families-exchangeable.md")]
+    pub mod families_exchangeable {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.
