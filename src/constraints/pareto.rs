@@ -30,6 +30,7 @@ pub const MAX_GRID_POINTS: usize = 100_000;
 /// One point of the frontier; `S` is the model's own answer (the tabulated [`Solution`], a
 /// chain's flow, ...).
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FrontierPoint<S = Solution> {
     /// The level weights `w_0..w_d`.
     pub weights: Vec<f64>,
@@ -71,6 +72,7 @@ impl<S> FrontierPoint<S> {
 
 /// A traced frontier.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Frontier<S = Solution> {
     /// The points, in the order the weights were given.
     pub points: Vec<FrontierPoint<S>>,

@@ -20,6 +20,7 @@ use crate::temperatures::{validate_levels, Temperatures};
 
 /// The answer of [`solve_mean`].
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MeanFit<S> {
     /// The model's own answer at the optimum: for `lambda > 0` (or `0`) at temperatures
     /// `w / lambda` for `f`; for `lambda < 0` at `w / |lambda|` for `-f` (see `orientation`);

@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::temperatures::Temperatures;
 
 /// Which loss a model is solved for.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Orientation {
     /// Theorem A for the loss `f` itself.
@@ -42,6 +43,7 @@ pub enum Orientation {
 }
 
 /// Which end of the attainable interval `[min f, max f]`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// `c = min f`: the limit on the minimisers of `f`.
@@ -52,6 +54,7 @@ pub enum Side {
 
 /// The statistics of an optimum that the convex layer uses, always stated for the loss `f`
 /// of the model (also when `-f` was solved).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelPoint {
     /// `F` of the problem that was solved (for [`Orientation::Negated`], that of `-f`).
@@ -81,6 +84,7 @@ impl ModelPoint {
 }
 
 /// The attainable interval of `E f` over the distributions the model allows.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossRange {
     /// `min f` over allowed states (the infimum, for an open interval).
