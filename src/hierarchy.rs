@@ -1,4 +1,4 @@
-//! Levels, coarse-graining maps and their blocks (SPEC §1).
+//! Levels, coarse-graining maps and their blocks (docs/concepts.md, 'Levels, coarse-graining, blocks').
 //!
 //! A [`Hierarchy`] stores every level in *block order*: the children of a coarse state
 //! are contiguous, and coarse states are themselves in the block order of their level, so
@@ -7,32 +7,11 @@
 //! complete `b`-ary trees. The permutation back to the user's state order is kept, and
 //! everything the crate returns is in the user's order.
 
-use std::ops::Range;
-
 use crate::error::{Error, Result};
+pub use crate::numerics::layout::Layout;
 
 /// Largest number of level-0 states a tabulated hierarchy may have (`2^32`).
 pub const MAX_STATES: usize = 1 << 32;
-
-/// How the blocks of one coarse level are laid out over the finer level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout<'a> {
-    /// Every block has `b` consecutive children: block `y` is `b*y..b*(y+1)`.
-    Uniform(usize),
-    /// Block `y` is `offsets[y]..offsets[y + 1]`.
-    Offsets(&'a [usize]),
-}
-
-impl Layout<'_> {
-    /// Block `y` as a range of block-ordered positions on the finer level.
-    #[inline]
-    pub fn block(&self, y: usize) -> Range<usize> {
-        match *self {
-            Layout::Uniform(b) => b * y..b * (y + 1),
-            Layout::Offsets(o) => o[y]..o[y + 1],
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Blocks {
@@ -44,7 +23,7 @@ enum Blocks {
 ///
 /// ```
 /// # use hmaxent::Hierarchy;
-/// // Leaves 0,1 -> A; leaves 2,3 -> B (SPEC §3's example); a 3-leaf block and an empty block.
+/// // Leaves 0,1 -> A; leaves 2,3 -> B (docs/concepts.md's example); a 3-leaf block and an empty block.
 /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
 /// assert_eq!(h.depth(), 1);
 /// let h2 = Hierarchy::new(vec![4, 2], vec![vec![1, 1, 1, 1]])?; // block of state 0 is empty

@@ -1,4 +1,4 @@
-//! The only sweep: coarse-grain up, reconstruct down (SPEC §3).
+//! The only sweep: coarse-grain up, reconstruct down (docs/concepts.md, 'Theorem A').
 
 use super::{Reconstruct, Renormalise};
 use crate::error::Result;

@@ -1,6 +1,6 @@
 //! The renormalisation-group engine: one trait for a coarse-graining step, one driver.
 //!
-//! Theorem A (SPEC §3) is a bottom-up sweep of soft minima at cumulative temperatures
+//! Theorem A (docs/concepts.md, 'Theorem A') is a bottom-up sweep of soft minima at cumulative temperatures
 //! followed by an exact top-down reconstruction. A *family* of losses implements
 //! [`Renormalise`] (one RG step: `g_k -> g_{k+1}` at `S_k`, plus the top) and optionally
 //! [`Reconstruct`] (the top-down pass). The tabulated engine ([`tabulated::Tabulated`]) is
@@ -30,7 +30,7 @@ use crate::numerics::Real;
 
 pub use driver::{reconstruct, sweep, Flow, Reconstruction};
 
-/// One renormalisation-group step of a loss family (SPEC §3, §6).
+/// One renormalisation-group step of a loss family (docs/concepts.md, 'Theorem A').
 pub trait Renormalise {
     /// Scalar of the sweep (`f64`, or a dual number for forward-mode derivatives).
     type Scalar: Real;
@@ -62,7 +62,7 @@ pub trait Renormalise {
     fn top(&self, g: &Self::Loss, s: Self::Scalar) -> Result<(Self::Scalar, Self::Conditional)>;
 }
 
-/// The top-down pass of a family: marginals from conditionals (SPEC §3).
+/// The top-down pass of a family: marginals from conditionals (docs/concepts.md, 'Theorem A').
 pub trait Reconstruct: Renormalise {
     /// A level marginal `P*_k`.
     type Marginal;

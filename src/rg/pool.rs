@@ -11,7 +11,7 @@ use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::numerics::{level_vec, Real};
+use crate::numerics::Real;
 
 /// A set of spare vectors, handed out best-fit by capacity.
 ///
@@ -68,6 +68,48 @@ impl<T: Real> BufferPool<T> {
         self.spare.borrow().is_empty()
     }
 }
+
+/// An empty vector with room for `n` values of a level of the sweep, not cleared (the sweep
+/// writes every value once, chunk by chunk). On Linux, the 2 MiB-aligned part of a vector of
+/// at least two huge pages is marked for transparent huge pages before it is first written:
+/// 2 MiB pages make those first writes (page faults) several times cheaper, and every such
+/// page lies inside the vector, which the sweep fills completely, so no memory is wasted.
+/// Only a hint; the contents are the same either way.
+pub(crate) fn level_vec<T: Real>(n: usize) -> Vec<T> {
+    let v = Vec::with_capacity(n);
+    advise_huge_pages(v.as_ptr(), n * std::mem::size_of::<T>());
+    v
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages<T>(ptr: *const T, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    // Level tables of 2..32 MiB usually come from the allocator's heap (glibc's mmap
+    // threshold grows to 32 MiB after the first large free); the hint covers only whole
+    // 2 MiB pages inside this vector there too, and a heap that shrinks drops it.
+    if bytes < 2 * HUGE {
+        return;
+    }
+    let start = ptr as usize;
+    let end = start + bytes;
+    let first = start.next_multiple_of(HUGE);
+    let last = end / HUGE * HUGE;
+    if last >= first + HUGE {
+        // SAFETY: `first..last` lies inside the caller's allocation; MADV_HUGEPAGE
+        // only changes how the kernel backs the pages, never their contents. Errors (e.g. no
+        // THP support) are ignored: the hint is optional.
+        unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_HUGEPAGE,
+            );
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages<T>(_: *const T, _: usize) {}
 
 /// One [`BufferPool`] per scalar type, for an engine that sweeps with several (`f64` for
 /// values and gradients, dual numbers for Hessians).

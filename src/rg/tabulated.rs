@@ -59,7 +59,7 @@ impl<'a, T: Real> Tabulated<'a, T> {
     fn table(&self, n: usize) -> Vec<T> {
         match self.pool {
             Some(pool) => pool.take(n),
-            None => crate::numerics::level_vec(n),
+            None => super::pool::level_vec(n),
         }
     }
 }

@@ -1,0 +1,35 @@
+//! Small reductions shared by the sweep and the constraint solvers.
+
+use super::real::Real;
+
+/// `a` and `b` agree to 4 ulps of the larger magnitude (used to recognise constraint
+/// targets that sit on a boundary up to rounding).
+#[inline]
+pub(crate) fn nearly_equal(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs())
+}
+
+/// `sum_i f(a_i, b_i)` over the common length, with 8 partial sums so the reduction is
+/// not bound by the latency of one addition chain (and vectorises).
+#[inline]
+pub(crate) fn sum_pairs<T: Real, F: Fn(T, T) -> T>(a: &[T], b: &[T], f: F) -> T {
+    const LANES: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let split = n / LANES * LANES;
+    let mut acc = [T::zero(); LANES];
+    for (ca, cb) in a[..split]
+        .chunks_exact(LANES)
+        .zip(b[..split].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            acc[i] = acc[i] + f(ca[i], cb[i]);
+        }
+    }
+    let tail = a[split..]
+        .iter()
+        .zip(&b[split..])
+        .fold(T::zero(), |t, (&x, &y)| t + f(x, y));
+    let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
+    (half(0) + half(4)) + tail
+}
