@@ -1,14 +1,54 @@
 //! The one error type of the crate.
 //!
 //! Every public function that can fail on user data returns [`Result`]; every variant says
-//! what is wrong and where (field, level, index). [`Error::kind`] gives the stable word the
-//! command-line tool prints (`invalid_input`, `infeasible`, `numerical`, `io`).
+//! what is wrong and where (field, level, index), as data a program can read
+//! ([`Error::field`], [`Error::level`], [`Error::index`]) as well as in its message.
+//! [`Error::kind`] sorts the variants into four [`ErrorKind`]s: bad input, a problem with
+//! no solution, a result that does not fit in `f64` (or an iteration that did not
+//! converge), and a file that could not be read.
+//!
+//! ```
+//! use hmaxent::{ErrorKind, Hierarchy, Problem, Temperatures};
+//! let h = Hierarchy::new(vec![2, 1], vec![vec![0, 0]])?;
+//! // Both states forbidden: no distribution exists.
+//! let forbidden = Problem::new(&h, &[f64::INFINITY; 2])?;
+//! let e = forbidden.solve(&Temperatures::new(&[1.0, 1.0])?).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Infeasible);
+//! // Finite losses whose total overflows f64 are not forbidden: the answer does not fit.
+//! let huge = Problem::new(&h, &[f64::MAX; 2])?.with_potentials(&[[f64::MAX]])?;
+//! let e = huge.solve(&Temperatures::new(&[1.0, 1.0])?).unwrap_err();
+//! assert_eq!(e.kind(), ErrorKind::Numerical);
+//! # Ok::<(), hmaxent::Error>(())
+//! ```
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The four kinds of failure, for code that reacts to the kind rather than the variant.
+///
+/// The command-line tool prints each as a fixed snake_case word (`invalid_input`,
+/// `infeasible`, `numerical`, `io`; see `docs/cli.md`, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input is malformed or outside its allowed range (wrong length, NaN, negative
+    /// temperature, index out of range, a problem too large to tabulate, ...).
+    InvalidInput,
+    /// The input is valid but no distribution satisfies it: every state forbidden, a target
+    /// outside the attainable set, an entropy floor above its maximum.
+    Infeasible,
+    /// A result that does not fit in `f64` (an overflow of finite input), or an iteration
+    /// that did not converge within its budget.
+    Numerical,
+    /// A file could not be read or written.
+    Io,
+}
+
 /// Everything that can go wrong in `hmaxent`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum Error {
     /// A field has the wrong length.
@@ -108,7 +148,29 @@ pub enum Error {
     /// Another infeasible problem (moment targets, entropy floors), with an explanation.
     #[error("{0}")]
     InfeasibleProblem(String),
-    /// A result does not fit in `f64`, or an iteration did not converge.
+    /// A quantity computed from finite input does not fit in `f64`. Distinct from a forbidden
+    /// state: `+inf` in the *input* forbids a state; an overflow in the *computation* is
+    /// this error, never [`Error::AllForbidden`].
+    #[error("{quantity}{} overflows f64", place(*.level, *.index))]
+    Overflow {
+        /// What overflowed, e.g. `the total loss` or `the renormalised loss g_2`.
+        quantity: String,
+        /// The level it belongs to, when there is one.
+        level: Option<usize>,
+        /// The state (user index at `level`) or entry, when there is one.
+        index: Option<usize>,
+    },
+    /// An iterative solver stopped at its budget without meeting its tolerance.
+    #[error("{solver} did not converge within {iterations} iterations (residual {residual:e})")]
+    NotConverged {
+        /// The solver, e.g. `the moment dual`.
+        solver: String,
+        /// Iterations used.
+        iterations: usize,
+        /// The residual it stopped at (gradient norm, interval width, ...).
+        residual: f64,
+    },
+    /// A result does not fit in `f64`, or an iteration did not converge (other cases).
     #[error("{0}")]
     Numerical(String),
     /// A file could not be read.
@@ -117,26 +179,87 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable snake_case word for this error (the `<kind>` of the CLI's error line):
+    /// The kind of this error:
     ///
-    /// * `infeasible`: [`Error::Infeasible`], [`Error::InfeasibleProblem`], [`Error::AllForbidden`];
-    /// * `numerical`: [`Error::Numerical`];
-    /// * `io`: [`Error::Io`];
-    /// * `invalid_input`: every other variant.
+    /// * [`ErrorKind::Infeasible`]: [`Error::Infeasible`], [`Error::InfeasibleMoments`],
+    ///   [`Error::InfeasibleProblem`], [`Error::AllForbidden`];
+    /// * [`ErrorKind::Numerical`]: [`Error::Overflow`], [`Error::NotConverged`],
+    ///   [`Error::Numerical`];
+    /// * [`ErrorKind::Io`]: only [`Error::Io`];
+    /// * [`ErrorKind::InvalidInput`]: every other variant.
     ///
     /// ```
-    /// # use hmaxent::Temperatures;
-    /// assert_eq!(Temperatures::new(&[-1.0]).unwrap_err().kind(), "invalid_input");
+    /// # use hmaxent::{ErrorKind, Temperatures};
+    /// assert_eq!(Temperatures::new(&[-1.0]).unwrap_err().kind(), ErrorKind::InvalidInput);
     /// ```
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Infeasible { .. }
             | Error::InfeasibleMoments { .. }
             | Error::InfeasibleProblem(_)
-            | Error::AllForbidden(_) => "infeasible",
-            Error::Numerical(_) => "numerical",
-            Error::Io(_) => "io",
-            _ => "invalid_input",
+            | Error::AllForbidden(_) => ErrorKind::Infeasible,
+            Error::Overflow { .. } | Error::NotConverged { .. } | Error::Numerical(_) => {
+                ErrorKind::Numerical
+            }
+            Error::Io(_) => ErrorKind::Io,
+            Error::LengthMismatch { .. }
+            | Error::ParentOutOfRange { .. }
+            | Error::LevelSizes { .. }
+            | Error::TooLarge { .. }
+            | Error::InvalidValue { .. }
+            | Error::InvalidSetting { .. }
+            | Error::InvalidInput(_) => ErrorKind::InvalidInput,
+        }
+    }
+
+    /// The input field the error is about (`loss`, `potentials[1]`, `parents[0]`,
+    /// `temperatures`, a setting's name, ...), when the variant names one.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem};
+    /// let h = Hierarchy::flat(3)?;
+    /// let e = Problem::new(&h, &[0.0, f64::NAN, 0.0]).unwrap_err();
+    /// assert_eq!((e.field(), e.index()), (Some("loss"), Some(1)));
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::LengthMismatch { field, .. } | Error::InvalidValue { field, .. } => Some(field),
+            Error::InvalidSetting { field, .. } => Some(field),
+            Error::ParentOutOfRange { .. } => Some("parents"),
+            _ => None,
+        }
+    }
+
+    /// The level the error is about (0 = finest), when the variant names one.
+    pub fn level(&self) -> Option<usize> {
+        match self {
+            Error::ParentOutOfRange { level, .. } | Error::LevelSizes { level, .. } => Some(*level),
+            Error::Overflow { level, .. } => *level,
+            _ => None,
+        }
+    }
+
+    /// The index within [`Error::field`] (or the state within [`Error::level`]) the error is
+    /// about, when the variant names one.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Error::InvalidValue { index, .. } => Some(*index),
+            Error::ParentOutOfRange { state, .. } => Some(*state),
+            Error::Overflow { index, .. } => *index,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn overflow(
+        quantity: impl Into<String>,
+        level: Option<usize>,
+        index: Option<usize>,
+    ) -> Self {
+        Error::Overflow {
+            quantity: quantity.into(),
+            level,
+            index,
         }
     }
 
@@ -146,6 +269,16 @@ impl Error {
             len,
             expected,
         }
+    }
+}
+
+/// ` at level k, state i` (the parts that are known).
+fn place(level: Option<usize>, index: Option<usize>) -> String {
+    match (level, index) {
+        (Some(k), Some(i)) => format!(" at level {k}, state {i}"),
+        (Some(k), None) => format!(" at level {k}"),
+        (None, Some(i)) => format!(" at entry {i}"),
+        (None, None) => String::new(),
     }
 }
 

@@ -321,15 +321,17 @@ impl Hierarchy {
                 reason: "must be finite and non-negative",
             });
         }
-        let total: f64 = p.iter().sum();
-        if total <= 0.0 || !total.is_finite() {
+        // Scaled by the largest entry first, so finite entries never overflow the sum.
+        let max = p.iter().copied().fold(0.0, f64::max);
+        if max <= 0.0 {
             return Err(Error::AllForbidden(format!(
-                "{field} sums to {total}; it needs positive finite mass"
+                "{field} sums to 0; it needs positive mass"
             )));
         }
+        let total: f64 = p.iter().map(|&x| x / max).sum();
         let mut b = vec![0.0; p.len()];
         self.to_block_order(0, p, &mut b);
-        b.iter_mut().for_each(|x| *x /= total);
+        b.iter_mut().for_each(|x| *x = *x / max / total);
         Ok(b)
     }
 

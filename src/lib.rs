@@ -10,7 +10,7 @@
 //!
 //! is solved exactly by one bottom-up renormalisation-group sweep of log-sum-exps at the
 //! cumulative temperatures `S_k = tau_0 + ... + tau_k`, followed by exact top-down
-//! conditionals (Theorem A of the specification).
+//! conditionals (`docs/concepts.md`, "Theorem A").
 //!
 //! ```
 //! use hmaxent::{Hierarchy, MeanConstraint, Problem, Temperatures};
@@ -29,11 +29,27 @@
 //! }
 //! ```
 //!
-//! The guide is in `docs/`: `concepts.md` (the mathematics with worked numbers), `api.md` (a
-//! tour of this API) and `cli.md` (the `hmaxent` command line). The code blocks of
-//! `README.md` and of those three pages run as doc tests.
+//! The guide is the [`guide`] module (the pages of `docs/` in the repository): start with
+//! [`guide::concepts`] (the mathematics with worked numbers), then [`guide::api`] (a tour of
+//! this API). Proofs of the identities the tests check are in `proofs/` in the repository.
+//!
+//! # Features
+//!
+//! * `cli` (default): the `hmaxent` command-line tool (JSON in, JSON out; its contract is
+//!   [`guide::cli`]). It pulls in `clap` and `serde_json`. A library user turns it off:
+//!   `hmaxent = { version = "0.1", default-features = false }`.
+//! * `serde`: `Serialize` on the results ([`Solution`], the constraint solutions, [`Error`]).
+//! * `plot`: `hmaxent pareto --svg` (implies `cli`).
+//!
+//! # Re-exports
+//!
+//! [`rand`] (0.9) is re-exported because [`Sampler::sample`] and [`Solution::sample`] take
+//! a `rand::Rng`; [`nalgebra`] (0.34) because the quadratic family takes and returns its
+//! matrices. Use these paths to be sure of matching versions.
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 pub mod constraints;
 pub mod dual;
@@ -49,32 +65,44 @@ pub mod solution;
 pub mod temperatures;
 
 pub use constraints::{MeanConstraint, MeanSolution};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use hierarchy::Hierarchy;
 pub use problem::Problem;
 pub use sampling::Sampler;
 pub use solution::Solution;
 pub use temperatures::Temperatures;
 
-/// The Markdown guides, compiled and run by `cargo test --doc` so they cannot drift.
-#[cfg(doctest)]
-mod guides {
-    #[doc = include_str!("../README.md")]
-    struct Readme;
+/// The random-number crate of [`Sampler::sample`] (rand 0.9).
+pub use rand;
+
+/// The linear-algebra crate of the quadratic family's matrices (nalgebra 0.34).
+pub use nalgebra;
+
+/// The guide: the pages of `docs/`, rendered here and run as doc tests so they cannot drift.
+pub mod guide {
     #[doc = include_str!("../docs/concepts.md")]
-    struct Concepts;
+    pub mod concepts {}
     #[doc = include_str!("../docs/api.md")]
-    struct Api;
-    #[doc = include_str!("../docs/cli.md")]
-    struct Cli;
+    pub mod api {}
+    #[cfg_attr(feature = "cli", doc = include_str!("../docs/cli.md"))]
+    #[cfg_attr(
+        not(feature = "cli"),
+        doc = "The `hmaxent` command line: build with the `cli` feature (on by default)."
+    )]
+    pub mod cli {}
     #[doc = include_str!("../docs/constraints.md")]
-    struct Constraints;
+    pub mod constraints {}
     #[doc = include_str!("../docs/pareto.md")]
-    struct Pareto;
+    pub mod pareto {}
     #[doc = include_str!("../docs/families-chain.md")]
-    struct FamiliesChain;
+    pub mod families_chain {}
     #[doc = include_str!("../docs/families-quadratic.md")]
-    struct FamiliesQuadratic;
+    pub mod families_quadratic {}
     #[doc = include_str!("../docs/families-cascade.md")]
-    struct FamiliesCascade;
+    pub mod families_cascade {}
 }
+
+/// The project README, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

@@ -146,8 +146,10 @@ impl Problem {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the temperatures have the wrong number of levels;
-    /// [`Error::AllForbidden`] if no state is allowed; [`Error::Numerical`] if a loss shifted
-    /// by `-tau_k log Q_k` overflows `f64`.
+    /// [`Error::AllForbidden`] if no state is allowed (a `+inf` loss on it or an ancestor, or
+    /// zero reference mass); [`Error::Overflow`] if finite losses overflow `f64` (a loss
+    /// shifted by `-tau_k log Q_k`, or a sum of losses so large that every allowed state's
+    /// renormalised loss is `+inf`, or so negative that the free energy is `-inf`).
     ///
     /// ```
     /// # use hmaxent::{Hierarchy, Problem, Temperatures};
@@ -226,7 +228,13 @@ impl Problem {
             })
             .collect::<Result<_>>()?;
         let engine = Tabulated::new(h, &potentials).with_pool(pool);
-        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice());
+        let flow = sweep(&engine, &*g0, temperatures.cumulative_slice())
+            .map_err(|e| self.overflow_or(e))
+            .and_then(|flow| match flow.free_energy.is_finite() {
+                true => Ok(flow),
+                // -inf (or NaN) from finite input: losses so negative their sum overflows.
+                false => Err(Error::overflow("the free energy", None, None)),
+            });
         let out = flow.map(|flow| {
             let rec = reconstruct(&engine, flow.conditionals);
             let levels = (rec.marginals, rec.conditional_entropies);
@@ -301,9 +309,8 @@ impl Problem {
             if v.is_finite() {
                 Ok(v)
             } else {
-                Err(Error::Numerical(format!(
-                    "the scaled loss of level {level}, state {i} overflows f64"
-                )))
+                let user = self.hierarchy.user_index(level, i);
+                Err(Error::overflow("the scaled loss", Some(level), Some(user)))
             }
         });
         for v in values {
@@ -337,12 +344,65 @@ impl Problem {
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
                 (a.min(x), b.max(x))
             });
+        if let Some(x) = self.overflowed_state(&f) {
+            let i = self.hierarchy.user_index(0, x);
+            return Err(Error::overflow("the total loss", Some(0), Some(i)));
+        }
         if fmin > fmax {
             return Err(Error::AllForbidden(
                 "no state has a finite total loss and positive reference mass".to_string(),
             ));
         }
         Ok((f, fmin, fmax))
+    }
+
+    /// Whether level-0 state `x` (block order) is allowed by the input: no `+inf` loss on it
+    /// or on an ancestor, and positive reference mass. Its total loss may still overflow.
+    fn allowed_by_input(&self) -> Vec<bool> {
+        let h = &*self.hierarchy;
+        let d = h.depth();
+        let finite =
+            |k: usize, pos: usize| self.level_loss(k).map_or(true, |u| u[pos] < f64::INFINITY);
+        let mut allowed: Vec<bool> = (0..h.size(d)).map(|y| finite(d, y)).collect();
+        for k in (0..d).rev() {
+            let layout = h.layout(k);
+            let mut fine = vec![false; h.size(k)];
+            for (y, &a) in allowed.iter().enumerate() {
+                for x in layout.block(y) {
+                    fine[x] = a && finite(k, x);
+                }
+            }
+            allowed = fine;
+        }
+        if let Some(q) = &self.reference {
+            allowed
+                .iter_mut()
+                .zip(&q[0])
+                .for_each(|(a, &q)| *a &= q > 0.0);
+        }
+        allowed
+    }
+
+    /// The first state (block order) the input allows but whose total loss `f` (block order)
+    /// is not finite: finite losses that overflow `f64` when added.
+    fn overflowed_state(&self, f: &[f64]) -> Option<usize> {
+        self.allowed_by_input()
+            .iter()
+            .zip(f)
+            .position(|(&a, f)| a && !f.is_finite())
+    }
+
+    /// `e`, or [`Error::Overflow`] in its place when `e` says every state is forbidden but
+    /// the input allows one: its loss overflowed in the sweep, it was not forbidden.
+    fn overflow_or(&self, e: Error) -> Error {
+        match e {
+            Error::AllForbidden(_) if self.allowed_by_input().contains(&true) => Error::overflow(
+                "the renormalised loss of every allowed state (a sum of finite losses)",
+                None,
+                None,
+            ),
+            e => e,
+        }
     }
 
     /// The normalised reference `Q_0..Q_d` in block order, if any.

@@ -25,17 +25,19 @@ impl Temperatures {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for an empty list; [`Error::InvalidValue`] (naming the index)
-    /// for a NaN, infinite or negative entry, or `tau_0 = 0`; [`Error::Numerical`] if a running
+    /// for a NaN, infinite or negative entry, or `tau_0 = 0`; [`Error::Overflow`] if a running
     /// sum overflows.
     pub fn new(tau: &[f64]) -> Result<Self> {
         validate_levels("temperatures", tau)?;
         let mut cumulative = Vec::with_capacity(tau.len());
         let mut s = 0.0;
-        for &t in tau {
+        for (k, &t) in tau.iter().enumerate() {
             s += t;
             if !s.is_finite() {
-                return Err(Error::Numerical(
-                    "cumulative temperature overflows f64".to_string(),
+                return Err(Error::overflow(
+                    "the cumulative temperature S_k",
+                    Some(k),
+                    None,
                 ));
             }
             cumulative.push(s);

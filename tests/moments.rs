@@ -744,7 +744,7 @@ fn offsets_and_mixed_scales_do_not_fool_the_interior_witness() {
         .unwrap()
         .solve(&settings())
         .unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
     // Two states, two large-offset features, targets inconsistent by 7e-6: infeasible.
     let phi = vec![
         vec![1000002.0, 1000001.0],
@@ -754,7 +754,7 @@ fn offsets_and_mixed_scales_do_not_fool_the_interior_witness() {
         .unwrap()
         .solve(&settings())
         .unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
     // And a genuinely interior large-offset target stays interior.
     let phi = vec![vec![1e6, 1e6 + 1.0, 1e6 + 2.0]];
     let fit = MomentProblem::new(&p3, &phi, &[1e6 + 1.4], &[1.0])
@@ -870,7 +870,7 @@ proptest! {
             .unwrap()
             .solve(&settings())
             .unwrap_err();
-        prop_assert_eq!(e.kind(), "infeasible");
+        prop_assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
         check_certificate(&inst, &targets, &senses, e);
     }
 }
@@ -1032,7 +1032,7 @@ fn cli_features_follow_the_json_contract() {
         p["features"] = bad;
         assert_eq!(
             hmaxent::cli::solve::run(&p, true).unwrap_err().kind(),
-            "invalid_input"
+            hmaxent::ErrorKind::InvalidInput
         );
     }
 
@@ -1047,7 +1047,7 @@ fn cli_features_follow_the_json_contract() {
     let mut bad = input.clone();
     bad["targets"] = serde_json::json!([7.0, 0.5]);
     let e = hmaxent::cli::solve::run(&bad, true).unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
     let line = hmaxent::cli::error_line(&e);
     let start = line.find("theta = [").unwrap() + "theta = ".len();
     let end = start + line[start..].find(']').unwrap() + 1;
@@ -1059,19 +1059,19 @@ fn cli_features_follow_the_json_contract() {
     bad["sense"] = serde_json::json!(["eq", "lt"]);
     assert_eq!(
         hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
     let mut bad = input.clone();
     bad["targets"] = serde_json::json!([1.0]);
     assert_eq!(
         hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
     let mut bad = input;
     bad["sense"] = serde_json::json!(["eq", "le"]);
     bad.as_object_mut().unwrap().remove("targets");
     assert_eq!(
         hmaxent::cli::solve::run(&bad, true).unwrap_err().kind(),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
 }

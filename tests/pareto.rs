@@ -394,19 +394,19 @@ fn infeasible_floor_is_an_infeasible_error() {
     assert!((fit.solution.entropy(1) - (hb(0.1) - 1e-4)).abs() < 1e-9);
     let e = p.solve_floors(Some(0.1), &[hb(0.1) + 1e-6]).unwrap_err();
     assert!(matches!(e, Error::InfeasibleProblem(_)), "{e:?}");
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
     // Without the mean constraint the same floor is fine (log 2 is attainable).
     assert!(p.solve_floors(None, &[hb(0.1) + 1e-6]).is_ok());
     // Below min f.
     let e = p.solve_floors(Some(-0.5), &[0.1]).unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 
     // An empty block: level 1 has 3 states but only 2 have children -> max log 2.
     let h = Hierarchy::new(vec![3, 3], vec![vec![0, 0, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.3, 0.1]).unwrap();
     assert!(p.solve_floors(None, &[2f64.ln() - 1e-3]).is_ok());
     let e = p.solve_floors(None, &[2f64.ln() + 1e-3]).unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 
     // A block whose states are all forbidden: 3 coarse states, one dead -> max log 2.
     let h = Hierarchy::new(vec![6, 3], vec![vec![0, 0, 1, 1, 2, 2]]).unwrap();
@@ -416,7 +416,7 @@ fn infeasible_floor_is_an_infeasible_error() {
     assert!((fit.max_entropies[0] - 2f64.ln()).abs() < 1e-15);
     assert!(fit.solution.marginal(0)[2] == 0.0 && fit.solution.marginal(0)[3] == 0.0);
     let e = p.solve_floors(None, &[2f64.ln() + 1e-3]).unwrap_err();
-    assert_eq!(e.kind(), "infeasible");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 }
 
 #[test]
@@ -590,7 +590,10 @@ fn weights_grid_enumerates_the_simplex_in_lexicographic_order() {
     }
     // C(m - 1 + d, d) with d = 2, m = 10: C(11, 2) = 55.
     assert_eq!(weights_grid(3, 10).unwrap().len(), 55);
-    assert_eq!(weights_grid(6, 1000).unwrap_err().kind(), "invalid_input");
+    assert_eq!(
+        weights_grid(6, 1000).unwrap_err().kind(),
+        hmaxent::ErrorKind::InvalidInput
+    );
     assert!(weights_grid(2, 0).is_err());
 }
 
@@ -685,27 +688,42 @@ fn cli_pareto_refuses_bad_input() {
         }
         cli::pareto::run(&input, None).unwrap_err().kind()
     };
-    assert_eq!(bad(json!({"weights": [1.0, 0.0, 0.0]})), "invalid_input");
-    assert_eq!(bad(json!({"weights": [[0.0, 1.0, 0.0]]})), "invalid_input");
-    assert_eq!(bad(json!({"weights": [[1.0, 1.0]]})), "invalid_input");
-    assert_eq!(bad(json!({"weights": [[1.0, -1.0, 0.0]]})), "invalid_input");
+    assert_eq!(
+        bad(json!({"weights": [1.0, 0.0, 0.0]})),
+        hmaxent::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        bad(json!({"weights": [[0.0, 1.0, 0.0]]})),
+        hmaxent::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        bad(json!({"weights": [[1.0, 1.0]]})),
+        hmaxent::ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        bad(json!({"weights": [[1.0, -1.0, 0.0]]})),
+        hmaxent::ErrorKind::InvalidInput
+    );
     assert_eq!(
         bad(json!({"weights": [[1.0, 0.0, 0.0]], "weights_grid": {"steps": 2}})),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
-    assert_eq!(bad(json!({"weights_grid": {"steps": 0}})), "invalid_input");
+    assert_eq!(
+        bad(json!({"weights_grid": {"steps": 0}})),
+        hmaxent::ErrorKind::InvalidInput
+    );
     assert_eq!(
         bad(json!({"weights_grid": {"steps": 2, "x": 1}})),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
     assert_eq!(
         bad(json!({"temperatures": [1.0, 0.0, 0.0]})),
-        "invalid_input"
+        hmaxent::ErrorKind::InvalidInput
     );
-    assert_eq!(bad(json!({})), "invalid_input");
+    assert_eq!(bad(json!({})), hmaxent::ErrorKind::InvalidInput);
     assert_eq!(
         bad(json!({"weights": [[1.0, 0.0, 0.0]], "mean": -3.0})),
-        "infeasible"
+        hmaxent::ErrorKind::Infeasible
     );
 }
 
@@ -726,7 +744,7 @@ fn cli_pareto_svg_needs_the_plot_feature() {
         assert_eq!(svg.matches("<circle").count(), 2 * 6);
         assert_eq!(svg.matches("<svg").count(), svg.matches("</svg>").count());
     } else {
-        assert_eq!(result.unwrap_err().kind(), "invalid_input");
+        assert_eq!(result.unwrap_err().kind(), hmaxent::ErrorKind::InvalidInput);
         assert!(!path.exists());
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -261,7 +261,7 @@ fn sampling_matches_mean_and_covariance() {
 fn kind(input: Value) -> String {
     cli::flow::run(&input, false)
         .map(|_| "ok".to_string())
-        .unwrap_or_else(|e| e.kind().to_string())
+        .unwrap_or_else(|e| hmaxent::cli::kind_word(e.kind()).to_string())
 }
 
 /// Error contract: non-symmetric, indefinite and singular `A`, rank-deficient maps, wrong
@@ -307,7 +307,7 @@ fn bad_inputs_are_typed_errors() {
     let deep = json!({"family": "quadratic-modular", "branching": 2, "depth": l,
         "eigenvalues": vec![1.0; l + 1], "temperatures": vec![0.5; l + 1]});
     let e = cli::flow::run(&deep, false).unwrap_err();
-    assert_eq!(e.kind(), "numerical");
+    assert_eq!(e.kind(), hmaxent::ErrorKind::Numerical);
     assert!(e.to_string().contains("--summary"), "{e}");
     let out = cli::flow::run(&deep, true).unwrap();
     assert_eq!(out["scale_variances"].as_array().unwrap().len(), l + 1);

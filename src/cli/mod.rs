@@ -1,4 +1,7 @@
-//! The JSON contract of the `hmaxent` binary (`../shared/CLI.md`).
+//! The JSON contract of the `hmaxent` binary (`docs/cli.md`).
+//!
+//! The binary's plumbing, compiled only with the `cli` feature and not part of the
+//! library's API.
 //!
 //! Each subcommand is a function from the parsed input to the output value, so the contract
 //! is testable without spawning processes. `src/bin/hmaxent.rs` reads, dispatches and prints;
@@ -11,7 +14,7 @@ pub mod solve;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Parses JSON text, mapping syntax errors to [`Error::InvalidInput`].
 ///
@@ -21,8 +24,18 @@ pub fn parse(text: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("malformed JSON: {e}")))
 }
 
+/// The stable word the binary prints for an error kind (`docs/cli.md`, "Errors").
+pub fn kind_word(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidInput => "invalid_input",
+        ErrorKind::Infeasible => "infeasible",
+        ErrorKind::Numerical => "numerical",
+        ErrorKind::Io => "io",
+    }
+}
+
 /// The error line the binary prints: `error: <kind>: <message>` (one line).
 pub fn error_line(e: &Error) -> String {
     let msg = e.to_string().replace(['\n', '\r'], " ");
-    format!("error: {}: {}", e.kind(), msg)
+    format!("error: {}: {}", kind_word(e.kind()), msg)
 }

@@ -113,6 +113,20 @@ pub struct FloorSolution {
     pub status: Status,
 }
 
+impl FloorSolution {
+    /// This solution if it converged ([`Status::is_converged`]); otherwise
+    /// [`Error::NotConverged`] with the iterations used and the final gradient norm.
+    ///
+    /// # Errors
+    /// [`Error::NotConverged`] for [`Status::MaxIterations`].
+    pub fn converged(self) -> Result<Self> {
+        let (iterations, residual) = (self.iterations, self.gradient_norm);
+        self.status
+            .check("the entropy-floor dual", iterations, residual)?;
+        Ok(self)
+    }
+}
+
 /// How the mean constraint enters the dual.
 enum Mode {
     /// `lambda` is a dual variable.

@@ -1,6 +1,7 @@
 //! What a moment solve returns, and the dual at one point.
 
 use super::Status;
+use crate::error::Result;
 use crate::solution::Solution;
 
 /// The solution of a moment-constrained problem.
@@ -33,6 +34,19 @@ pub struct MomentSolution {
     /// `D(theta) - objective = theta·(c - E phi) (+ lambda (c_0 - E f))`, computed as the
     /// difference of the dual value (from `F`) and the primal value (from the entropies).
     pub duality_gap: f64,
+}
+
+impl MomentSolution {
+    /// This solution if it converged ([`Status::is_converged`]); otherwise
+    /// [`crate::Error::NotConverged`] with the iterations used and the final gradient norm.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotConverged`] for [`Status::MaxIterations`].
+    pub fn converged(self) -> Result<Self> {
+        let (iterations, residual) = (self.iterations, self.gradient_norm);
+        self.status.check("the moment dual", iterations, residual)?;
+        Ok(self)
+    }
 }
 
 /// The dual function at one point (on all allowed states).

@@ -1,0 +1,208 @@
+//! One error vocabulary: every kind of `ErrorKind` is reachable from user input and is
+//! matched here as an enum value, the location travels as data, and a finite input whose
+//! loss overflows `f64` is `Numerical` (an overflow), never `Infeasible` (forbidden).
+
+use hmaxent::constraints::{ConvexSettings, MomentProblem};
+use hmaxent::{Error, ErrorKind, Hierarchy, MeanConstraint, Problem, Temperatures};
+
+const MAX: f64 = f64::MAX;
+const INF: f64 = f64::INFINITY;
+
+fn two_by_one() -> Hierarchy {
+    Hierarchy::new(vec![2, 1], vec![vec![0, 0]]).unwrap()
+}
+
+fn unit(levels: usize) -> Temperatures {
+    Temperatures::new(&vec![1.0; levels]).unwrap()
+}
+
+#[test]
+fn bad_input_is_invalid_input_with_its_field_and_index_as_data() {
+    let h = Hierarchy::flat(3).unwrap();
+    let e = Problem::new(&h, &[0.0, f64::NAN, 0.0]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(matches!(e, Error::InvalidValue { index: 1, .. }));
+    assert_eq!(
+        (e.field(), e.index(), e.level()),
+        (Some("loss"), Some(1), None)
+    );
+
+    let e = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 5, 1]]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        (e.field(), e.level(), e.index()),
+        (Some("parents"), Some(0), Some(2))
+    );
+
+    let e = Temperatures::new(&[1.0, -1.0]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(e.index(), Some(1));
+}
+
+#[test]
+fn every_state_forbidden_is_infeasible() {
+    let h = two_by_one();
+    let e = Problem::new(&h, &[INF, INF])
+        .unwrap()
+        .solve(&unit(2))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Infeasible);
+    assert!(matches!(e, Error::AllForbidden(_)), "{e:?}");
+    // Forbidden through the only parent.
+    let e = Problem::new(&h, &[0.0, 0.0])
+        .unwrap()
+        .with_potentials(&[[INF]])
+        .unwrap()
+        .solve(&unit(2))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Infeasible);
+}
+
+#[test]
+fn a_mean_target_outside_the_attainable_interval_is_infeasible_with_the_interval() {
+    let h = two_by_one();
+    let p = Problem::new(&h, &[0.0, 1.0]).unwrap();
+    let e = p
+        .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(2.0))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Infeasible);
+    assert_eq!(
+        e,
+        Error::Infeasible {
+            target: 2.0,
+            min: 0.0,
+            max: 1.0
+        }
+    );
+}
+
+#[test]
+fn finite_losses_whose_sum_overflows_are_numerical_not_forbidden() {
+    let h = two_by_one();
+    // u_0 + u_1 = 2 MAX for both states: nothing is forbidden, the total is not an f64.
+    let p = Problem::new(&h, &[MAX, MAX])
+        .unwrap()
+        .with_potentials(&[[MAX]])
+        .unwrap();
+    let e = p.solve(&unit(2)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
+    assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
+    assert!(e.to_string().contains("overflows f64"), "{e}");
+    // The constrained solve names the state whose total loss overflowed.
+    let e = p
+        .solve_mean(&[1.0, 1.0], MeanConstraint::AtMost(0.0))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
+    assert_eq!((e.level(), e.index()), (Some(0), Some(0)));
+}
+
+#[test]
+fn finite_losses_whose_sum_overflows_downwards_are_numerical() {
+    let h = two_by_one();
+    let p = Problem::new(&h, &[-MAX, -MAX])
+        .unwrap()
+        .with_potentials(&[[-MAX]])
+        .unwrap();
+    let e = p.solve(&unit(2)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
+    let e = p
+        .solve_mean(&[1.0, 1.0], MeanConstraint::AtMost(0.0))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
+}
+
+#[test]
+fn one_overflowing_block_beside_a_finite_one_is_still_solved() {
+    // Block 1's renormalised loss MAX + MAX overflows, but block 0 is finite: the answer is
+    // exactly representable (probability 1 on state 0, and exp(-MAX) = 0 in f64 for the
+    // rest), so this is a solution, not an error.
+    let h = Hierarchy::new(vec![3, 2], vec![vec![0, 1, 1]]).unwrap();
+    let sol = Problem::new(&h, &[0.0, MAX, MAX])
+        .unwrap()
+        .with_potentials(&[[0.0, MAX]])
+        .unwrap()
+        .solve(&unit(2))
+        .unwrap();
+    assert_eq!(sol.marginal(0), vec![1.0, 0.0, 0.0]);
+    assert_eq!(sol.free_energy(), 0.0);
+}
+
+#[test]
+fn a_cumulative_temperature_beyond_f64_is_an_overflow_at_its_level() {
+    let e = Temperatures::new(&[MAX, MAX]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical);
+    assert!(matches!(e, Error::Overflow { level: Some(1), .. }), "{e:?}");
+}
+
+#[test]
+fn a_reference_of_huge_finite_masses_is_normalised_without_overflow() {
+    let h = two_by_one();
+    let p = Problem::new(&h, &[0.0, 0.0]).unwrap();
+    let huge = p.clone().with_reference(&[MAX, MAX]).unwrap();
+    let plain = p.with_reference(&[1.0, 1.0]).unwrap();
+    let (a, b) = (
+        huge.solve(&unit(2)).unwrap(),
+        plain.solve(&unit(2)).unwrap(),
+    );
+    assert_eq!(a.marginal(0), b.marginal(0));
+    assert_eq!(a.free_energy(), b.free_energy());
+}
+
+#[test]
+fn a_moment_solve_out_of_iterations_is_not_an_answer() {
+    // Three states, one feature; a target deep inside the hull needs several Newton steps.
+    let h = Hierarchy::flat(3).unwrap();
+    let problem = Problem::new(&h, &[0.0; 3]).unwrap();
+    let features = vec![vec![0.0, 1.0, 10.0]];
+    let settings = ConvexSettings::default().with_max_iterations(1).unwrap();
+    let fit = MomentProblem::new(&problem, &features, &[0.3], &[1.0])
+        .unwrap()
+        .solve(&settings)
+        .unwrap();
+    assert!(!fit.status.is_converged(), "{:?}", fit.status);
+    let (iterations, residual) = (fit.iterations, fit.gradient_norm);
+    let e = fit.converged().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical);
+    assert_eq!(
+        e,
+        Error::NotConverged {
+            solver: "the moment dual".to_string(),
+            iterations,
+            residual
+        }
+    );
+    // With its full budget the same problem converges, and `converged` passes it through.
+    let fit = MomentProblem::new(&problem, &features, &[0.3], &[1.0])
+        .unwrap()
+        .solve(&ConvexSettings::default())
+        .unwrap()
+        .converged()
+        .unwrap();
+    assert!((fit.expected_features[0] - 0.3).abs() < 1e-9);
+}
+
+/// The command line prints each kind as its documented word (`docs/cli.md`, "Errors"),
+/// and an unreadable file is the `io` kind.
+#[cfg(feature = "cli")]
+#[test]
+fn the_command_line_prints_every_kind_as_its_word() {
+    use hmaxent::cli::kind_word;
+    let words = [
+        (ErrorKind::InvalidInput, "invalid_input"),
+        (ErrorKind::Infeasible, "infeasible"),
+        (ErrorKind::Numerical, "numerical"),
+        (ErrorKind::Io, "io"),
+    ];
+    for (kind, word) in words {
+        assert_eq!(kind_word(kind), word);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(["solve", "/nonexistent/hmaxent-problem.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: io: "), "{err}");
+    assert_eq!(err.lines().count(), 1);
+}
