@@ -100,6 +100,8 @@ pub mod guide {
     pub mod families_quadratic {}
     #[doc = include_str!("../docs/families-cascade.md")]
     pub mod families_cascade {}
+    #[doc = include_str!("../docs/families-exchangeable.md")]
+    pub mod families_exchangeable {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.

@@ -6,6 +6,7 @@
 
 pub mod cascade;
 pub mod chain;
+pub mod exchangeable;
 pub mod quadratic;
 
 /// What a parameter flow reports about `P*` without listing states (SPEC §3 envelope

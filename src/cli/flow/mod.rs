@@ -2,6 +2,7 @@
 
 pub mod cascade;
 pub mod chain;
+pub mod hierarchical_ising;
 pub mod quadratic;
 
 use serde_json::Value;
@@ -23,8 +24,9 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
         Some("chain") => chain::run(m, summary),
         Some("quadratic") | Some("quadratic-modular") => quadratic::run(m, summary),
         Some("log-cascade") => cascade::run(m, summary),
+        Some("hierarchical-ising") => hierarchical_ising::run(m, summary),
         _ => Err(Error::InvalidInput(format!(
-            "family = {family}: expected \"chain\", \"quadratic\", \"quadratic-modular\" or \"log-cascade\""
+            "family = {family}: expected \"chain\", \"quadratic\", \"quadratic-modular\", \"log-cascade\" or \"hierarchical-ising\""
         ))),
     }
 }
