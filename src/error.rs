@@ -85,6 +85,16 @@ pub enum Error {
         /// The size of that level.
         finer_size: usize,
     },
+    /// A coarse-graining map that does not define a hierarchy.
+    #[error("the map to level {level} at level-0 state {state}: {reason}")]
+    InvalidMap {
+        /// The coarse level the map goes to.
+        level: usize,
+        /// The level-0 state where the map fails.
+        state: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A problem too large to tabulate.
     #[error("{what}: {states} states exceed the limit of {limit} for tabulated problems")]
     TooLarge {
@@ -206,6 +216,7 @@ impl Error {
             | Error::ParentOutOfRange { .. }
             | Error::LevelSizes { .. }
             | Error::TooLarge { .. }
+            | Error::InvalidMap { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidSetting { .. }
             | Error::InvalidInput(_) => ErrorKind::InvalidInput,
@@ -234,7 +245,9 @@ impl Error {
     /// The level the error is about (0 = finest), when the variant names one.
     pub fn level(&self) -> Option<usize> {
         match self {
-            Error::ParentOutOfRange { level, .. } | Error::LevelSizes { level, .. } => Some(*level),
+            Error::ParentOutOfRange { level, .. }
+            | Error::LevelSizes { level, .. }
+            | Error::InvalidMap { level, .. } => Some(*level),
             Error::Overflow { level, .. } => *level,
             _ => None,
         }
@@ -245,7 +258,7 @@ impl Error {
     pub fn index(&self) -> Option<usize> {
         match self {
             Error::InvalidValue { index, .. } => Some(*index),
-            Error::ParentOutOfRange { state, .. } => Some(*state),
+            Error::ParentOutOfRange { state, .. } | Error::InvalidMap { state, .. } => Some(*state),
             Error::Overflow { index, .. } => *index,
             _ => None,
         }

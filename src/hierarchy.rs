@@ -8,7 +8,10 @@
 //! everything the crate returns is in the user's order.
 
 use crate::error::{Error, Result};
-pub use crate::numerics::layout::Layout;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+pub(crate) use crate::numerics::layout::Layout;
 
 /// Largest number of level-0 states a tabulated hierarchy may have (`2^32`).
 pub const MAX_STATES: usize = 1 << 32;
@@ -170,6 +173,142 @@ impl Hierarchy {
         Self::new(sizes, parents)
     }
 
+    /// A hierarchy from its coarse-graining maps as one function: `parent(k, x)` is the
+    /// level-`(k+1)` state of level-`k` state `x`, for `k = 0..depth` and `x = 0..n_k`, with
+    /// `n_{k+1} = 1 + max_x parent(k, x)` (the convention of [`Hierarchy::from_parents`]).
+    /// `parent` is called once per state and level, finest level first.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] above [`MAX_STATES`] (before `parent` is called);
+    /// [`Error::LevelSizes`] as soon as a level would be larger than the one below (nothing
+    /// of that size is allocated); otherwise as [`Hierarchy::new`].
+    ///
+    /// ```
+    /// # use hmaxent::Hierarchy;
+    /// // 12 states; level 1 pairs them (x / 2), level 2 groups the pairs by threes.
+    /// let h = Hierarchy::from_fn(12, 2, |level, x| if level == 0 { x / 2 } else { x / 3 })?;
+    /// assert_eq!(h.sizes(), &[12, 6, 2]);
+    /// assert_eq!(h.children(2, 1), vec![3, 4, 5]);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn from_fn(
+        n0: usize,
+        depth: usize,
+        mut parent: impl FnMut(usize, usize) -> usize,
+    ) -> Result<Self> {
+        if n0 > MAX_STATES {
+            return Err(Error::TooLarge {
+                what: "level 0".to_string(),
+                states: n0,
+                limit: MAX_STATES,
+            });
+        }
+        let mut sizes = vec![n0];
+        let mut parents = Vec::with_capacity(depth);
+        for k in 0..depth {
+            let p: Vec<usize> = (0..sizes[k]).map(|x| parent(k, x)).collect();
+            let n = p.iter().max().map_or(0, |&m| m.saturating_add(1));
+            if n > sizes[k] {
+                return Err(Error::LevelSizes {
+                    level: k + 1,
+                    size: n,
+                    finer: k,
+                    finer_size: sizes[k],
+                });
+            }
+            sizes.push(n);
+            parents.push(p);
+        }
+        Self::new(sizes, parents)
+    }
+
+    /// A hierarchy from one coarse-graining map per level, `maps[k-1] = T_k : X_{k-1} -> X_k`
+    /// on state indices (sizes inferred as in [`Hierarchy::from_fn`]).
+    ///
+    /// # Errors
+    /// As [`Hierarchy::from_fn`].
+    ///
+    /// ```
+    /// # use hmaxent::Hierarchy;
+    /// // 8 sites' worth of states; T_1 halves, T_2 quarters.
+    /// let h = Hierarchy::from_maps(8, &[&|x| x / 2, &|y| y / 4])?;
+    /// assert_eq!(h.sizes(), &[8, 4, 1]);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn from_maps(n0: usize, maps: &[&dyn Fn(usize) -> usize]) -> Result<Self> {
+        Self::from_fn(n0, maps.len(), |k, x| maps[k](x))
+    }
+
+    /// A hierarchy from labels of the level-0 states: `label(k, x)` (for `k = 1..=depth`) is
+    /// the level-`k` block that level-0 state `x` belongs to, as any value (a block-spin
+    /// configuration, a region name, a tuple). Level-`k` states are the distinct labels,
+    /// numbered in order of first appearance over `x = 0, 1, ...`; the labels come back as
+    /// `labels[k-1][y]` so results can be read by label. Each level's partition must refine
+    /// the next (states with one level-`k` label share their level-`(k+1)` label).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] above [`MAX_STATES`]; [`Error::InvalidMap`] naming the first
+    /// level-0 state whose labels are not nested; otherwise as [`Hierarchy::new`].
+    ///
+    /// ```
+    /// # use hmaxent::Hierarchy;
+    /// // Three spins (x = bits); level 1: the magnetisation; level 2: its sign.
+    /// let m = |x: usize| (0..3).map(|i| if x >> i & 1 == 1 { 1 } else { -1 }).sum::<i32>();
+    /// let (h, labels) =
+    ///     Hierarchy::from_labels(8, 2, |k, x| if k == 1 { m(x) } else { m(x).signum() })?;
+    /// assert_eq!(labels, vec![vec![-3, -1, 1, 3], vec![-1, 1]]);
+    /// assert_eq!(h.sizes(), &[8, 4, 2]);
+    /// assert_eq!(h.children(1, 1), vec![1, 2, 4]); // the states with one spin up
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn from_labels<K: Eq + Hash + Clone>(
+        n0: usize,
+        depth: usize,
+        mut label: impl FnMut(usize, usize) -> K,
+    ) -> Result<(Self, Vec<Vec<K>>)> {
+        if n0 > MAX_STATES {
+            return Err(Error::TooLarge {
+                what: "level 0".to_string(),
+                states: n0,
+                limit: MAX_STATES,
+            });
+        }
+        // state[x]: the state of level-0 state x at the level being built (level 0: x).
+        let mut state: Vec<usize> = (0..n0).collect();
+        let mut sizes = vec![n0];
+        let mut parents: Vec<Vec<usize>> = Vec::with_capacity(depth);
+        let mut labels = Vec::with_capacity(depth);
+        for k in 1..=depth {
+            let mut index: HashMap<K, usize> = HashMap::new();
+            let mut names: Vec<K> = Vec::new();
+            let mut parent = vec![usize::MAX; sizes[k - 1]];
+            for (x, s) in state.iter_mut().enumerate() {
+                let key = label(k, x);
+                let next = names.len();
+                let y = *index.entry(key.clone()).or_insert(next);
+                if y == next {
+                    names.push(key);
+                }
+                match parent[*s] {
+                    usize::MAX => parent[*s] = y,
+                    p if p != y => return Err(Error::InvalidMap {
+                        level: k,
+                        state: x,
+                        reason:
+                            "level-0 states in one block of the level below get different labels",
+                    }),
+                    _ => {}
+                }
+                *s = y;
+            }
+            // A finer state with no level-0 descendant cannot occur: every state is a label.
+            sizes.push(names.len());
+            parents.push(parent);
+            labels.push(names);
+        }
+        Ok((Self::new(sizes, parents)?, labels))
+    }
+
     /// The complete `b`-ary tree of depth `d`: `n_k = b^(d-k)`, consecutive siblings
     /// (leaf `i` has parent `i / b`).
     ///
@@ -234,7 +373,7 @@ impl Hierarchy {
     }
 
     /// Block layout of level `level + 1` over level `level` (block-ordered positions).
-    pub fn layout(&self, level: usize) -> Layout<'_> {
+    pub(crate) fn layout(&self, level: usize) -> Layout<'_> {
         match &self.blocks[level] {
             Blocks::Uniform(b) => Layout::Uniform(*b),
             Blocks::Offsets(o) => Layout::Offsets(o),
@@ -269,23 +408,23 @@ impl Hierarchy {
 
     /// Block position of user state `state` at `level`.
     #[inline]
-    pub fn position_of(&self, level: usize, state: usize) -> usize {
+    pub(crate) fn position_of(&self, level: usize, state: usize) -> usize {
         self.position[level].as_ref().map_or(state, |p| p[state])
     }
 
     /// User index of block position `pos` at `level`.
     #[inline]
-    pub fn user_index(&self, level: usize, pos: usize) -> usize {
+    pub(crate) fn user_index(&self, level: usize, pos: usize) -> usize {
         self.order[level].as_ref().map_or(pos, |o| o[pos])
     }
 
     /// Whether level `level`'s block order is the user's order.
-    pub fn is_identity_order(&self, level: usize) -> bool {
+    pub(crate) fn is_identity_order(&self, level: usize) -> bool {
         self.order[level].is_none()
     }
 
     /// Push-forward of block-ordered values of `level` to `level + 1`: the sum over each block.
-    pub fn push_forward(&self, level: usize, fine: &[f64]) -> Vec<f64> {
+    pub(crate) fn push_forward(&self, level: usize, fine: &[f64]) -> Vec<f64> {
         let layout = self.layout(level);
         (0..self.size(level + 1))
             .map(|y| fine[layout.block(y)].iter().sum())
@@ -293,7 +432,7 @@ impl Hierarchy {
     }
 
     /// All push-forwards `[P_0, P_1, ..., P_d]` of block-ordered level-0 values `p0`.
-    pub fn push_forwards(&self, p0: Vec<f64>) -> Vec<Vec<f64>> {
+    pub(crate) fn push_forwards(&self, p0: Vec<f64>) -> Vec<Vec<f64>> {
         let mut levels = Vec::with_capacity(self.levels());
         levels.push(p0);
         for k in 0..self.depth() {
@@ -309,7 +448,7 @@ impl Hierarchy {
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::InvalidValue`] naming `field`, or
     /// [`Error::AllForbidden`] if it sums to 0.
-    pub fn distribution(&self, field: &str, p: &[f64]) -> Result<Vec<f64>> {
+    pub(crate) fn distribution(&self, field: &str, p: &[f64]) -> Result<Vec<f64>> {
         if p.len() != self.size(0) {
             return Err(Error::length(field, p.len(), self.size(0)));
         }
@@ -336,7 +475,7 @@ impl Hierarchy {
     }
 
     /// Copies user-ordered values of `level` into block order.
-    pub fn to_block_order<T: Copy>(&self, level: usize, user: &[T], out: &mut [T]) {
+    pub(crate) fn to_block_order<T: Copy>(&self, level: usize, user: &[T], out: &mut [T]) {
         match &self.order[level] {
             None => out.copy_from_slice(user),
             Some(o) => {
@@ -348,7 +487,7 @@ impl Hierarchy {
     }
 
     /// Copies block-ordered values of `level` into the user's order.
-    pub fn to_user_order<T: Copy>(&self, level: usize, block: &[T], out: &mut [T]) {
+    pub(crate) fn to_user_order<T: Copy>(&self, level: usize, block: &[T], out: &mut [T]) {
         match &self.order[level] {
             None => out.copy_from_slice(block),
             Some(o) => {

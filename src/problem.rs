@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
-use crate::numerics::{entropy_term, sum_pairs};
+use crate::numerics::entropy_term;
 use crate::rg::pool::BufferPool;
 use crate::rg::tabulated::Tabulated;
 use crate::rg::{reconstruct, sweep};
-use crate::solution::Solution;
+use crate::solution::{expectation, LevelLosses, Solution};
 use crate::temperatures::Temperatures;
 
 /// Losses `u_0..u_d` on a [`Hierarchy`], optionally with a reference distribution `Q`.
@@ -478,11 +478,9 @@ impl Problem {
     }
 }
 
-/// `sum_x p(x) u(x)` with `0 * (+inf) = 0`; `None` is the zero loss.
-pub(crate) fn expectation(p: &[f64], u: Option<&[f64]>) -> f64 {
-    match u {
-        None => 0.0,
-        Some(u) => sum_pairs(p, u, |p, u| if p > 0.0 { p * u } else { 0.0 }),
+impl LevelLosses for Problem {
+    fn level_loss(&self, level: usize) -> Option<&[f64]> {
+        Problem::level_loss(self, level)
     }
 }
 

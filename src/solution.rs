@@ -5,8 +5,8 @@ use std::sync::Arc;
 use rand::Rng;
 
 use crate::hierarchy::Hierarchy;
-use crate::numerics::gibbs_into;
-use crate::rg::pool::BufferPool;
+use crate::numerics::{gibbs_into, min, sum_pairs};
+use crate::rg::pool::Recyclable;
 use crate::sampling::Sampler;
 use crate::temperatures::Temperatures;
 
@@ -122,6 +122,97 @@ impl Solution {
             .then(|| self.marginals[level].as_slice())
     }
 
+    /// `log P*_k` in user order, computed in the log domain: finite wherever `P*_k > 0` in
+    /// exact arithmetic, even where [`Solution::marginal`] underflows to 0 (importance
+    /// weights, likelihood ratios); `-inf` exactly where a state is forbidden. From the top,
+    ///
+    /// ```text
+    /// log P*_d(y) = -(g_d(y) - m_d) / S_d,
+    /// log P*_k(x) = log P*_{k+1}(y) - (g_k(x) - m_k(y)) / S_k,   x in B(y),
+    /// ```
+    ///
+    /// with `m_k(y) = -S_k log sum_{x' in B(y)} exp(-g_k(x') / S_k)` (the soft minimum of the
+    /// block, computed with its minimum factored out). Cost `O(n_0 + ... + n_k)`.
+    ///
+    /// # Panics
+    /// If `level > d`.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem, Temperatures};
+    /// // P*(1) = e^-2000 / (1 + e^-2000): 0 in f64, but its logarithm is -2000.
+    /// let sol = Problem::new(&Hierarchy::flat(2)?, &[0.0, 2000.0])?
+    ///     .solve(&Temperatures::new(&[1.0])?)?;
+    /// assert_eq!(sol.marginal(0)[1], 0.0);
+    /// assert_eq!(sol.log_marginal(0), vec![0.0, -2000.0]);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn log_marginal(&self, level: usize) -> Vec<f64> {
+        let h = &*self.hierarchy;
+        let d = h.depth();
+        assert!(level <= d, "level {level} > depth {d}");
+        let log_gibbs = |g: &[f64], s: f64, out: &mut [f64], offset: f64| {
+            let m = min(g);
+            if m == f64::INFINITY {
+                out.iter_mut().for_each(|x| *x = f64::NEG_INFINITY);
+                return;
+            }
+            let z: f64 = g.iter().map(|&x| (-(x - m) / s).exp()).sum();
+            let ln_z = z.ln();
+            for (o, &x) in out.iter_mut().zip(g) {
+                *o = offset - (x - m) / s - ln_z;
+            }
+        };
+        let mut coarse = vec![0.0; h.size(d)];
+        log_gibbs(
+            &self.losses[d],
+            self.temperatures.cumulative(d),
+            &mut coarse,
+            0.0,
+        );
+        for k in (level..d).rev() {
+            let layout = h.layout(k);
+            let (g, s) = (&self.losses[k], self.temperatures.cumulative(k));
+            let mut fine = vec![f64::NEG_INFINITY; h.size(k)];
+            for (y, &lp) in coarse.iter().enumerate() {
+                let block = layout.block(y);
+                log_gibbs(&g[block.clone()], s, &mut fine[block], lp);
+            }
+            coarse = fine;
+        }
+        let mut out = vec![0.0; coarse.len()];
+        h.to_user_order(level, &coarse, &mut out);
+        out
+    }
+
+    /// The expectation `E_{P*}[phi(Y_k)] = sum_y P*_k(y) phi(y)` of an observable of the
+    /// level-`k` state (`y` a user index). `phi` is called only where `P*_k(y) > 0`, so it may
+    /// be undefined (or `+inf`) on states of probability 0.
+    ///
+    /// # Panics
+    /// If `level > d`.
+    ///
+    /// ```
+    /// # use hmaxent::{Hierarchy, Problem, Temperatures};
+    /// let h = Hierarchy::complete(2, 3)?;
+    /// let loss: Vec<f64> = (0..8).map(|x| x as f64).collect();
+    /// let sol = Problem::new(&h, &loss)?.solve(&Temperatures::new(&[1.0, 0.5, 0.5, 0.5])?)?;
+    /// // The expected loss is the expectation of the loss; the mean of a block index too.
+    /// assert!((sol.expectation(0, |x| loss[x]) - sol.expected_total_loss()).abs() < 1e-12);
+    /// let p1 = sol.marginal(1);
+    /// let mean_block: f64 = p1.iter().enumerate().map(|(y, p)| p * y as f64).sum();
+    /// assert!((sol.expectation(1, |y| y as f64) - mean_block).abs() < 1e-12);
+    /// # Ok::<(), hmaxent::Error>(())
+    /// ```
+    pub fn expectation(&self, level: usize, mut phi: impl FnMut(usize) -> f64) -> f64 {
+        let h = &*self.hierarchy;
+        self.marginals[level]
+            .iter()
+            .enumerate()
+            .filter(|(_, &p)| p > 0.0)
+            .map(|(pos, &p)| p * phi(h.user_index(level, pos)))
+            .sum()
+    }
+
     /// All marginals `[P*_0, ..., P*_d]`, user order.
     pub fn marginals(&self) -> Vec<Vec<f64>> {
         (0..self.hierarchy.levels())
@@ -211,35 +302,70 @@ impl Solution {
         self.sampler().sample(rng)
     }
 
-    /// The tables this solution owns (marginals, renormalised losses not shared with the
-    /// problem or another solution), for [`BufferPool::recycle`].
-    fn into_buffers(self) -> impl Iterator<Item = Vec<f64>> {
-        let losses = self
-            .losses
-            .into_iter()
-            .filter_map(|g| Arc::try_unwrap(g).ok());
-        self.marginals.into_iter().chain(losses)
-    }
-
     /// `P*_k` in block order (the order of the hierarchy's tables).
     pub(crate) fn marginal_block(&self, level: usize) -> &[f64] {
         &self.marginals[level]
     }
 
-    /// Recomputes the expected level losses with `problem`'s losses (used when the sweep ran
-    /// on a derived problem, e.g. the face of a constraint boundary).
-    pub(crate) fn with_expected_losses(mut self, problem: &crate::Problem) -> Self {
+    /// Recomputes the expected level losses with `losses` (used when the sweep ran on a
+    /// derived problem, e.g. the face of a constraint boundary).
+    pub(crate) fn with_expected_losses(mut self, losses: &impl LevelLosses) -> Self {
         self.expected_level_losses = (0..self.hierarchy.levels())
-            .map(|k| crate::problem::expectation(&self.marginals[k], problem.level_loss(k)))
+            .map(|k| expectation(&self.marginals[k], losses.level_loss(k)))
             .collect();
         self
     }
 }
 
-impl BufferPool<f64> {
-    /// Keeps the tables of `solution` (marginals, renormalised losses) for the next
-    /// [`crate::Problem::solve_with_pool`].
-    pub fn recycle(&self, solution: Solution) {
-        solution.into_buffers().for_each(|v| self.give(v));
+/// The per-level losses `u_k` of a problem, block order (`None`: identically zero).
+pub(crate) trait LevelLosses {
+    /// `u_k` in block order.
+    fn level_loss(&self, level: usize) -> Option<&[f64]>;
+}
+
+/// `sum_x p(x) u(x)` with `0 * (+inf) = 0`; `None` is the zero loss.
+pub(crate) fn expectation(p: &[f64], u: Option<&[f64]>) -> f64 {
+    match u {
+        None => 0.0,
+        Some(u) => sum_pairs(p, u, |p, u| if p > 0.0 { p * u } else { 0.0 }),
+    }
+}
+
+/// The tables a solution owns (marginals, renormalised losses not shared with the problem or
+/// another solution) go back to a pool: [`crate::rg::pool::BufferPool::recycle`].
+impl Recyclable<f64> for Solution {
+    fn into_tables(self) -> Vec<Vec<f64>> {
+        let losses = self
+            .losses
+            .into_iter()
+            .filter_map(|g| Arc::try_unwrap(g).ok());
+        self.marginals.into_iter().chain(losses).collect()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Solution {
+    /// The statistics in the user's order, with the field names of the command line's
+    /// `solve` output: `free_energy`, `temperatures`, `cumulative_temperatures`,
+    /// `expected_loss`, `expected_level_losses`, `entropies`, `relative_entropies` (with a
+    /// reference, else `null`) and `marginals`.
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("Solution", 8)?;
+        st.serialize_field("free_energy", &self.free_energy)?;
+        st.serialize_field("temperatures", self.temperatures.as_slice())?;
+        st.serialize_field(
+            "cumulative_temperatures",
+            self.temperatures.cumulative_slice(),
+        )?;
+        st.serialize_field("expected_loss", &self.expected_total_loss())?;
+        st.serialize_field("expected_level_losses", &self.expected_level_losses)?;
+        st.serialize_field("entropies", &self.entropies)?;
+        st.serialize_field("relative_entropies", &self.relative_entropies)?;
+        st.serialize_field("marginals", &self.marginals())?;
+        st.end()
     }
 }

@@ -79,6 +79,7 @@ impl FloorSettings {
 
 /// The answer of the epsilon-constraint problem.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FloorSolution {
     /// `P*` and its statistics (expected losses of the original problem).
     pub solution: Solution,

@@ -33,6 +33,7 @@ impl MeanConstraint {
 
 /// The solution of a mean-constrained problem.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MeanSolution {
     /// `P*` and its statistics.
     pub solution: Solution,

@@ -28,6 +28,7 @@ pub const MAX_GRID_POINTS: usize = 100_000;
 
 /// One point of the frontier.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FrontierPoint {
     /// The level weights `w_0..w_d`.
     pub weights: Vec<f64>,
@@ -68,6 +69,7 @@ impl FrontierPoint {
 
 /// A traced frontier.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Frontier {
     /// The points, in the order the weights were given.
     pub points: Vec<FrontierPoint>,

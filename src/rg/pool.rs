@@ -133,3 +133,18 @@ impl Pools {
         out
     }
 }
+
+/// Something that owns tables a [`BufferPool`] can reuse: a solution whose marginals and
+/// renormalised losses serve the next solve (see [`BufferPool::recycle`]).
+pub trait Recyclable<T> {
+    /// The tables, given up for reuse.
+    fn into_tables(self) -> Vec<Vec<T>>;
+}
+
+impl<T: Real> BufferPool<T> {
+    /// Keeps the tables of `item` (e.g. a [`crate::Solution`]'s marginals and renormalised
+    /// losses) for the next [`crate::Problem::solve_with_pool`].
+    pub fn recycle(&self, item: impl Recyclable<T>) {
+        item.into_tables().into_iter().for_each(|v| self.give(v));
+    }
+}

@@ -141,6 +141,7 @@ impl ConvexSettings {
 
 /// The solution of a moment-constrained problem.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct MomentSolution {
     /// `P*` and its statistics (expected losses are those of the problem's own loss).
     pub solution: Solution,
