@@ -57,6 +57,7 @@ pub mod error;
 pub mod families;
 pub mod hierarchy;
 pub mod inverse;
+pub mod lattice;
 pub mod model;
 pub mod numerics;
 pub mod problem;
@@ -105,6 +106,8 @@ pub mod guide {
     pub mod constraints_families {}
     #[doc = include_str!("../docs/families-exchangeable.md")]
     pub mod families_exchangeable {}
+    #[doc = include_str!("../docs/ising2d.md")]
+    pub mod ising2d {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.
