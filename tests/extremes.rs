@@ -617,13 +617,12 @@ fn results_beyond_f64_are_numerical_errors_or_finite() {
         .unwrap()
         .with_potentials(&[vec![1e308]])
         .unwrap();
-    // F = 2e308 does not fit: an error. (SPEC §8 would call it `numerical`; the sweep
-    // currently sees the overflowed renormalised loss as +inf and reports every state
-    // forbidden, `infeasible`. Either is accepted here; a NaN or an `Ok` is not.)
+    // F = 2e308 does not fit: an overflow (`numerical`), not a forbidden state
+    // (docs/concepts.md, "11. Numerical policy"); a NaN, an `Ok` or `infeasible` is wrong.
     match p.solve(&t(&[1.0, 1.0])) {
         Ok(sol) => panic!("F = {} accepted", sol.free_energy()),
         Err(e) => assert!(
-            matches!(e.kind(), ErrorKind::Numerical | ErrorKind::Infeasible),
+            matches!(e, Error::Overflow { .. }) && e.kind() == ErrorKind::Numerical,
             "overflow gave {e:?}"
         ),
     }
