@@ -57,6 +57,7 @@ pub mod error;
 pub mod families;
 pub mod hierarchy;
 pub mod inverse;
+pub mod lattice;
 pub mod numerics;
 pub mod problem;
 pub mod rg;
@@ -102,6 +103,8 @@ pub mod guide {
     pub mod families_cascade {}
     #[doc = include_str!("../docs/families-exchangeable.md")]
     pub mod families_exchangeable {}
+    #[doc = include_str!("../docs/ising2d.md")]
+    pub mod ising2d {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.

@@ -29,11 +29,12 @@
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{
-    DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
+    DefaultSettingsBuilder, DefaultSolution, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
 };
 
 use super::features::Row;
-use super::moments::Sense;
+use super::scaling::scale;
+use super::sense::Sense;
 use crate::error::{Error, Result};
 
 /// Where the targets lie relative to the attainable set.
@@ -44,6 +45,18 @@ pub enum Location {
     /// On a proper face: `support[x]` is `true` exactly for the states whose `phi(x)` lie on
     /// the minimal face containing the target (the states some feasible `p` charges).
     Face(Vec<bool>),
+}
+
+/// What the LP found, in the units of the rows it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// In the relative interior.
+    Interior,
+    /// On the face of these states.
+    Face(Vec<bool>),
+    /// Outside: a direction `theta` (sign convention of the multipliers) that the LP found
+    /// separating; [`separation`] checks it.
+    Outside(Vec<f64>),
 }
 
 /// `t* * n` below this is treated as `t* = 0` (clarabel solves to about `1e-10`).
@@ -82,13 +95,45 @@ pub fn locate(
     locate_rows(&rows, allowed, targets, senses)
 }
 
-/// [`locate`] for features stored as [`Row`]s (dense or sparse).
+/// [`locate`] for features stored as [`Row`]s (dense or sparse). The LP sees the rows
+/// centred and scaled to spread 1 (`super::scaling`); a separating direction is mapped back
+/// and checked in the rows' own units ([`separation`]).
 pub(crate) fn locate_rows(
     features: &[Row],
     allowed: &[bool],
     targets: &[f64],
     senses: &[Sense],
 ) -> Result<Location> {
+    let (rows, scaled_targets, map) = scale(features, targets, allowed);
+    match locate_scaled(&rows, allowed, &scaled_targets, senses)? {
+        Verdict::Interior => Ok(Location::Interior),
+        Verdict::Face(support) => Ok(Location::Face(support)),
+        Verdict::Outside(direction) => {
+            let theta = map.to_user(&direction);
+            Err(
+                separation(features, allowed, targets, &theta).unwrap_or_else(|| {
+                    Error::Numerical(format!(
+                        "the moment targets lie within rounding of the boundary of the attainable \
+                     set: the LP found them infeasible, but its direction {theta:?} does not \
+                     separate them beyond rounding"
+                    ))
+                }),
+            )
+        }
+    }
+}
+
+/// The LP's verdict on rows as given (best centred and scaled to spread 1).
+///
+/// # Errors
+/// [`Error::AllForbidden`]; [`Error::Numerical`] when the LP fails or the face cannot be
+/// identified.
+pub(crate) fn locate_scaled(
+    features: &[Row],
+    allowed: &[bool],
+    targets: &[f64],
+    senses: &[Sense],
+) -> Result<Verdict> {
     let mut support: Vec<bool> = allowed.to_vec();
     if !support.iter().any(|&a| a) {
         return Err(Error::AllForbidden(
@@ -100,7 +145,9 @@ pub(crate) fn locate_rows(
         let lp = max_min_mass(support.len(), features, &states, targets, senses)?;
         let Some((t, slack, dual)) = lp else {
             if round == 0 {
-                return Err(certificate(features, allowed, targets, senses)?);
+                return Ok(Verdict::Outside(certificate(
+                    features, allowed, targets, senses,
+                )?));
             }
             return Err(Error::Numerical(
                 "the moment feasibility LP became infeasible after removing the states \
@@ -110,9 +157,9 @@ pub(crate) fn locate_rows(
         };
         if t * states.len() as f64 > INTERIOR_MARGIN {
             return Ok(if round == 0 {
-                Location::Interior
+                Verdict::Interior
             } else {
-                Location::Face(support)
+                Verdict::Face(support)
             });
         }
         // t* = 0: drop the states whose dual multiplier dominates their slack.
@@ -135,16 +182,50 @@ pub(crate) fn locate_rows(
     )))
 }
 
-fn settings() -> Result<clarabel::solver::DefaultSettings<f64>> {
+/// The LP solver's settings: tolerances `1e-11` (the first try) or `1e-9` (the retry after a
+/// numerical stall, which near-degenerate targets cause at the tighter tolerance).
+fn settings(retry: bool) -> Result<clarabel::solver::DefaultSettings<f64>> {
+    let tol = if retry { 1e-9 } else { 1e-11 };
     DefaultSettingsBuilder::default()
         .verbose(false)
         .presolve_enable(false)
-        .tol_gap_abs(1e-11)
-        .tol_gap_rel(1e-11)
-        .tol_feas(1e-11)
-        .max_iter(400)
+        .tol_gap_abs(tol)
+        .tol_gap_rel(tol)
+        .tol_feas(tol)
+        .max_iter(if retry { 800 } else { 400 })
         .build()
         .map_err(|e| Error::Numerical(format!("LP solver settings: {e}")))
+}
+
+/// Solves one LP, retrying once with looser tolerances when the solver stalls.
+#[allow(clippy::too_many_arguments)]
+fn run_lp(
+    what: &str,
+    p: &CscMatrix<f64>,
+    q: &[f64],
+    a: &CscMatrix<f64>,
+    b: &[f64],
+    cones: &[SupportedConeT<f64>],
+) -> Result<DefaultSolution<f64>> {
+    let mut last = SolverStatus::Unsolved;
+    for retry in [false, true] {
+        let mut solver = DefaultSolver::new(p, q, a, b, cones, settings(retry)?)
+            .map_err(|e| Error::Numerical(format!("{what}: {e:?}")))?;
+        solver.solve();
+        last = solver.solution.status;
+        if !matches!(
+            last,
+            SolverStatus::NumericalError
+                | SolverStatus::MaxIterations
+                | SolverStatus::InsufficientProgress
+                | SolverStatus::MaxTime
+        ) {
+            return Ok(solver.solution);
+        }
+    }
+    Err(Error::Numerical(format!(
+        "the {what} stopped with status {last:?}"
+    )))
 }
 
 /// `max t` s.t. `p_x >= t >= 0` (x in `states`), `sum p = 1`, moment constraints.
@@ -237,10 +318,7 @@ fn max_min_mass(
         SupportedConeT::ZeroConeT(zero_rows),
         SupportedConeT::NonnegativeConeT(row - zero_rows),
     ];
-    let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings()?)
-        .map_err(|e| Error::Numerical(format!("moment feasibility LP: {e:?}")))?;
-    solver.solve();
-    let sol = &solver.solution;
+    let sol = &run_lp("moment feasibility LP", &p, &q, &a, &b, &cones)?;
     match sol.status {
         SolverStatus::Solved | SolverStatus::AlmostSolved => {
             let t = sol.x[t_col];
@@ -276,14 +354,14 @@ fn push_row(
 
 /// The separating direction of an infeasible problem:
 /// `max_{theta, s} s - theta·c` s.t. `theta·phi(x) >= s` (allowed x), `|theta_i| <= 1`, and
-/// the sign constraints of the senses. The numbers reported are recomputed from `theta` in
-/// `f64`, so the message states exactly what was checked.
+/// the sign constraints of the senses; signs made exact and entries below the solver's
+/// resolution zeroed. Whether it separates is for [`separation`] to check.
 fn certificate(
     features: &[Row],
     allowed: &[bool],
     targets: &[f64],
     senses: &[Sense],
-) -> Result<Error> {
+) -> Result<Vec<f64>> {
     let m = features.len();
     let states: Vec<usize> = (0..allowed.len()).filter(|&x| allowed[x]).collect();
     let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
@@ -334,10 +412,7 @@ fn certificate(
     let mut q = targets.to_vec();
     q.push(-1.0);
     let cones = [SupportedConeT::NonnegativeConeT(row)];
-    let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings()?)
-        .map_err(|e| Error::Numerical(format!("moment certificate LP: {e:?}")))?;
-    solver.solve();
-    let sol = &solver.solution;
+    let sol = &run_lp("moment certificate LP", &p, &q, &a, &b, &cones)?;
     if !matches!(
         sol.status,
         SolverStatus::Solved | SolverStatus::AlmostSolved
@@ -360,24 +435,39 @@ fn certificate(
             }
         })
         .collect();
-    let target_value: f64 = direction.iter().zip(targets).map(|(t, c)| t * c).sum();
+    Ok(direction)
+}
+
+/// The certificate `theta` proves infeasibility when `theta·c < min_x theta·phi(x)` (over the
+/// allowed states) by more than the rounding of the two sums, bounded by
+/// `4 (m + 2) eps sum_i |theta_i| max(|c_i|, max_x |phi_i(x)|)`: then the exact numbers are
+/// ordered the same way. Both numbers are computed here in `f64` from the rows as given, so
+/// the error states exactly what was checked. `None` when they are not that clearly apart.
+pub(crate) fn separation(
+    features: &[Row],
+    allowed: &[bool],
+    targets: &[f64],
+    theta: &[f64],
+) -> Option<Error> {
+    let target_value: f64 = theta.iter().zip(targets).map(|(t, c)| t * c).sum();
     let mut along = vec![0.0; allowed.len()];
-    Row::add_combination(features, &direction, &mut along);
-    let hull_min = states
-        .iter()
-        .map(|&x| along[x])
+    Row::add_combination(features, theta, &mut along);
+    let hull_min = (0..allowed.len())
+        .filter(|&x| allowed[x])
+        .map(|x| along[x])
         .fold(f64::INFINITY, f64::min);
-    if target_value < hull_min {
-        Ok(Error::InfeasibleMoments {
-            direction,
-            target_value,
-            hull_min,
+    let magnitude: f64 = features
+        .iter()
+        .zip(theta.iter().zip(targets))
+        .map(|(row, (t, c))| {
+            let (lo, hi) = row.range();
+            t.abs() * c.abs().max(lo.abs()).max(hi.abs())
         })
-    } else {
-        Err(Error::Numerical(format!(
-            "the moment targets are on the edge of the attainable set: the LP found them \
-             infeasible but its direction does not separate them (theta·c = {target_value}, \
-             min theta·phi = {hull_min})"
-        )))
-    }
+        .sum();
+    let rounding = 4.0 * (theta.len() as f64 + 2.0) * f64::EPSILON * magnitude;
+    (hull_min - target_value > rounding).then(|| Error::InfeasibleMoments {
+        direction: theta.to_vec(),
+        target_value,
+        hull_min,
+    })
 }

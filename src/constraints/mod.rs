@@ -1,16 +1,20 @@
-//! The convex layer on top of the sweep (SPEC §2.2–§2.4, §5).
+//! The convex layer on top of the sweep (docs/constraints.md).
 
 pub mod feasibility;
 pub mod features;
 pub mod floors;
 pub mod mean;
 pub mod moments;
+pub(crate) mod newton;
 pub mod pareto;
+pub(crate) mod scaling;
+pub mod sense;
 pub mod status;
 
 pub use features::SparseFeature;
 pub use floors::{FloorSettings, FloorSolution};
 pub use mean::{MeanConstraint, MeanSolution};
-pub use moments::{ConvexSettings, MomentProblem, MomentSolution, Sense};
+pub use moments::{ConvexSettings, MomentProblem, MomentSolution};
 pub use pareto::{Frontier, FrontierPoint};
+pub use sense::Sense;
 pub use status::Status;

@@ -1,0 +1,309 @@
+//! Solving a moment problem: the dual first, the feasibility LP when the dual cannot prove
+//! an interior answer, and an acceptance test on every answer before it is called converged.
+//!
+//! **Acceptance.** Whatever path produced it, an answer is reported as converged (or as a
+//! boundary solution) only if, recomputed from the returned `P*_0`, every row meets its target
+//! in its sense to `10 tol (1 + spread_i)` and the duality gap is at most
+//! `10 tol (1 + |objective|)` (`tol` the gradient tolerance, `1e-10` by default). Otherwise the
+//! next path is tried, and when none is left the status is [`Status::MaxIterations`].
+//!
+//! **Paths.** (1) Newton on all allowed states for at most [`PROBE_ITERATIONS`]; an accepted
+//! answer with an interior witness (`super::witness`) is returned. (2) The feasibility LP on
+//! the scaled rows: *interior* resumes Newton from the probe's point; a *face* is solved on its
+//! states, and if that answer misses a target (the targets were near, not on, the face) Newton
+//! on all states resumes instead; *outside* returns the LP's separating direction once it
+//! separates the targets in the user's own units by more than the rounding of the two sums
+//! (`super::super::feasibility::separation`); a direction that does not separate that clearly
+//! means the targets lie within rounding of the hull, and the face the direction exposes is
+//! solved and accepted like any other answer.
+
+use super::super::feasibility::{locate_scaled, separation, Verdict};
+use super::super::features::Row;
+use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
+use super::super::scaling::{scale, Scaling};
+use super::engine::Engine;
+use super::witness::interior_witness;
+use super::{lbfgs, ConvexSettings, MomentProblem, MomentSolution, Sense, Status};
+use crate::error::{Error, Result};
+use crate::temperatures::Temperatures;
+
+/// Newton iterations of the dual before the feasibility LP is consulted (about 30 suffice on
+/// well-posed problems).
+pub(super) const PROBE_ITERATIONS: usize = 30;
+
+/// Above this many constraints (all equalities) the dual is minimised by L-BFGS first.
+const LBFGS_ABOVE: usize = 64;
+
+/// The acceptance tolerance is this many gradient tolerances.
+const ACCEPTANCE: f64 = 10.0;
+
+/// The solver's view of the problem: centred and scaled rows and targets.
+pub(super) struct Scaled {
+    pub rows: Vec<Row>,
+    pub targets: Vec<f64>,
+    pub map: Scaling,
+}
+
+/// One answer, with the solver's multipliers and whether it passed the acceptance test.
+struct Attempt {
+    fit: MomentSolution,
+    theta: Vec<f64>,
+}
+
+impl Attempt {
+    fn accepted(&self) -> bool {
+        matches!(self.fit.status, Status::Converged | Status::Boundary)
+    }
+}
+
+impl MomentProblem<'_> {
+    /// The rows and targets as the solver sees them (`super::scaling`).
+    pub(super) fn scaled(&self) -> Scaled {
+        let (rows, targets, map) = scale(&self.rows, &self.targets, &self.allowed);
+        Scaled { rows, targets, map }
+    }
+
+    /// Solves the problem: projected Newton on the dual with the exact Hessian and an Armijo
+    /// line search along the projection arc (L-BFGS first above 64 equality constraints);
+    /// the feasibility LP when the dual does not certify an interior solution; an acceptance
+    /// test on every answer (module docs of `solve`).
+    ///
+    /// # Errors
+    /// [`Error::InfeasibleMoments`] (with a separating direction) when no distribution meets
+    /// the constraints, [`Error::AllForbidden`], [`Error::Numerical`] if the LP fails and no
+    /// other path finds an answer.
+    pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
+        let scaled = self.scaled();
+        let all = self.allowed.clone();
+        if self.rows.is_empty() || !settings.feasibility_check {
+            return Ok(self.attempt(&scaled, all, false, settings, None)?.fit);
+        }
+        let probe = ConvexSettings {
+            max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
+            ..*settings
+        };
+        let mut spent = (0, 0);
+        let mut start = None;
+        match self.attempt(&scaled, all.clone(), false, &probe, None) {
+            Ok(a) if a.accepted() => {
+                let p = a.fit.solution.marginal_block(0);
+                if interior_witness(
+                    &scaled.rows,
+                    &scaled.targets,
+                    &self.senses,
+                    &self.allowed,
+                    p,
+                    &a.theta,
+                ) {
+                    return Ok(a.fit);
+                }
+                spent = (a.fit.iterations, a.fit.sweeps);
+                start = Some(a.theta);
+            }
+            Ok(a) => {
+                spent = (a.fit.iterations, a.fit.sweeps);
+                start = Some(a.theta);
+            }
+            Err(_) => {}
+        }
+        let add = |mut a: Attempt, spent: (usize, usize)| {
+            a.fit.iterations += spent.0;
+            a.fit.sweeps += spent.1;
+            a
+        };
+        let verdict = locate_scaled(&scaled.rows, &self.allowed, &scaled.targets, &self.senses);
+        let resume = |start: Option<Vec<f64>>, spent| -> Result<Attempt> {
+            Ok(add(
+                self.attempt(&scaled, all.clone(), false, settings, start)?,
+                spent,
+            ))
+        };
+        match verdict {
+            Ok(Verdict::Interior) => Ok(resume(start, spent)?.fit),
+            Ok(Verdict::Face(support)) => {
+                let face = add(self.attempt(&scaled, support, true, settings, None)?, spent);
+                if face.accepted() {
+                    return Ok(face.fit);
+                }
+                let spent = (face.fit.iterations, face.fit.sweeps);
+                let full = resume(start, spent)?;
+                Ok(if full.accepted() { full.fit } else { face.fit })
+            }
+            Ok(Verdict::Outside(direction)) => {
+                let theta = scaled.map.to_user(&direction);
+                if let Some(e) = separation(&self.rows, &self.allowed, &self.targets, &theta) {
+                    return Err(e);
+                }
+                // Not separated beyond rounding: the targets are within rounding of the hull,
+                // on the face the direction exposes.
+                let face = exposed_face(&scaled.rows, &self.allowed, &direction);
+                let near = add(self.attempt(&scaled, face, true, settings, None)?, spent);
+                if near.accepted() {
+                    return Ok(near.fit);
+                }
+                Err(Error::Numerical(format!(
+                    "the moment targets lie within rounding of the boundary of the attainable \
+                     set: the LP's separating direction {theta:?} does not separate them \
+                     beyond rounding, and the face it exposes misses a target"
+                )))
+            }
+            Err(Error::Numerical(why)) => {
+                // The LP could not decide; an answer the acceptance test passes is still one.
+                let full = resume(start, spent)?;
+                if full.accepted() {
+                    Ok(full.fit)
+                } else {
+                    Err(Error::Numerical(why))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The per-row stopping rule of Newton in the solver's units. Row `i` must meet its
+    /// target to `tol_i = tol min(1 + spread_i, (1 + ‖c‖) / sqrt(m))` in the user's units
+    /// (so each row to its own scale, and all together to `‖c - E phi‖ <= tol (1 + ‖c‖)`),
+    /// but never closer than `1e-3 tol spread_i`, about a thousand roundings of `E phi_i`;
+    /// in the solver's units that is `tol_i / s_i`. The gap: `|theta·r| <= tol (1 + |D|)`.
+    fn stopping(&self, map: &Scaling, settings: &ConvexSettings) -> Stopping {
+        let tol = settings.gradient_tolerance;
+        let overall = (1.0 + norm(&self.targets)) / (self.targets.len().max(1) as f64).sqrt();
+        Stopping {
+            gradient: map
+                .spread
+                .iter()
+                .zip(&map.scale)
+                .map(|(d, s)| tol * (1.0 + d).min(overall).max(1e-3 * d) / s)
+                .collect(),
+            gap: tol,
+            max_iterations: settings.max_iterations,
+        }
+    }
+
+    /// Newton on the dual over `support` (a face when `boundary`) from `start` (or from 0,
+    /// through L-BFGS for many equalities), then `P*` and the acceptance test.
+    fn attempt(
+        &self,
+        scaled: &Scaled,
+        support: Vec<bool>,
+        boundary: bool,
+        settings: &ConvexSettings,
+        start: Option<Vec<f64>>,
+    ) -> Result<Attempt> {
+        let mm = self.senses.len();
+        let engine = Engine::new(
+            self.problem,
+            &self.weights,
+            &scaled.rows,
+            &scaled.targets,
+            support,
+        );
+        let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
+        let stop = self.stopping(&scaled.map, settings);
+        let (start, mut iterations, mut sweeps) = match start {
+            Some(s) if s.len() == mm => (s, 0, 0),
+            _ if mm > LBFGS_ABOVE && self.senses.iter().all(|s| *s == Sense::Eq) => {
+                let budget = 10 * settings.max_iterations;
+                lbfgs::warm_start(&engine, settings.gradient_tolerance, budget)?
+            }
+            _ => (vec![0.0; mm], 0, 0),
+        };
+        let run = newton::minimise(&engine, &bounds, &stop, start)?;
+        iterations += run.iterations;
+        sweeps += run.evaluations;
+        let theta = run.x;
+
+        // The returned P*: Theorem A/B for theta'·phi' at w on the support (one more sweep).
+        let n0 = self.problem.hierarchy().size(0);
+        let mut loss = vec![0.0; n0];
+        Row::add_combination(&scaled.rows, &theta, &mut loss);
+        for (l, &allowed) in loss.iter_mut().zip(&engine.allowed) {
+            if !allowed {
+                *l = f64::INFINITY;
+            }
+        }
+        let w = Temperatures::new(&self.weights)?;
+        let solution = self
+            .problem
+            .face(loss)?
+            .solve(&w)?
+            .with_expected_losses(self.problem);
+        sweeps += 1;
+
+        let map = &scaled.map;
+        let p0 = solution.marginal_block(0);
+        let expected: Vec<f64> = scaled
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, phi)| map.value_to_user(i, phi.dot(p0)))
+            .collect();
+        let gradient: Vec<f64> = self
+            .targets
+            .iter()
+            .zip(&expected)
+            .map(|(c, e)| c - e)
+            .collect();
+        let user_theta = map.to_user(&theta);
+        let gradient_norm = norm(&projected_residual(&user_theta, &gradient, &bounds));
+        let objective = match solution.relative_entropies() {
+            Some(d) => -self.weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
+            None => solution.weighted_entropy(&self.weights),
+        };
+        // D = theta'·c' - F' (the centred loss's free energy), the same value as the user's
+        // theta·c - F; F itself is reported for the user's loss: F' + theta·o.
+        let f_solver = solution.free_energy();
+        let duality_gap = dot(&theta, &scaled.targets) - f_solver - objective;
+        let tol = ACCEPTANCE * settings.gradient_tolerance;
+        let meets = (0..mm)
+            .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
+            && duality_gap.abs() <= tol * (1.0 + objective.abs());
+        // The acceptance test is the contract; a run that stalled at the rounding floor of its
+        // own (tighter) stopping rule but passes it is an answer.
+        let status = match (meets, boundary) {
+            (false, _) => Status::MaxIterations,
+            (true, true) => Status::Boundary,
+            (true, false) => Status::Converged,
+        };
+        let m = self.n_features;
+        let (multipliers, mean_multiplier, free_energy) = if boundary {
+            (None, None, None)
+        } else {
+            (
+                Some(user_theta[..m].to_vec()),
+                self.mean.map(|_| user_theta[m]),
+                Some(f_solver + dot(&user_theta, &map.offset)),
+            )
+        };
+        let fit = MomentSolution {
+            solution,
+            status,
+            boundary,
+            multipliers,
+            mean_multiplier,
+            objective,
+            free_energy,
+            expected_features: expected[..m].to_vec(),
+            iterations,
+            sweeps,
+            gradient_norm,
+            duality_gap,
+        };
+        Ok(Attempt { fit, theta })
+    }
+}
+
+/// The allowed states where `direction·phi'` is within rounding of its minimum: the face of
+/// the hull that `direction` exposes.
+fn exposed_face(rows: &[Row], allowed: &[bool], direction: &[f64]) -> Vec<bool> {
+    let mut along = vec![0.0; allowed.len()];
+    Row::add_combination(rows, direction, &mut along);
+    let lo = (0..allowed.len())
+        .filter(|&x| allowed[x])
+        .map(|x| along[x])
+        .fold(f64::INFINITY, f64::min);
+    let slack = 1e-9 * (1.0 + direction.iter().map(|t| t.abs()).sum::<f64>());
+    (0..allowed.len())
+        .map(|x| allowed[x] && along[x] <= lo + slack)
+        .collect()
+}

@@ -1,0 +1,388 @@
+//! Projected Newton for smooth convex duals with sign-constrained variables.
+//!
+//! Minimises a smooth convex `D(x)` over the box `x_i >= 0` ([`Bound::NonNegative`]),
+//! `x_i <= 0` ([`Bound::NonPositive`]) or free ([`Bound::Free`]), the shape of every
+//! Lagrangian dual in this crate (moment constraints, entropy floors). The objective supplies
+//! its value, gradient and **exact** Hessian (the moment dual gets it from one sweep with
+//! [`crate::dual::Dual`] scalars, `proofs/convex_dual.md`).
+//!
+//! `argmin` 0.11 offers Newton and L-BFGS only without bounds, hence this method
+//! (Bertsekas 1982): variables at (or within `epsilon` of) their bound with the gradient
+//! pushing outward take a diagonally scaled gradient step; the others a Newton step with the
+//! Hessian's pseudo-inverse (so affinely dependent constraints are fine); the step is capped,
+//! projected and backtracked under the Armijo rule along the projection arc.
+//!
+//! **Stopping rule, per variable.** With the projected residual `r = x - P(x - grad D)` (the
+//! gradient on free variables, `0` on a variable held at its bound by the gradient), the run
+//! has converged when
+//!
+//! ```text
+//! |r_i| <= tol_i  for every i,   and   |x·r| <= gap (1 + |D(x)|).
+//! ```
+//!
+//! For a Lagrangian dual `r_i` is the residual of constraint `i` and `x·r` the duality gap,
+//! so one badly scaled constraint cannot loosen another's test (each has its own `tol_i`).
+//!
+//! **Step cap.** A Newton step is shortened to at most `cap` in every coordinate; the cap
+//! starts at [`START_CAP`] and grows fourfold whenever a capped step is accepted whole. A
+//! nearly singular Hessian (a state of mass `1e-300` under a tiny reference mass) then costs
+//! a few iterations instead of a line search that cannot shrink a `1e300` step enough.
+
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+
+use crate::error::Result;
+
+/// The sign constraint of one variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Any real value.
+    Free,
+    /// `x_i >= 0`.
+    NonNegative,
+    /// `x_i <= 0`.
+    NonPositive,
+}
+
+/// The objective at one point.
+#[derive(Debug, Clone)]
+pub(crate) struct Point {
+    /// `D(x)`.
+    pub value: f64,
+    /// `grad D(x)`.
+    pub gradient: Vec<f64>,
+    /// An absolute bound on the rounding error of `value` (the Armijo test accepts within it).
+    pub rounding: f64,
+}
+
+/// A smooth convex objective with an exact Hessian.
+pub(crate) trait Objective {
+    /// Value and gradient (one evaluation).
+    fn point(&self, x: &[f64]) -> Result<Point>;
+    /// Value, gradient and the Hessian (row-major `n x n`), with the number of evaluations
+    /// it cost.
+    fn point_with_hessian(&self, x: &[f64]) -> Result<(Point, Vec<f64>, usize)>;
+}
+
+/// When to stop.
+#[derive(Debug, Clone)]
+pub(crate) struct Stopping {
+    /// `tol_i` of each variable's projected residual.
+    pub gradient: Vec<f64>,
+    /// Relative tolerance on `|x·r|` (module docs).
+    pub gap: f64,
+    /// Newton iterations at most.
+    pub max_iterations: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    /// The last accepted point.
+    pub x: Vec<f64>,
+    /// Newton iterations.
+    pub iterations: usize,
+    /// Objective evaluations (line searches included).
+    pub evaluations: usize,
+    /// Whether the stopping rule was met at `x` (the moment solver judges its answers by
+    /// its own acceptance test instead).
+    #[allow(dead_code)]
+    pub converged: bool,
+}
+
+/// Armijo constant of the line search.
+const ARMIJO: f64 = 1e-4;
+/// Halvings of the step before the line search gives up.
+const MAX_HALVINGS: usize = 40;
+/// Bertsekas' `epsilon`-active threshold cap.
+const ACTIVE_CAP: f64 = 1e-3;
+/// The first step cap (per coordinate).
+pub(crate) const START_CAP: f64 = 16.0;
+/// Along equality multipliers only, a null-space slope is followed when it exceeds this
+/// many tolerances.
+const FLAT_MARGIN: f64 = 10.0;
+/// Eigenvalues below this fraction of the largest are treated as zero.
+const PSEUDO_INVERSE_CUT: f64 = 1e-13;
+
+/// Projection onto the bounds.
+pub(crate) fn project(x: &mut [f64], bounds: &[Bound]) {
+    for (t, b) in x.iter_mut().zip(bounds) {
+        match b {
+            Bound::Free => {}
+            Bound::NonNegative => *t = t.max(0.0),
+            Bound::NonPositive => *t = t.min(0.0),
+        }
+    }
+}
+
+/// `x - P(x - grad)`: the gradient on free variables, zero on a variable at its bound whose
+/// gradient pushes outward.
+pub(crate) fn projected_residual(x: &[f64], grad: &[f64], bounds: &[Bound]) -> Vec<f64> {
+    let mut step: Vec<f64> = x.iter().zip(grad).map(|(t, g)| t - g).collect();
+    project(&mut step, bounds);
+    x.iter().zip(&step).map(|(t, s)| t - s).collect()
+}
+
+/// Whether the stopping rule holds at `x` with projected residual `r` and value `value`.
+pub(crate) fn stopped(x: &[f64], r: &[f64], value: f64, stop: &Stopping) -> bool {
+    r.iter().zip(&stop.gradient).all(|(r, t)| r.abs() <= *t)
+        && dot(x, r).abs() <= stop.gap * (1.0 + value.abs())
+}
+
+/// Minimises `objective` over the box `bounds` from `start` (projected first).
+///
+/// # Errors
+/// Whatever the objective's evaluations return.
+pub(crate) fn minimise(
+    objective: &impl Objective,
+    bounds: &[Bound],
+    stop: &Stopping,
+    start: Vec<f64>,
+) -> Result<Run> {
+    let n = bounds.len();
+    let mut x = start;
+    project(&mut x, bounds);
+    let (mut at, mut hessian, mut evaluations) = objective.point_with_hessian(&x)?;
+    let mut iterations = 0;
+    let mut cap = START_CAP;
+    loop {
+        let residual = projected_residual(&x, &at.gradient, bounds);
+        if stopped(&x, &residual, at.value, stop) {
+            return Ok(Run {
+                x,
+                iterations,
+                evaluations,
+                converged: true,
+            });
+        }
+        if iterations >= stop.max_iterations {
+            break;
+        }
+        iterations += 1;
+        let d = direction(
+            &x,
+            &at.gradient,
+            &hessian,
+            &residual,
+            bounds,
+            &stop.gradient,
+            cap,
+        );
+        let longest = d.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let capped = longest > cap;
+        let shrink = if capped { cap / longest } else { 1.0 };
+        // Armijo backtracking along the projection arc.
+        let mut alpha = shrink;
+        let mut accepted = None;
+        for halving in 0..MAX_HALVINGS {
+            let mut trial: Vec<f64> = x.iter().zip(&d).map(|(t, d)| t + alpha * d).collect();
+            project(&mut trial, bounds);
+            if trial == x {
+                break;
+            }
+            let next = objective.point(&trial)?;
+            evaluations += 1;
+            let change: Vec<f64> = trial.iter().zip(&x).map(|(a, b)| a - b).collect();
+            let decrease = dot(&at.gradient, &change);
+            let slack = at.rounding.max(next.rounding);
+            if next.value <= at.value + ARMIJO * decrease + slack {
+                accepted = Some((trial, next, halving == 0));
+                break;
+            }
+            alpha *= 0.5;
+        }
+        let Some((trial, next, whole)) = accepted else {
+            break;
+        };
+        if capped && whole {
+            cap *= 4.0;
+        }
+        x = trial;
+        // Only a point that is not yet optimal needs its Hessian.
+        let r = projected_residual(&x, &next.gradient, bounds);
+        let done = stopped(&x, &r, next.value, stop);
+        if done || iterations >= stop.max_iterations {
+            return Ok(Run {
+                x,
+                iterations,
+                evaluations,
+                converged: done,
+            });
+        }
+        let (p, h, cost) = objective.point_with_hessian(&x)?;
+        evaluations += cost;
+        at = p;
+        hessian = h;
+    }
+    debug_assert_eq!(x.len(), n);
+    Ok(Run {
+        x,
+        iterations,
+        evaluations,
+        converged: false,
+    })
+}
+
+/// The projected Newton direction: a diagonally scaled gradient step on the
+/// `epsilon`-active variables, the pseudo-inverse Newton step on the others.
+///
+/// Where the Hessian is singular (dependent constraints) `D` is linear along its null space,
+/// and a gradient component there is a slope the Newton step cannot see: when it exceeds the
+/// tolerances it is followed, `cap` long, until a bound or the line search stops it (two
+/// rows that are one up to scale and offset, one slack `<=` and one `=`, need exactly that).
+fn direction(
+    x: &[f64],
+    g: &[f64],
+    hessian: &[f64],
+    residual: &[f64],
+    bounds: &[Bound],
+    tol: &[f64],
+    cap: f64,
+) -> Vec<f64> {
+    let n = bounds.len();
+    let eps = norm(residual).min(ACTIVE_CAP);
+    let active: Vec<bool> = (0..n)
+        .map(|i| match bounds[i] {
+            Bound::Free => false,
+            Bound::NonNegative => x[i] <= eps && g[i] > 0.0,
+            Bound::NonPositive => x[i] >= -eps && g[i] < 0.0,
+        })
+        .collect();
+    let free: Vec<usize> = (0..n).filter(|&i| !active[i]).collect();
+    let mut d = vec![0.0; n];
+    for i in (0..n).filter(|&i| active[i]) {
+        let hii = hessian[i * n + i];
+        d[i] = if hii > 0.0 { -g[i] / hii } else { -g[i] };
+    }
+    if !free.is_empty() {
+        let nf = free.len();
+        let hf = DMatrix::from_fn(nf, nf, |a, b| hessian[free[a] * n + free[b]]);
+        let gf = DVector::from_fn(nf, |a, _| g[free[a]]);
+        let (step, null) = pseudo_solve_split(hf, &gf);
+        // Along equalities alone a slope within a few tolerances is an inconsistency of
+        // targets that agree up to rounding (duplicated rows), not a descent direction: it
+        // is left alone (a larger one is a curvature too small to see, as under a reference
+        // mass of 1e-300, or a real inconsistency that the feasibility LP will certify).
+        let bounded = free.iter().any(|&i| bounds[i] != Bound::Free);
+        let margin = if bounded { 1.0 } else { FLAT_MARGIN };
+        let flat = free
+            .iter()
+            .enumerate()
+            .any(|(a, &i)| null[a].abs() > margin * tol[i]);
+        let longest = null.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let along = if flat && longest > 0.0 {
+            cap / longest
+        } else {
+            0.0
+        };
+        for (a, &i) in free.iter().enumerate() {
+            d[i] = -step[a] - along * null[a];
+        }
+    }
+    d
+}
+
+/// `H^+ g` for a symmetric positive semi-definite `H` (eigenvalues below
+/// [`PSEUDO_INVERSE_CUT`] of the largest dropped).
+pub(crate) fn pseudo_solve(h: DMatrix<f64>, g: &DVector<f64>) -> DVector<f64> {
+    pseudo_solve_split(h, g).0
+}
+
+/// `(H^+ g, the part of g in the null space of H)`.
+fn pseudo_solve_split(h: DMatrix<f64>, g: &DVector<f64>) -> (DVector<f64>, DVector<f64>) {
+    let eig = SymmetricEigen::new(h);
+    let top = eig.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
+    let cut = PSEUDO_INVERSE_CUT * top;
+    let coeff = eig.eigenvectors.transpose() * g;
+    let mut step = DVector::zeros(g.len());
+    let mut null = DVector::zeros(g.len());
+    for (k, &l) in eig.eigenvalues.iter().enumerate() {
+        if l > cut && l > 0.0 {
+            step += eig.eigenvectors.column(k) * (coeff[k] / l);
+        } else {
+            null += eig.eigenvectors.column(k) * coeff[k];
+        }
+    }
+    (step, null)
+}
+
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub(crate) fn norm(a: &[f64]) -> f64 {
+    a.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `D(x) = sum_i a_i (x_i - b_i)^2 / 2 + log-sum-exp(x)`-free quadratic: minimiser
+    /// `x_i = b_i` projected onto the bounds, found exactly by one Newton step.
+    struct Quadratic {
+        a: Vec<f64>,
+        b: Vec<f64>,
+    }
+
+    impl Objective for Quadratic {
+        fn point(&self, x: &[f64]) -> Result<Point> {
+            let value = (0..x.len())
+                .map(|i| 0.5 * self.a[i] * (x[i] - self.b[i]).powi(2))
+                .sum();
+            let gradient = (0..x.len())
+                .map(|i| self.a[i] * (x[i] - self.b[i]))
+                .collect();
+            Ok(Point {
+                value,
+                gradient,
+                rounding: 1e-15,
+            })
+        }
+        fn point_with_hessian(&self, x: &[f64]) -> Result<(Point, Vec<f64>, usize)> {
+            let n = x.len();
+            let mut h = vec![0.0; n * n];
+            for i in 0..n {
+                h[i * n + i] = self.a[i];
+            }
+            Ok((self.point(x)?, h, 1))
+        }
+    }
+
+    #[test]
+    fn a_bounded_quadratic_stops_at_its_projected_minimiser() {
+        let q = Quadratic {
+            a: vec![1.0, 1e-6, 2.0],
+            b: vec![-3.0, 5.0, 1e5],
+        };
+        let bounds = [Bound::NonNegative, Bound::Free, Bound::NonPositive];
+        let stop = Stopping {
+            gradient: vec![1e-12; 3],
+            gap: 1e-12,
+            max_iterations: 50,
+        };
+        let run = minimise(&q, &bounds, &stop, vec![1.0, 0.0, -1.0]).unwrap();
+        assert!(run.converged);
+        assert_eq!(run.x[0], 0.0);
+        assert!((run.x[1] - 5.0).abs() < 1e-9);
+        assert_eq!(run.x[2], 0.0);
+    }
+
+    #[test]
+    fn a_far_minimiser_is_reached_through_growing_step_caps() {
+        // A tiny curvature sends the Newton step 1e6 away in one go: the cap takes it there
+        // in a few accepted steps (16, 64, 256, ...).
+        let q = Quadratic {
+            a: vec![1e-9],
+            b: vec![1e6],
+        };
+        let stop = Stopping {
+            gradient: vec![1e-14],
+            gap: 1e-12,
+            max_iterations: 30,
+        };
+        let run = minimise(&q, &[Bound::Free], &stop, vec![0.0]).unwrap();
+        assert!(run.converged, "{run:?}");
+        assert!((run.x[0] - 1e6).abs() < 1e-3);
+        assert!(run.iterations <= 12, "{}", run.iterations);
+    }
+}
