@@ -105,6 +105,8 @@ pub mod guide {
     pub mod families_exchangeable {}
     #[doc = include_str!("../docs/ising2d.md")]
     pub mod ising2d {}
+    #[doc = include_str!("../docs/dyson.md")]
+    pub mod dyson {}
 }
 
 /// The project README, compiled and run by `cargo test --doc`.
