@@ -1,4 +1,4 @@
-//! Hierarchically invariant loss families and their parameter flows (SPEC §6).
+//! Hierarchically invariant loss families and their parameter flows (docs/concepts.md, "15. Parameter flows").
 //!
 //! Each family implements [`crate::rg::Renormalise`]; the generic driver runs it through the
 //! same temperatures as the tabulated engine, and every family can tabulate itself on small
@@ -9,7 +9,7 @@ pub mod chain;
 pub mod exchangeable;
 pub mod quadratic;
 
-/// What a parameter flow reports about `P*` without listing states (SPEC §3 envelope
+/// What a parameter flow reports about `P*` without listing states (docs/concepts.md, "5. Theorem A" envelope
 /// identities): the free energy and, by forward-mode differentiation of the flow, every
 /// level's entropy and the expected loss.
 ///
@@ -18,6 +18,7 @@ pub mod quadratic;
 /// H(Y_k | Y_{k+1}) = -dF/dS_k,             E_P*[f] = dF/dt for f -> (1 + t) f at t = 0
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FlowSolution {
     /// `F`, in loss units.
     pub free_energy: f64,

@@ -1,4 +1,4 @@
-//! Quadratic (Gaussian) losses and their flow (SPEC §6.1).
+//! Quadratic (Gaussian) losses and their flow (docs/families-quadratic.md).
 //!
 //! `x in R^n`, `f(x) = 1/2 x'Ax - b'x` with `A` symmetric positive definite, and linear maps
 //! `y_{k} = M_k y_{k-1}` of full row rank (`M_1` acts on `x = y_0`). One RG step at cumulative
@@ -360,7 +360,7 @@ fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 impl GaussianSolution {
-    /// One exact draw of `x ~ P*` by inverse RG (SPEC §7): `y_d` from the top Gaussian, then
+    /// One exact draw of `x ~ P*` by inverse RG (docs/concepts.md, "10. Sampling"): `y_d` from the top Gaussian, then
     /// `y_k = offset_k + G_k y_{k+1} + noise_k z`, `z` standard normal.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> DVector<f64> {
         let mut y = DVector::zeros(0);
@@ -509,7 +509,7 @@ impl Reconstruct for GaussianStep<'_> {
     }
 }
 
-/// The modular (hierarchical) Gaussian of SPEC §6.1 in `O(L)`: `n = b^L`, maps the sibling
+/// The modular (hierarchical) Gaussian of docs/families-quadratic.md in `O(L)`: `n = b^L`, maps the sibling
 /// averages, `A = sum_j lambda_j Pi_j`, `b = 0` (so `min f = 0`).
 ///
 /// With `d_j = (b - 1) b^(L-j-1)` the dimension of Haar shell `j < L` (`d_L = 1`) and
@@ -525,6 +525,7 @@ impl Reconstruct for GaussianStep<'_> {
 /// (differential entropies on `R^{n_k}`, as for [`Quadratic`]; test
 /// `modular_entropies_match_the_general_flow`).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ModularSolution {
     /// `S_j / lambda_j`, `j = 0..L`: the variance of `P*` per unit of Haar shell `j`
     /// (`Cov(P*) = sum_j (S_j / lambda_j) Pi_j`).
@@ -656,14 +657,23 @@ pub fn modular(
         }
     };
     let log_2pie = (2.0 * PI * std::f64::consts::E).ln();
+    // O(L): with the suffix sums T_k = sum_{j >= k} d_j log(S_j / lambda_j) and
+    // sum_{j >= k} d_j = n_k, h(Y_k) = 1/2 (n_k log(2 pi e) + T_k - k n_k log b).
+    let mut suffix = vec![0.0; l + 2];
+    for j in (0..=l).rev() {
+        let d = dim(j);
+        suffix[j] = suffix[j + 1]
+            + if d == 0.0 {
+                0.0
+            } else {
+                d * scale_variances[j].ln()
+            };
+    }
     let entropies: Vec<f64> = (0..=l)
         .map(|k| {
             let n_k = b.powi((l - k) as i32);
-            let shells: f64 = (k..=l)
-                .filter(|&j| dim(j) != 0.0)
-                .map(|j| dim(j) * (scale_variances[j].ln() - k as f64 * b.ln()))
-                .sum();
-            0.5 * (n_k * log_2pie + shells)
+            let shift = if k == 0 { 0.0 } else { k as f64 * n_k * b.ln() };
+            0.5 * (n_k * log_2pie + suffix[k] - shift)
         })
         .collect();
     let expected_loss = 0.5 * (0..=l).map(|j| s[j] * dim(j)).sum::<f64>();

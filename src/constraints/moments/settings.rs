@@ -53,7 +53,7 @@ impl ConvexSettings {
         Ok(self)
     }
 
-    /// Whether feasibility is verified (default `true`, SPEC §5): an interior solution is
+    /// Whether feasibility is verified (default `true`, docs/concepts.md, "12. Moment constraints"): an interior solution is
     /// returned only with a proof of interior built from the converged dual (a feasible
     /// distribution charging every allowed state); otherwise the feasibility LP decides
     /// between interior, face and infeasible (with a certificate). The LP costs far more than
@@ -62,7 +62,7 @@ impl ConvexSettings {
     ///
     /// Turn it off only when the targets are known to lie in the relative interior: infeasible
     /// or boundary targets are then not detected; the iteration budget still bounds the run,
-    /// which ends with [`Status::MaxIterations`] (or converges to a point near the face).
+    /// which ends with [`Status::MaxIterations`](crate::constraints::Status::MaxIterations) (or converges to a point near the face).
     pub fn with_feasibility_check(mut self, on: bool) -> Self {
         self.feasibility_check = on;
         self
