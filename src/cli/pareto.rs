@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::json::{array, index, number, numbers, object, out, out_vec, required};
 use super::solve::problem;
 use crate::constraints::mean::MeanConstraint;
-use crate::constraints::pareto::{weights_grid, Frontier};
+use crate::constraints::pareto::{weights_grid, Frontier, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
 
 const FIELDS: &[&str] = &[
@@ -72,6 +72,13 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
         }
         (Some(w), None) => {
             let list = array(w, "weights", None)?;
+            if list.len() > MAX_GRID_POINTS {
+                return Err(Error::InvalidInput(format!(
+                    "weights lists {} weight vectors; the limit is {MAX_GRID_POINTS} \
+                     (MAX_GRID_POINTS, as for weights_grid)",
+                    list.len()
+                )));
+            }
             if list.first().is_some_and(Value::is_number) {
                 return Err(Error::InvalidInput(
                     "weights must be a list of weight vectors, e.g. [[1, 0], [0.5, 0.5]]"
