@@ -201,7 +201,10 @@ struct Strict;
 
 impl<'de> serde::de::DeserializeSeed<'de> for Strict {
     type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
