@@ -7,15 +7,14 @@
 //!
 //! Both relations are monotone in `a` (`a - b -+ 1e-9 max(1, |a|, |b|)` increases with `a`),
 //! so after sorting by the first criterion, descending, the points at least as good as `j`
-//! there form a prefix. The sweep inserts that prefix into an ordered map on the second
-//! criterion and reports, from the map, the points at least as good as `j` there too; any
-//! further criteria are checked one pair at a time. Cost: `O(p log p + r_2 + t)` for `p`
-//! points, where `r_2` counts the pairs that dominate in the first two criteria (for two
-//! criteria: the output itself) and `t` the pairs tied in both. A consistent two-criterion
-//! frontier of `10^5` points costs one sort and `10^5` map operations.
-
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
+//! there form a prefix. The sweep inserts that prefix into a segment tree over the ranks of
+//! the second criterion that keeps the largest third criterion of every node, and reports
+//! the inserted points at least as good as `j` in the second and third criteria by descending
+//! only into nodes that can hold one; further criteria are checked pair by pair. Cost:
+//! `O(p log p + (r_3 + t) log p)` for `p` points, where `r_3` counts the pairs that dominate in
+//! the first three criteria (for up to three criteria: the output itself) and `t` the pairs
+//! tied in all of them. A consistent frontier of `10^5` points costs a sort and `10^5`
+//! tree operations.
 
 /// The relative tie tolerance, with absolute floor `1` on the scale.
 pub const TIE: f64 = 1e-9;
@@ -40,21 +39,49 @@ pub fn dominates(a: &[f64], b: &[f64]) -> bool {
     a.iter().zip(b).all(|(&x, &y)| at_least(x, y)) && a.iter().zip(b).any(|(&x, &y)| above(x, y))
 }
 
-/// A total order on finite `f64` for the map.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Key(f64);
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+/// A segment tree over ranks `0..n` holding, per inserted rank, a value and a point, and
+/// per node the largest value below it.
+struct MaxTree {
+    size: usize,
+    max: Vec<f64>,
+    point: Vec<usize>,
 }
 
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
+impl MaxTree {
+    fn new(n: usize) -> Self {
+        let size = n.next_power_of_two();
+        Self {
+            size,
+            max: vec![f64::NEG_INFINITY; 2 * size],
+            point: vec![usize::MAX; size],
+        }
+    }
+
+    fn insert(&mut self, rank: usize, value: f64, point: usize) {
+        self.point[rank] = point;
+        let mut node = rank + self.size;
+        self.max[node] = value;
+        while node > 1 {
+            node /= 2;
+            self.max[node] = self.max[2 * node].max(self.max[2 * node + 1]);
+        }
+    }
+
+    /// Every inserted point at rank `>= from` whose value is `>= low`.
+    fn report(&self, from: usize, low: f64, out: &mut Vec<usize>) {
+        let mut stack = vec![(1usize, 0usize, self.size)];
+        while let Some((node, lo, hi)) = stack.pop() {
+            if hi <= from || self.max[node] < low || self.max[node] == f64::NEG_INFINITY {
+                continue;
+            }
+            if hi - lo == 1 {
+                out.push(self.point[lo]);
+                continue;
+            }
+            let mid = (lo + hi) / 2;
+            stack.push((2 * node + 1, mid, hi));
+            stack.push((2 * node, lo, mid));
+        }
     }
 }
 
@@ -86,20 +113,35 @@ pub fn dominated_pairs(points: &[Vec<f64>]) -> Vec<(usize, usize)> {
         out.sort_unstable();
         return out;
     }
-    let mut map: BTreeMap<(Key, usize), ()> = BTreeMap::new();
+    // Second-criterion ranks, and a max-tree of the third criterion over them (a constant
+    // when there are two criteria): inserted points at rank >= r with third criterion >= z
+    // are reported in O((1 + reported) log p).
+    let mut by_y: Vec<usize> = (0..p).collect();
+    by_y.sort_by(|&a, &b| points[a][1].total_cmp(&points[b][1]).then(a.cmp(&b)));
+    let mut rank = vec![0; p];
+    for (r, &i) in by_y.iter().enumerate() {
+        rank[i] = r;
+    }
+    let third = |i: usize| if k > 2 { points[i][2] } else { 0.0 };
+    let mut tree = MaxTree::new(p);
     let mut inserted = 0;
+    let mut found = Vec::new();
     for &j in &order {
-        let (x, y) = (points[j][0], points[j][1]);
+        let x = points[j][0];
         // Grow the prefix of points at least as good as j in the first criterion.
         while inserted < p && at_least(points[order[inserted]][0], x) {
             let i = order[inserted];
-            map.insert((Key(points[i][1]), i), ());
+            tree.insert(rank[i], third(i), i);
             inserted += 1;
         }
-        // Candidates: second criterion at least y - TIE max(1, 2|y|) (a superset of
-        // `at_least(., y)`: the tolerance of a tie never exceeds that bound near y).
-        let low = y - TIE * 1f64.max(2.0 * y.abs()) * 2.0;
-        for (&(_, i), ()) in map.range((Key(low), 0)..) {
+        // Candidates: within a superset of the tolerance below j's second and third values
+        // (a tie's tolerance never exceeds 1e-9 max(1, 2|v|) near v).
+        let low = |v: f64| v - 2.0 * TIE * 1f64.max(2.0 * v.abs());
+        let y_low = low(points[j][1]);
+        let from = by_y.partition_point(|&i| points[i][1] < y_low);
+        found.clear();
+        tree.report(from, low(third(j)), &mut found);
+        for &i in &found {
             if i != j && dominates(&points[i], &points[j]) {
                 out.push((i, j));
             }
