@@ -1,4 +1,4 @@
-//! `hmaxent`: the command-line front door of the library (docs/cli.md).
+//! `hmaxent`: the command-line front door of the library (its JSON contract is `docs/cli.md`).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;

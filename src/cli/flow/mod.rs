@@ -1,7 +1,8 @@
-//! `hmaxent flow`: parameter flows of the built-in families (CLI.md).
+//! `hmaxent flow`: parameter flows of the built-in families (docs/cli.md).
 
 pub mod cascade;
 pub mod chain;
+pub mod constrained;
 pub mod hierarchical_ising;
 pub mod quadratic;
 
