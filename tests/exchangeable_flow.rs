@@ -408,3 +408,33 @@ fn samples_follow_the_block_sum_distributions() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// `min f` and `max f` (through the negated model) by the hard min-plus flow equal the
+    /// extremes of the enumerated total loss; the negated model's solution is that of the
+    /// tabulated `-f` (forbidden states stay forbidden).
+    #[test]
+    fn the_loss_range_and_the_negated_model_match_the_enumeration((model, tau) in models()) {
+        let (h, problem) = model.tabulate().unwrap();
+        let total = problem.total_loss();
+        let allowed: Vec<f64> = total.iter().copied().filter(|x| x.is_finite()).collect();
+        if allowed.is_empty() {
+            prop_assert!(model.min_loss().is_err());
+            return Ok(());
+        }
+        let lo = allowed.iter().copied().fold(INF, f64::min);
+        let hi = allowed.iter().copied().fold(-INF, f64::max);
+        prop_assert!(close(model.min_loss().unwrap(), lo, 1e-12));
+        prop_assert!(close(-model.negated().min_loss().unwrap(), hi, 1e-12));
+        let t = Temperatures::new(&tau).unwrap();
+        let negated: Vec<f64> = total.iter().map(|&x| if x.is_finite() { -x } else { x }).collect();
+        let tab = hmaxent::Problem::new(&h, &negated).unwrap().solve(&t).unwrap();
+        let sol = model.negated().solve(&t).unwrap();
+        prop_assert!(close(sol.summary.free_energy, tab.free_energy(), 1e-12));
+        for (a, b) in sol.summary.entropies.iter().zip(tab.entropies()) {
+            prop_assert!(close(*a, *b, 1e-12));
+        }
+    }
+}
