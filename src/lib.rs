@@ -58,6 +58,7 @@ pub mod families;
 pub mod hierarchy;
 pub mod inverse;
 pub mod lattice;
+pub mod model;
 pub mod numerics;
 pub mod problem;
 pub mod rg;
@@ -101,6 +102,8 @@ pub mod guide {
     pub mod families_quadratic {}
     #[doc = include_str!("../docs/families-cascade.md")]
     pub mod families_cascade {}
+    #[doc = include_str!("../docs/constraints-families.md")]
+    pub mod constraints_families {}
     #[doc = include_str!("../docs/families-exchangeable.md")]
     pub mod families_exchangeable {}
     #[doc = include_str!("../docs/ising2d.md")]

@@ -59,10 +59,7 @@ impl Solution {
         relative_entropies: Option<Vec<f64>>,
     ) -> Self {
         // Chain rule: H(Y_k) = H(Y_k | Y_{k+1}) + H(Y_{k+1}).
-        let mut entropies = conditional_entropies.clone();
-        for k in (0..entropies.len().saturating_sub(1)).rev() {
-            entropies[k] += entropies[k + 1];
-        }
+        let entropies = crate::rg::driver::level_entropies(&conditional_entropies);
         Self {
             hierarchy,
             temperatures,

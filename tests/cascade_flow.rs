@@ -295,7 +295,7 @@ fn extreme_temperatures() {
 #[test]
 fn dual_flow_gives_the_conditional_entropies() {
     use hmaxent::dual::Dual;
-    use hmaxent::families::cascade::CascadeFlow;
+    use hmaxent::families::cascade::CascadeStep;
     use hmaxent::rg::sweep;
     let mut rng = StdRng::seed_from_u64(9);
     let (b, l) = (3usize, 3usize);
@@ -309,7 +309,7 @@ fn dual_flow_gives_the_conditional_entropies() {
     let c = Cascade::general(0.9, b, l, qs).unwrap();
     let t = Temperatures::new(&[0.3, 0.5, 0.0, 0.7]).unwrap();
     let sol = c.solve(&t).unwrap();
-    let flow = CascadeFlow::<Dual<4>>::new(&c);
+    let flow = CascadeStep::<Dual<4>>::new(&c);
     let cum: Vec<Dual<4>> = t
         .cumulative_slice()
         .iter()

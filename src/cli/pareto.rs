@@ -3,15 +3,18 @@
 //! Input: a `solve` problem in `weights` form with `weights` a list of weight vectors, or
 //! `weights_grid: {"steps": m}` (see [`weights_grid`]); optional `mean` / `mean_at_most`.
 //! Output: `{"points": [...], "dominated": [[i, j], ...]}` in the order the weights were
-//! given.
+//! given. A `flow` problem (with `"family"`) traces the family's frontier
+//! ([`model_frontier`]): the same output, a few flows per point.
 
 use serde_json::{Map, Value};
 
+use super::flow;
 use super::json::{array, index, number, numbers, object, out, out_vec, required};
 use super::solve::problem;
 use crate::constraints::mean::MeanConstraint;
-use crate::constraints::pareto::{weights_grid, Frontier};
+use crate::constraints::pareto::{model_frontier, weights_grid, Frontier};
 use crate::error::{Error, Result};
+use crate::model::Model;
 
 const FIELDS: &[&str] = &[
     "parents",
@@ -41,6 +44,12 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
             "--svg needs a build with the `plot` feature (cargo build --features plot)".to_string(),
         ));
     }
+    if input.get("family").is_some() {
+        let m = input
+            .as_object()
+            .ok_or_else(|| Error::InvalidInput("the problem must be a JSON object".to_string()))?;
+        return run_family(m, svg);
+    }
     let m = object(input, "the problem", FIELDS)?;
     if m.contains_key("temperatures") {
         return Err(Error::InvalidInput(
@@ -58,6 +67,18 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
     }
     let problem = problem(m)?;
     let levels = problem.hierarchy().levels();
+    let weights = weights_of(m, levels)?;
+    let mean = mean_of(m)?;
+    let frontier = problem.pareto_frontier(&weights, mean)?;
+    let value = to_json(&frontier)?;
+    if let Some(path) = svg {
+        draw(&frontier, path)?;
+    }
+    Ok(value)
+}
+
+/// The weight vectors: `weights` (a list of vectors of `levels` numbers) or `weights_grid`.
+fn weights_of(m: &Map<String, Value>, levels: usize) -> Result<Vec<Vec<f64>>> {
     let weights = match (m.get("weights"), m.get("weights_grid")) {
         (Some(_), Some(_)) => {
             return Err(Error::InvalidInput(
@@ -94,6 +115,11 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
             weights_grid(levels, steps)?
         }
     };
+    Ok(weights)
+}
+
+/// The optional `mean` / `mean_at_most`.
+fn mean_of(m: &Map<String, Value>) -> Result<Option<MeanConstraint>> {
     let mean = match (m.get("mean"), m.get("mean_at_most")) {
         (Some(_), Some(_)) => {
             return Err(Error::InvalidInput(
@@ -104,7 +130,63 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
         (None, Some(c)) => Some(MeanConstraint::AtMost(number(c, "mean_at_most")?)),
         (None, None) => None,
     };
-    let frontier = problem.pareto_frontier(&weights, mean)?;
+    Ok(mean)
+}
+
+/// `hmaxent pareto` on a `flow` problem (it has `"family"`): the family's fields (without
+/// `temperatures`) with `weights` / `weights_grid` and optional `mean` / `mean_at_most`.
+fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
+    let family = m.get("family").and_then(Value::as_str).unwrap_or_default();
+    let own: &[&str] = match family {
+        "chain" => flow::chain::FIELDS,
+        "quadratic" => flow::quadratic::FIELDS,
+        "quadratic-modular" => flow::quadratic::MODULAR_FIELDS,
+        "log-cascade" => flow::cascade::FIELDS,
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "family = {}: expected \"chain\", \"quadratic\", \"quadratic-modular\" or \"log-cascade\"",
+                m["family"]
+            )))
+        }
+    };
+    let extra = ["weights", "weights_grid", "mean", "mean_at_most"];
+    if m.contains_key("temperatures") {
+        return Err(Error::InvalidInput(
+            "pareto takes `weights` (a list of weight vectors) or `weights_grid`, not `temperatures`"
+                .to_string(),
+        ));
+    }
+    if let Some(k) = m
+        .keys()
+        .find(|k| !own.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+    {
+        return Err(Error::InvalidInput(format!(
+            "unknown field `{k}` in the {family} pareto input; allowed fields: {}, {}",
+            own.iter()
+                .filter(|f| **f != "temperatures")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            extra.join(", ")
+        )));
+    }
+    let mean = mean_of(m)?;
+    match family {
+        "chain" => family_frontier(&flow::chain::chain(m)?, m, mean, svg),
+        "quadratic" => family_frontier(&flow::quadratic::quadratic(m)?, m, mean, svg),
+        "quadratic-modular" => family_frontier(&flow::quadratic::modular_model(m)?, m, mean, svg),
+        _ => family_frontier(&flow::cascade::cascade(m)?, m, mean, svg),
+    }
+}
+
+fn family_frontier<M: Model>(
+    model: &M,
+    m: &Map<String, Value>,
+    mean: Option<MeanConstraint>,
+    svg: Option<&str>,
+) -> Result<Value> {
+    let weights = weights_of(m, model.levels())?;
+    let frontier = model_frontier(model, &weights, mean)?;
     let value = to_json(&frontier)?;
     if let Some(path) = svg {
         draw(&frontier, path)?;
@@ -113,7 +195,7 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
 }
 
 /// The CLI output of a frontier.
-fn to_json(frontier: &Frontier) -> Result<Value> {
+fn to_json<S>(frontier: &Frontier<S>) -> Result<Value> {
     let points = frontier
         .points
         .iter()
@@ -169,7 +251,7 @@ fn to_json(frontier: &Frontier) -> Result<Value> {
 }
 
 #[cfg(not(feature = "plot"))]
-fn draw(_frontier: &Frontier, _path: &str) -> Result<()> {
+fn draw<S>(_frontier: &Frontier<S>, _path: &str) -> Result<()> {
     Err(Error::InvalidInput(
         "--svg needs a build with the `plot` feature".to_string(),
     ))
@@ -178,7 +260,7 @@ fn draw(_frontier: &Frontier, _path: &str) -> Result<()> {
 /// Draws `H(Y_0)` against `H(Y_k)`, one panel per `k = 1..d` (with a reference, `-D` in
 /// place of `H`). A single level is drawn as `H(Y_0)` against `E f`.
 #[cfg(feature = "plot")]
-fn draw(frontier: &Frontier, path: &str) -> Result<()> {
+fn draw<S>(frontier: &Frontier<S>, path: &str) -> Result<()> {
     use plotters::prelude::*;
 
     let io = |e: &dyn std::fmt::Display| Error::Io(format!("cannot write the SVG {path}: {e}"));

@@ -4,8 +4,10 @@
 //! to `E[f] = c` or `E[f] <= c`, `f` the total loss. The optimum is Theorem A at temperatures
 //! `w / lambda`; `m(lambda) = E_lambda[f]` is continuous and non-increasing in the signed
 //! multiplier `lambda` (proof `proofs/monotonicity.md`), so `lambda` is a bracketed
-//! one-dimensional root, found by Brent's method to relative `1e-15`.
+//! one-dimensional root, found by the crate's one root finder ([`crate::constraints::root`]).
+//! The same problem over any model (a family's flow) is [`crate::model::solve_mean`].
 
+use crate::constraints::root::{bracket, brent};
 use crate::error::{Error, Result};
 use crate::numerics::nearly_equal;
 use crate::problem::Problem;
@@ -53,11 +55,6 @@ pub struct MeanSolution {
     /// Sweeps used by the root finder.
     pub sweeps: usize,
 }
-
-/// Relative tolerance on the multiplier.
-const LAMBDA_RTOL: f64 = 1e-15;
-/// Sweep budget of the root finder.
-const MAX_SWEEPS: usize = 400;
 
 impl Problem {
     /// Maximises `sum_k w_k H(Y_k)` (or minimises `sum_k w_k D(P_k || Q_k)` with a reference)
@@ -136,29 +133,14 @@ impl Problem {
         let total_w: f64 = weights.iter().sum();
         let mut sweeps = 1;
         pool.recycle(unconstrained);
-        let phi = |lambda: f64, sweeps: &mut usize| -> Result<f64> {
-            *sweeps += 1;
+        let mut phi = |lambda: f64| -> Result<f64> {
             let sol = self.solve_at(lambda, &w, &pool)?;
             let mean = sol.expected_total_loss();
             pool.recycle(sol);
             Ok(mean - c)
         };
-        let (mut a, mut fa) = (0.0, m0 - c);
-        let mut b = sign * total_w / spread;
-        let mut fb = phi(b, &mut sweeps)?;
-        while fb.signum() == fa.signum() && fb != 0.0 {
-            if sweeps > MAX_SWEEPS || !b.is_finite() {
-                return Err(Error::Numerical(format!(
-                    "could not bracket the multiplier for mean {c} (reached lambda = {b})"
-                )));
-            }
-            a = b;
-            fa = fb;
-            b *= 4.0;
-            fb = phi(b, &mut sweeps)?;
-        }
-        // Brent's method on [a, b].
-        let lambda = brent(a, fa, b, fb, &mut |x| phi(x, &mut sweeps))?;
+        let found = bracket(0.0, m0 - c, sign * total_w / spread, &mut sweeps, &mut phi)?;
+        let lambda = brent(found, &mut sweeps, &mut phi)?;
         let sol = self.solve_at(lambda, &w, &pool)?;
         Ok(self.finish(sol, Some(lambda), false, weights, sweeps + 1))
     }
@@ -207,76 +189,4 @@ impl Problem {
             sweeps,
         }
     }
-}
-
-/// Brent's root finder on a bracket `[a, b]` with `f(a) f(b) <= 0`, to relative
-/// tolerance [`LAMBDA_RTOL`].
-fn brent<F>(mut a: f64, mut fa: f64, mut b: f64, mut fb: f64, f: &mut F) -> Result<f64>
-where
-    F: FnMut(f64) -> Result<f64>,
-{
-    let (mut c, mut fc) = (a, fa);
-    let mut d = b - a;
-    let mut e = d;
-    for _ in 0..MAX_SWEEPS {
-        if fb == 0.0 {
-            return Ok(b);
-        }
-        if fb.signum() == fc.signum() {
-            c = a;
-            fc = fa;
-            d = b - a;
-            e = d;
-        }
-        if fc.abs() < fb.abs() {
-            a = b;
-            b = c;
-            c = a;
-            fa = fb;
-            fb = fc;
-            fc = fa;
-        }
-        // The absolute floor is the smallest subnormal: multipliers of order 1/spread can be
-        // as small as 1e-308 when losses span 1e300.
-        let tol = 2.0 * LAMBDA_RTOL * b.abs() + f64::from_bits(1);
-        let m = 0.5 * (c - b);
-        if m.abs() <= tol {
-            return Ok(b);
-        }
-        if e.abs() >= tol && fa.abs() > fb.abs() {
-            let s = fb / fa;
-            let (mut p, mut q);
-            if a == c {
-                p = 2.0 * m * s;
-                q = 1.0 - s;
-            } else {
-                let qq = fa / fc;
-                let r = fb / fc;
-                p = s * (2.0 * m * qq * (qq - r) - (b - a) * (r - 1.0));
-                q = (qq - 1.0) * (r - 1.0) * (s - 1.0);
-            }
-            if p > 0.0 {
-                q = -q;
-            } else {
-                p = -p;
-            }
-            if 2.0 * p < (3.0 * m * q - (tol * q).abs()).min((e * q).abs()) {
-                e = d;
-                d = p / q;
-            } else {
-                d = m;
-                e = m;
-            }
-        } else {
-            d = m;
-            e = m;
-        }
-        a = b;
-        fa = fb;
-        b += if d.abs() > tol { d } else { tol.copysign(m) };
-        fb = f(b)?;
-    }
-    Err(Error::Numerical(format!(
-        "the multiplier did not converge within {MAX_SWEEPS} sweeps (last lambda = {b})"
-    )))
 }

@@ -7,6 +7,7 @@ pub mod mean;
 pub mod moments;
 pub(crate) mod newton;
 pub mod pareto;
+pub mod root;
 pub(crate) mod scaling;
 pub mod sense;
 pub mod status;

@@ -15,6 +15,7 @@
 
 use crate::constraints::mean::MeanConstraint;
 use crate::error::{Error, Result};
+use crate::model::{solve_mean, Model};
 use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
@@ -26,14 +27,16 @@ pub const TIE_ATOL: f64 = 1e-12;
 /// The largest weight grid [`weights_grid`] builds.
 pub const MAX_GRID_POINTS: usize = 100_000;
 
-/// One point of the frontier.
+/// One point of the frontier; `S` is the model's own answer (the tabulated [`Solution`], a
+/// chain's flow, ...).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct FrontierPoint {
+pub struct FrontierPoint<S = Solution> {
     /// The level weights `w_0..w_d`.
     pub weights: Vec<f64>,
     /// The temperatures of Theorem A that produced the point: `w` without a mean constraint,
-    /// `w / lambda` with one (`None` when `lambda` is 0 or at a boundary).
+    /// `w / lambda` with one (tabulated problems: `None` when `lambda` is 0; models: `w`
+    /// then), `None` at a boundary.
     pub temperatures: Option<Vec<f64>>,
     /// The multiplier `lambda` of the mean constraint (`None` without one, or at a boundary).
     pub multiplier: Option<f64>,
@@ -47,11 +50,11 @@ pub struct FrontierPoint {
     pub relative_entropies: Option<Vec<f64>>,
     /// `sum_k w_k H(Y_k)` (with a reference `-sum_k w_k D(P_k || Q_k)`).
     pub objective: f64,
-    /// The full solution.
-    pub solution: Solution,
+    /// The full solution (for a negative multiplier of a family: its answer for `-f`).
+    pub solution: S,
 }
 
-impl FrontierPoint {
+impl<S> FrontierPoint<S> {
     /// The criteria the frontier lives in (all to be maximised): `(-E f, H(Y_0..d))` without
     /// a mean constraint, `(H(Y_0..d))` with one; `-D` in place of `H` with a reference.
     pub fn criteria(&self, constrained: bool) -> Vec<f64> {
@@ -70,9 +73,9 @@ impl FrontierPoint {
 /// A traced frontier.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Frontier {
+pub struct Frontier<S = Solution> {
     /// The points, in the order the weights were given.
-    pub points: Vec<FrontierPoint>,
+    pub points: Vec<FrontierPoint<S>>,
     /// Pairs `(i, j)` where point `i` dominates point `j` (empty for a consistent frontier).
     pub dominated: Vec<(usize, usize)>,
     /// Whether a mean constraint was imposed (which criteria space the frontier lives in).
@@ -202,20 +205,8 @@ impl Problem {
         weights: &[Vec<f64>],
         mean: Option<MeanConstraint>,
     ) -> Result<Frontier> {
-        if weights.is_empty() {
-            return Err(Error::InvalidInput(
-                "weights must list at least one weight vector".to_string(),
-            ));
-        }
-        let levels = self.hierarchy().levels();
-        let mut points = Vec::with_capacity(weights.len());
-        for (i, w) in weights.iter().enumerate() {
-            let field = format!("weights[{i}]");
-            if w.len() != levels {
-                return Err(Error::length(field, w.len(), levels));
-            }
-            validate_levels(&field, w)?;
-            let point = match mean {
+        trace(self.hierarchy().levels(), weights, mean, |w| {
+            Ok(match mean {
                 None => {
                     let sol = self.solve(&Temperatures::new(w)?)?;
                     let relative_entropies = sol.relative_entropies().map(<[f64]>::to_vec);
@@ -224,8 +215,8 @@ impl Problem {
                         None => sol.weighted_entropy(w),
                     };
                     FrontierPoint {
-                        weights: w.clone(),
-                        temperatures: Some(w.clone()),
+                        weights: w.to_vec(),
+                        temperatures: Some(w.to_vec()),
                         multiplier: None,
                         boundary: false,
                         expected_loss: sol.expected_total_loss(),
@@ -238,7 +229,7 @@ impl Problem {
                 Some(c) => {
                     let fit = self.solve_mean(w, c)?;
                     FrontierPoint {
-                        weights: w.clone(),
+                        weights: w.to_vec(),
                         temperatures: fit.temperatures.clone(),
                         multiplier: fit.multiplier,
                         boundary: fit.boundary,
@@ -249,15 +240,104 @@ impl Problem {
                         solution: fit.solution,
                     }
                 }
-            };
-            points.push(point);
-        }
-        let constrained = mean.is_some();
-        let criteria: Vec<Vec<f64>> = points.iter().map(|p| p.criteria(constrained)).collect();
-        Ok(Frontier {
-            dominated: dominated_pairs(&criteria),
-            points,
-            constrained,
+            })
         })
     }
+}
+
+/// The frontier of any model (a family's flow or a tabulated problem) over `weights`
+/// (each `d + 1` entries, `w_0 > 0`, `w_k >= 0`): without `mean`, the model's Theorem A
+/// optimum at temperatures `w`; with `mean`, [`crate::model::solve_mean`] at weights `w`
+/// (a few flows per point). Points come back in the order given, with the dominance check.
+///
+/// ```
+/// # use hmaxent::constraints::{pareto::model_frontier, MeanConstraint};
+/// # use hmaxent::families::chain::{Boundary, Chain};
+/// // A chain of 2^40 + 1 sites at 10% broken bonds, over three weight vectors.
+/// let chain = Chain::homogeneous(2, 40, Boundary::Open, &[0.0, 1.0, 1.0, 0.0])?;
+/// let mut ws = vec![vec![0.0; 41]; 3];
+/// ws[0][0] = 1.0;
+/// ws[1].iter_mut().for_each(|w| *w = 1.0);
+/// ws[2][0] = 0.5;
+/// ws[2][40] = 1.0;
+/// let c = MeanConstraint::Equal(0.1 * (1u64 << 40) as f64);
+/// let fr = model_frontier(&chain, &ws, Some(c))?;
+/// assert!(fr.dominated.is_empty());
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty list; the errors of [`crate::model::solve_mean`] and
+/// of the model (named `weights[i]` for a bad weight vector).
+pub fn model_frontier<M: Model>(
+    model: &M,
+    weights: &[Vec<f64>],
+    mean: Option<MeanConstraint>,
+) -> Result<Frontier<M::Solution>> {
+    trace(model.levels(), weights, mean, |w| {
+        Ok(match mean {
+            None => {
+                let (solution, p) = model.solve_point(&Temperatures::new(w)?)?;
+                FrontierPoint {
+                    weights: w.to_vec(),
+                    temperatures: Some(w.to_vec()),
+                    multiplier: None,
+                    boundary: false,
+                    expected_loss: p.expected_loss,
+                    objective: p.objective(w),
+                    entropies: p.entropies,
+                    relative_entropies: p.relative_entropies,
+                    solution,
+                }
+            }
+            Some(c) => {
+                let fit = solve_mean(model, w, c)?;
+                FrontierPoint {
+                    weights: w.to_vec(),
+                    temperatures: fit.temperatures,
+                    multiplier: fit.multiplier,
+                    boundary: fit.boundary,
+                    expected_loss: fit.point.expected_loss,
+                    objective: fit.objective,
+                    entropies: fit.point.entropies,
+                    relative_entropies: fit.point.relative_entropies,
+                    solution: fit.solution,
+                }
+            }
+        })
+    })
+}
+
+/// Validates every weight vector (named `weights[i]`), computes the points in order with
+/// `point`, and checks dominance in the criteria space of the problem.
+fn trace<S, F>(
+    levels: usize,
+    weights: &[Vec<f64>],
+    mean: Option<MeanConstraint>,
+    mut point: F,
+) -> Result<Frontier<S>>
+where
+    F: FnMut(&[f64]) -> Result<FrontierPoint<S>>,
+{
+    if weights.is_empty() {
+        return Err(Error::InvalidInput(
+            "weights must list at least one weight vector".to_string(),
+        ));
+    }
+    let mut points = Vec::with_capacity(weights.len());
+    for (i, w) in weights.iter().enumerate() {
+        let field = format!("weights[{i}]");
+        if w.len() != levels {
+            return Err(Error::length(field, w.len(), levels));
+        }
+        validate_levels(&field, w)?;
+        points.push(point(w)?);
+    }
+    let constrained = mean.is_some();
+    let criteria: Vec<Vec<f64>> = points.iter().map(|p| p.criteria(constrained)).collect();
+    Ok(Frontier {
+        dominated: dominated_pairs(&criteria),
+        points,
+        constrained,
+    })
 }

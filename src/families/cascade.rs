@@ -16,7 +16,7 @@
 //!
 //! again a logarithmic loss, of the *reweighted* cascade `Q~_1 ∝ Q_1 R^(S / kappa)` (plus a
 //! constant). The optimal block conditionals are the escorts `P*(x | y) ∝ Q~_k(x | y)^(kappa /
-//! S_k)` of the reweighted cascade. [`CascadeFlow`] implements [`Renormalise`] on a general
+//! S_k)` of the reweighted cascade. [`CascadeStep`] implements [`Renormalise`] on a general
 //! cascade (one conditional per node, `O(n_0)` per level); a *homogeneous* cascade (one
 //! conditional per level) is never reweighted (`R` is constant on a level), and
 //! [`Cascade::solve`] uses the closed form in `O(L b)`:
@@ -48,6 +48,7 @@ use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{log_sum_exp, Real};
 use crate::problem::Problem;
+use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
 use crate::temperatures::Temperatures;
 
@@ -323,6 +324,15 @@ impl Cascade {
         p
     }
 
+    /// The cascade of the loss `-f = kappa log Q`: `kappa` negated (zeros of `Q` stay
+    /// forbidden). Only the model layer uses it (a negative multiplier).
+    pub(crate) fn negated(&self) -> Cascade {
+        Cascade {
+            kappa: -self.kappa,
+            ..self.clone()
+        }
+    }
+
     fn check_temperatures(&self, t: &Temperatures) -> Result<()> {
         if t.levels() != self.depth + 1 {
             return Err(Error::length("temperatures", t.levels(), self.depth + 1));
@@ -331,7 +341,7 @@ impl Cascade {
     }
 
     /// Solves the cascade: closed form for a homogeneous cascade (`O(L b)`), the flow
-    /// [`CascadeFlow`] through [`sweep`] and [`reconstruct`] for a general one (`O(n_0)`).
+    /// [`CascadeStep`] through [`sweep`] and [`reconstruct`] for a general one (`O(n_0)`).
     ///
     /// `E_P*[f] = F + sum_k tau_k H(Y_k)` (the value identity, SPEC §3).
     ///
@@ -358,7 +368,7 @@ impl Cascade {
             h.push(0.0);
             (f, h, escorts)
         } else {
-            let flow = CascadeFlow::<f64>::new(self);
+            let flow = CascadeStep::<f64>::new(self);
             let g0 = flow.initial_loss();
             let fl = sweep(&flow, &g0, s)?;
             let rec = reconstruct(&flow, fl.conditionals.clone());
@@ -370,10 +380,7 @@ impl Cascade {
                 .collect();
             (fl.free_energy, rec.conditional_entropies, escorts)
         };
-        let mut entropies = conditional.clone();
-        for k in (0..l).rev() {
-            entropies[k] += entropies[k + 1];
-        }
+        let entropies = level_entropies(&conditional);
         let expected_loss = free_energy
             + temperatures
                 .as_slice()
@@ -504,12 +511,12 @@ pub struct CascadeLoss<T> {
 /// whose `N` gives `c_{k+1} = c_k - kappa log N(root)`. Conditionals are block-wise
 /// log-escorts (`b^(L-k)` numbers per level); the top conditional is `[0]` (one root).
 #[derive(Debug, Clone)]
-pub struct CascadeFlow<'a, T> {
+pub struct CascadeStep<'a, T> {
     cascade: &'a Cascade,
     _scalar: std::marker::PhantomData<T>,
 }
 
-impl<'a, T: Real> CascadeFlow<'a, T> {
+impl<'a, T: Real> CascadeStep<'a, T> {
     /// The flow of `cascade` (a homogeneous cascade is treated node by node).
     pub fn new(cascade: &'a Cascade) -> Self {
         Self {
@@ -537,7 +544,7 @@ impl<'a, T: Real> CascadeFlow<'a, T> {
     }
 }
 
-impl<T: Real> Renormalise for CascadeFlow<'_, T> {
+impl<T: Real> Renormalise for CascadeStep<'_, T> {
     type Scalar = T;
     type Loss = CascadeLoss<T>;
     type Conditional = Vec<T>;
@@ -599,7 +606,7 @@ impl<T: Real> Renormalise for CascadeFlow<'_, T> {
     }
 }
 
-impl Reconstruct for CascadeFlow<'_, f64> {
+impl Reconstruct for CascadeStep<'_, f64> {
     type Marginal = Vec<f64>;
 
     fn top_marginal(&self, _top: Vec<f64>) -> (Vec<f64>, f64) {

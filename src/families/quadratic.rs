@@ -52,6 +52,7 @@ use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use rand::Rng;
 
 use crate::error::{Error, Result};
+use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
 use crate::temperatures::Temperatures;
 
@@ -287,7 +288,7 @@ impl Quadratic {
     /// precision; [`Error::Numerical`] for non-finite results.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<GaussianSolution> {
         temperatures.expect_levels(self.depth() + 1)?;
-        let step = GaussianFlow { maps: &self.maps };
+        let step = GaussianStep { maps: &self.maps };
         let g0 = QuadraticLoss {
             a: self.a.clone(),
             b: self.b.clone(),
@@ -300,10 +301,7 @@ impl Quadratic {
         let conditionals = flow.conditionals.clone();
         let rec = reconstruct(&step, flow.conditionals);
         let conditional_entropies = rec.conditional_entropies;
-        let mut entropies = conditional_entropies.clone();
-        for k in (0..self.depth()).rev() {
-            entropies[k] += entropies[k + 1];
-        }
+        let entropies = level_entropies(&conditional_entropies);
         let marginal = rec.marginals.into_iter().next().expect("level 0");
         let expected_loss = flow.free_energy
             + temperatures
@@ -381,12 +379,12 @@ impl GaussianSolution {
 /// One step of the quadratic flow (implements [`Renormalise`] and [`Reconstruct`]); the map
 /// of step `k` is `maps[k]` (`M_{k+1}`).
 #[derive(Debug, Clone, Copy)]
-pub struct GaussianFlow<'a> {
+pub struct GaussianStep<'a> {
     /// `M_1..M_d`.
     pub maps: &'a [DMatrix<f64>],
 }
 
-impl Renormalise for GaussianFlow<'_> {
+impl Renormalise for GaussianStep<'_> {
     type Scalar = f64;
     type Loss = QuadraticLoss;
     type Conditional = GaussianConditional;
@@ -489,7 +487,7 @@ impl Renormalise for GaussianFlow<'_> {
     }
 }
 
-impl Reconstruct for GaussianFlow<'_> {
+impl Reconstruct for GaussianStep<'_> {
     type Marginal = Gaussian;
 
     fn top_marginal(&self, top: GaussianConditional) -> (Gaussian, f64) {
@@ -512,26 +510,94 @@ impl Reconstruct for GaussianFlow<'_> {
 }
 
 /// The modular (hierarchical) Gaussian of SPEC §6.1 in `O(L)`: `n = b^L`, maps the sibling
-/// averages, `A = sum_j lambda_j Pi_j`.
+/// averages, `A = sum_j lambda_j Pi_j`, `b = 0` (so `min f = 0`).
+///
+/// With `d_j = (b - 1) b^(L-j-1)` the dimension of Haar shell `j < L` (`d_L = 1`) and
+/// `n_k = b^(L-k)` the number of level-`k` coordinates, the level-`k` covariance is
+/// `sum_{j >= k} S_j / (lambda_j b^k)` times the projector on shell `j` (in level-`k`
+/// coordinates), so
+///
+/// ```text
+/// h(Y_k) = 1/2 (n_k log(2 pi e) + sum_{j >= k} d_j log(S_j / (lambda_j b^k))),
+/// E f    = 1/2 sum_j S_j d_j,          F = E f - sum_k tau_k h(Y_k)
+/// ```
+///
+/// (differential entropies on `R^{n_k}`, as for [`Quadratic`]; test
+/// `modular_entropies_match_the_general_flow`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModularSolution {
     /// `S_j / lambda_j`, `j = 0..L`: the variance of `P*` per unit of Haar shell `j`
     /// (`Cov(P*) = sum_j (S_j / lambda_j) Pi_j`).
     pub scale_variances: Vec<f64>,
+    /// `F` (may be infinite when `b^L` is beyond `f64`; [`Modular::solve`] refuses that).
+    pub free_energy: f64,
+    /// `h(Y_0), ..., h(Y_L)` (differential, nats).
+    pub entropies: Vec<f64>,
+    /// `E_P*[f] = 1/2 sum_j S_j d_j`.
+    pub expected_loss: f64,
 }
 
-/// Validates the modular inputs and returns the scale variances `S_j / lambda_j`.
-///
-/// # Errors
-/// [`Error::InvalidSetting`] for `b = 0`; [`Error::LengthMismatch`] unless there are `L + 1`
-/// eigenvalues and temperatures; [`Error::InvalidValue`] for an eigenvalue that is not finite
-/// and `> 0` (`A` indefinite or singular); [`Error::Numerical`] for a non-finite variance.
-pub fn modular(
+/// The modular quadratic family as a value: branching `b`, depth `L` (RG steps; `L + 1`
+/// levels), eigenvalues `lambda_0..lambda_L`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modular {
     branching: usize,
     depth: usize,
-    eigenvalues: &[f64],
-    temperatures: &Temperatures,
-) -> Result<ModularSolution> {
+    eigenvalues: Vec<f64>,
+}
+
+impl Modular {
+    /// Validates the inputs as [`modular`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for `b = 0`; [`Error::LengthMismatch`] unless there are
+    /// `L + 1` eigenvalues; [`Error::InvalidValue`] for an eigenvalue not finite and `> 0`.
+    pub fn new(branching: usize, depth: usize, eigenvalues: &[f64]) -> Result<Self> {
+        check_modular(branching, depth, eigenvalues)?;
+        Ok(Self {
+            branching,
+            depth,
+            eigenvalues: eigenvalues.to_vec(),
+        })
+    }
+
+    /// `b`.
+    pub fn branching(&self) -> usize {
+        self.branching
+    }
+
+    /// `L`, the number of RG steps.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// `lambda_0..lambda_L`.
+    pub fn eigenvalues(&self) -> &[f64] {
+        &self.eigenvalues
+    }
+
+    /// [`modular`] at `temperatures`, refusing results beyond `f64`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for the wrong number of temperatures; [`Error::Numerical`]
+    /// when a variance, entropy or the free energy does not fit in `f64`.
+    pub fn solve(&self, temperatures: &Temperatures) -> Result<ModularSolution> {
+        let s = modular(self.branching, self.depth, &self.eigenvalues, temperatures)?;
+        if !(s.free_energy.is_finite()
+            && s.expected_loss.is_finite()
+            && s.entropies.iter().all(|h| h.is_finite()))
+        {
+            return Err(Error::Numerical(format!(
+                "the modular Gaussian with b = {} and L = {} has b^L coordinates: its entropies \
+                 or expected loss do not fit in a finite f64",
+                self.branching, self.depth
+            )));
+        }
+        Ok(s)
+    }
+}
+
+fn check_modular(branching: usize, depth: usize, eigenvalues: &[f64]) -> Result<()> {
     if branching == 0 {
         return Err(Error::InvalidSetting {
             field: "branching",
@@ -542,7 +608,6 @@ pub fn modular(
     if eigenvalues.len() != depth + 1 {
         return Err(Error::length("eigenvalues", eigenvalues.len(), depth + 1));
     }
-    temperatures.expect_levels(depth + 1)?;
     if let Some(j) = eigenvalues
         .iter()
         .position(|l| !(l.is_finite() && *l > 0.0))
@@ -554,17 +619,67 @@ pub fn modular(
             reason: "eigenvalues must be finite and > 0 (A positive definite)",
         });
     }
-    let scale_variances: Vec<f64> = eigenvalues
-        .iter()
-        .zip(temperatures.cumulative_slice())
-        .map(|(l, s)| s / l)
-        .collect();
+    Ok(())
+}
+
+/// Validates the modular inputs and returns the scale variances `S_j / lambda_j` with the
+/// entropies, expected loss and free energy of [`ModularSolution`] (those may be infinite
+/// when `b^L` is beyond `f64`).
+///
+/// # Errors
+/// [`Error::InvalidSetting`] for `b = 0`; [`Error::LengthMismatch`] unless there are `L + 1`
+/// eigenvalues and temperatures; [`Error::InvalidValue`] for an eigenvalue that is not finite
+/// and `> 0` (`A` indefinite or singular); [`Error::Numerical`] for a non-finite variance.
+pub fn modular(
+    branching: usize,
+    depth: usize,
+    eigenvalues: &[f64],
+    temperatures: &Temperatures,
+) -> Result<ModularSolution> {
+    check_modular(branching, depth, eigenvalues)?;
+    temperatures.expect_levels(depth + 1)?;
+    let s = temperatures.cumulative_slice();
+    let scale_variances: Vec<f64> = eigenvalues.iter().zip(s).map(|(l, s)| s / l).collect();
     if let Some(j) = scale_variances.iter().position(|v| !v.is_finite()) {
         return Err(Error::Numerical(format!(
             "scale variance {j} = S_{j} / lambda_{j} does not fit in a finite f64"
         )));
     }
-    Ok(ModularSolution { scale_variances })
+    let b = branching as f64;
+    let l = depth;
+    // d_j = (b - 1) b^(L-j-1) for j < L, d_L = 1.
+    let dim = |j: usize| -> f64 {
+        if j == l {
+            1.0
+        } else {
+            (b - 1.0) * b.powi((l - j - 1) as i32)
+        }
+    };
+    let log_2pie = (2.0 * PI * std::f64::consts::E).ln();
+    let entropies: Vec<f64> = (0..=l)
+        .map(|k| {
+            let n_k = b.powi((l - k) as i32);
+            let shells: f64 = (k..=l)
+                .filter(|&j| dim(j) != 0.0)
+                .map(|j| dim(j) * (scale_variances[j].ln() - k as f64 * b.ln()))
+                .sum();
+            0.5 * (n_k * log_2pie + shells)
+        })
+        .collect();
+    let expected_loss = 0.5 * (0..=l).map(|j| s[j] * dim(j)).sum::<f64>();
+    let free_energy = expected_loss
+        - temperatures
+            .as_slice()
+            .iter()
+            .zip(&entropies)
+            .map(|(t, h)| t * h)
+            .sum::<f64>();
+    Ok(ModularSolution {
+        scale_variances,
+        free_energy,
+        entropies,
+        expected_loss,
+    })
 }
 
 /// The eigenvalues of level `k` of the modular flow, `lambda^(k)_j = b^k lambda_{j+k}`,

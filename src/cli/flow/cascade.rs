@@ -7,12 +7,14 @@
 
 use serde_json::{Map, Value};
 
+use super::constrained::{self, Mode};
 use crate::cli::json;
 use crate::error::{Error, Result};
 use crate::families::cascade::Cascade;
-use crate::temperatures::Temperatures;
+use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &[
+/// The input fields of a cascade (besides the constrained form's).
+pub const FIELDS: &[&str] = &[
     "family",
     "kappa",
     "branching",
@@ -21,20 +23,11 @@ const FIELDS: &[&str] = &[
     "temperatures",
 ];
 
-/// Runs the family on a parsed input object (`summary` changes nothing: the output is
-/// `O(L b)` already).
+/// The (homogeneous) cascade described by an input object.
 ///
 /// # Errors
-/// `invalid_input` for anything malformed (`kappa <= 0`, a conditional with a negative entry
-/// or not summing to 1 within `1e-9`, wrong lengths); `numerical` for results beyond `f64`.
-pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    let _ = summary;
-    if let Some(k) = input.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the log-cascade flow input; allowed fields: {}",
-            FIELDS.join(", ")
-        )));
-    }
+/// `invalid_input` for anything malformed.
+pub fn cascade(input: &Map<String, Value>) -> Result<Cascade> {
     let kappa = json::number(json::required(input, "kappa")?, "kappa")?;
     let b = json::index(json::required(input, "branching")?, "branching")?;
     let depth = json::index(json::required(input, "depth")?, "depth")?;
@@ -48,18 +41,52 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         .enumerate()
         .map(|(k, q)| json::numbers(q, &format!("conditionals[{k}]"), Some(b)))
         .collect::<Result<Vec<_>>>()?;
-    let cascade = Cascade::homogeneous(kappa, b, depth, &conditionals)?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(depth + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = cascade.solve(&t)?;
-    let s = &sol.summary;
+    Cascade::homogeneous(kappa, b, depth, &conditionals)
+}
+
+/// Runs the family on a parsed input object (`summary` changes nothing: the output is
+/// `O(L b)` already). With `weights` and `mean` / `mean_at_most` it solves the
+/// mean-constrained problem ([`crate::model::solve_mean`]; a negative multiplier negates
+/// `kappa`) and adds the fields of [`constrained::put_fit`].
+///
+/// # Errors
+/// `invalid_input` for anything malformed (`kappa <= 0`, a conditional with a negative entry
+/// or not summing to 1 within `1e-9`, wrong lengths); `infeasible` for a mean outside the
+/// attainable interval; `numerical` for results beyond `f64`.
+pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
+    let _ = summary;
+    if let Some(k) = input
+        .keys()
+        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
+    {
+        return Err(Error::InvalidInput(format!(
+            "unknown field `{k}` in the log-cascade flow input; allowed fields: {}, {}",
+            FIELDS.join(", "),
+            constrained::FIELDS.join(", ")
+        )));
+    }
+    let cascade = cascade(input)?;
+    let depth = cascade.depth();
     let mut o = Map::new();
-    json::put(&mut o, "free_energy", s.free_energy)?;
-    json::put_vec(&mut o, "entropies", &s.entropies)?;
+    let sol = match constrained::mode(input, depth + 1)? {
+        Mode::Temperatures(t) => {
+            let sol = cascade.solve(&t)?;
+            let s = &sol.summary;
+            json::put(&mut o, "free_energy", s.free_energy)?;
+            json::put_vec(&mut o, "entropies", &s.entropies)?;
+            json::put(&mut o, "expected_loss", s.expected_loss)?;
+            json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+            sol
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&cascade, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            fit.solution
+        }
+    };
     o.insert(
         "escorts".to_string(),
         Value::Array(
@@ -69,8 +96,10 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
                 .collect::<Result<_>>()?,
         ),
     );
-    json::put_vec(&mut o, "conditional_entropies", &s.conditional_entropies)?;
-    json::put(&mut o, "expected_loss", s.expected_loss)?;
-    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+    json::put_vec(
+        &mut o,
+        "conditional_entropies",
+        &sol.summary.conditional_entropies,
+    )?;
     Ok(Value::Object(o))
 }

@@ -6,17 +6,20 @@
 //! (per level the normalised renormalised bond matrices, `null` for `+inf`), and the extras
 //! `conditional_entropies`, `cumulative_temperatures` and `constants` (`C_k`, so that
 //! `g_k(y) = C_k + sum_j bonds[k][j](y_j, y_{j+1})`). `--summary` omits `bonds` and
-//! `constants`.
+//! `constants`. With `weights` and `mean` / `mean_at_most` in place of `temperatures`: the
+//! mean-constrained chain, with the fields of [`constrained::put_fit`] added.
 
 use serde_json::{Map, Value};
 
+use super::constrained::{self, Mode};
 use crate::error::{Error, Result};
-use crate::families::chain::{Boundary, Chain};
-use crate::temperatures::Temperatures;
+use crate::families::chain::{Boundary, Chain, ChainSolution};
+use crate::model::{solve_mean, Orientation};
 
 use crate::cli::json;
 
-const FIELDS: &[&str] = &[
+/// The input fields of a chain (besides the constrained form's).
+pub const FIELDS: &[&str] = &[
     "family",
     "levels",
     "boundary",
@@ -126,48 +129,89 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
 }
 
 /// Runs the family on a parsed input object; `summary` omits the per-level bond tables.
+/// With `weights` and `mean` / `mean_at_most` in place of `temperatures` it solves the
+/// mean-constrained problem ([`crate::model::solve_mean`]) and reports the chain at the
+/// optimum; with a negative multiplier the flow is that of `-f` at `|tau|`, and `bonds` and
+/// `constants` are negated back (the renormalised losses of `f` at the signed temperatures).
 ///
 /// # Errors
 /// Any [`Error`]: `invalid_input` for bad input, `infeasible` if every configuration is
-/// forbidden, `numerical` for results beyond `f64`.
+/// forbidden or the mean is outside the attainable interval, `numerical` for results beyond
+/// `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    if let Some(k) = input.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    if let Some(k) = input
+        .keys()
+        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
+    {
         return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the chain flow input; allowed fields: {}",
-            FIELDS.join(", ")
+            "unknown field `{k}` in the chain flow input; allowed fields: {}, {}",
+            FIELDS.join(", "),
+            constrained::FIELDS.join(", ")
         )));
     }
     let c = chain(input)?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(c.levels() + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = c.solve(&t)?;
-    let s = &sol.summary;
     let mut o = Map::new();
-    json::put(&mut o, "free_energy", s.free_energy)?;
-    json::put_vec(&mut o, "entropies", &s.entropies)?;
-    json::put_vec(&mut o, "conditional_entropies", &s.conditional_entropies)?;
-    json::put(&mut o, "expected_loss", s.expected_loss)?;
-    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+    match constrained::mode(input, c.levels() + 1)? {
+        Mode::Temperatures(t) => {
+            let sol = c.solve(&t)?;
+            let s = &sol.summary;
+            json::put(&mut o, "free_energy", s.free_energy)?;
+            json::put_vec(&mut o, "entropies", &s.entropies)?;
+            json::put(&mut o, "expected_loss", s.expected_loss)?;
+            json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+            put_solution(&mut o, &c, &sol, 1.0, summary)?;
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&c, &weights, constraint)?;
+            let sign = match fit.orientation {
+                Orientation::Loss => 1.0,
+                Orientation::Negated => -1.0,
+            };
+            constrained::put_fit(&mut o, &fit)?;
+            put_solution(&mut o, &c, &fit.solution, sign, summary)?;
+        }
+    }
+    Ok(Value::Object(o))
+}
+
+/// `conditional_entropies`, and unless `summary` the bonds and constants of every level
+/// (times `sign`: `-1` turns the flow of `-f` back into losses of `f`).
+fn put_solution(
+    o: &mut Map<String, Value>,
+    c: &Chain,
+    sol: &ChainSolution,
+    sign: f64,
+    summary: bool,
+) -> Result<()> {
+    json::put_vec(
+        o,
+        "conditional_entropies",
+        &sol.summary.conditional_entropies,
+    )?;
     if !summary {
         let q = c.q();
         let mut bonds = Vec::with_capacity(c.levels() + 1);
         let mut constants = Vec::with_capacity(c.levels() + 1);
         for k in 0..=c.levels() {
             let g = sol.flow.loss(k);
+            let signed: Vec<f64> = g
+                .bonds
+                .iter()
+                .map(|&x| if x.is_finite() { sign * x } else { x })
+                .collect();
             bonds.push(Value::Array(
-                g.bonds
+                signed
                     .chunks_exact(q * q)
                     .map(|b| matrix_out(b, q))
                     .collect(),
             ));
-            constants.push(g.constant);
+            constants.push(sign * g.constant);
         }
         o.insert("bonds".to_string(), Value::Array(bonds));
-        json::put_vec(&mut o, "constants", &constants)?;
+        json::put_vec(o, "constants", &constants)?;
     }
-    Ok(Value::Object(o))
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod cascade;
 pub mod chain;
+pub mod constrained;
 pub mod hierarchical_ising;
 pub mod quadratic;
 

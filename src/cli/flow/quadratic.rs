@@ -8,24 +8,43 @@
 //! `quadratic-modular` input: `branching`, `depth`, `eigenvalues` (`lambda_0..lambda_L`),
 //! `temperatures`. Output: `scale_variances` (`S_j / lambda_j`) and, unless `--summary`,
 //! `eigenvalue_flow` (level `k`: `b^k lambda_{j+k}`, `j = 0..L-k`).
+//!
+//! Either takes `weights` with `mean` / `mean_at_most` in place of `temperatures`: the
+//! mean-constrained Gaussian, multiplier `K(w) / (c - min f)` in closed form on the open
+//! interval `(min f, +inf)`, with the fields of [`constrained::put_fit`] added.
 
 use nalgebra::{DMatrix, DVector};
 use serde_json::{Map, Value};
 
+use super::constrained::{self, Mode};
 use crate::cli::json;
 use crate::error::{Error, Result};
-use crate::families::quadratic::{eigenvalue_flow, modular, Quadratic};
-use crate::temperatures::Temperatures;
+use crate::families::quadratic::{eigenvalue_flow, modular, Modular, Quadratic};
+use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &["family", "A", "b", "maps", "temperatures"];
+/// The input fields of a general quadratic.
+pub const FIELDS: &[&str] = &[
+    "family",
+    "A",
+    "b",
+    "maps",
+    "temperatures",
+    "weights",
+    "mean",
+    "mean_at_most",
+];
 /// Largest number of entries of `eigenvalue_flow` the CLI prints (`2^26`).
 const MAX_FLOW_ENTRIES: u128 = 1 << 26;
-const MODULAR_FIELDS: &[&str] = &[
+/// The input fields of a modular quadratic.
+pub const MODULAR_FIELDS: &[&str] = &[
     "family",
     "branching",
     "depth",
     "eigenvalues",
     "temperatures",
+    "weights",
+    "mean",
+    "mean_at_most",
 ];
 
 fn check_fields(input: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
@@ -71,18 +90,12 @@ fn vector_out(v: &DVector<f64>, field: &str) -> Result<Value> {
     json::out_vec(v.as_slice(), field)
 }
 
-/// Runs the family on a parsed input object; `summary` omits `eigenvalue_flow` (modular; the
-/// general quadratic output is the same either way).
+/// The general quadratic described by an input object (`A`, `b`, `maps`).
 ///
 /// # Errors
 /// `invalid_input` for malformed input, a non-symmetric, indefinite or singular `A`, a
-/// rank-deficient map, wrong shapes; `numerical` for results beyond `f64` (an eigenvalue of
-/// the modular flow beyond `f64` without `--summary`).
-pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    if input.get("family").and_then(Value::as_str) == Some("quadratic-modular") {
-        return run_modular(input, summary);
-    }
-    check_fields(input, FIELDS, "quadratic")?;
+/// rank-deficient map, wrong shapes.
+pub fn quadratic(input: &Map<String, Value>) -> Result<Quadratic> {
     let a = matrix(json::required(input, "A")?, "A", None)?;
     let n = a.nrows();
     if a.ncols() != n {
@@ -101,38 +114,73 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         dim = m.nrows();
         maps.push(m);
     }
-    let q = Quadratic::new(a, b, maps)?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(q.depth() + 1),
+    Quadratic::new(a, b, maps)
+}
+
+/// The modular quadratic described by an input object (`branching`, `depth`, `eigenvalues`).
+///
+/// # Errors
+/// `invalid_input` for malformed input.
+pub fn modular_model(input: &Map<String, Value>) -> Result<Modular> {
+    let b = json::index(json::required(input, "branching")?, "branching")?;
+    let depth = json::index(json::required(input, "depth")?, "depth")?;
+    let lambda = json::numbers(
+        json::required(input, "eigenvalues")?,
+        "eigenvalues",
+        Some(depth.saturating_add(1)),
     )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = q.solve(&t)?;
+    Modular::new(b, depth, &lambda)
+}
+
+/// Runs the family on a parsed input object; `summary` omits `eigenvalue_flow` (modular; the
+/// general quadratic output is the same either way).
+///
+/// # Errors
+/// `invalid_input` for malformed input, a non-symmetric, indefinite or singular `A`, a
+/// rank-deficient map, wrong shapes; `numerical` for results beyond `f64` (an eigenvalue of
+/// the modular flow beyond `f64` without `--summary`).
+pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
+    if input.get("family").and_then(Value::as_str) == Some("quadratic-modular") {
+        return run_modular(input, summary);
+    }
+    check_fields(input, FIELDS, "quadratic")?;
+    let q = quadratic(input)?;
     let mut o = Map::new();
+    let sol = match constrained::mode(input, q.depth() + 1)? {
+        Mode::Temperatures(t) => {
+            let sol = q.solve(&t)?;
+            json::put(&mut o, "free_energy", sol.free_energy)?;
+            json::put_vec(&mut o, "entropies", &sol.entropies)?;
+            json::put(&mut o, "expected_loss", sol.expected_loss)?;
+            sol
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&q, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            fit.solution
+        }
+    };
     o.insert("mean".to_string(), vector_out(&sol.mean, "mean")?);
     o.insert(
         "covariance".to_string(),
         matrix_out(&sol.covariance, "covariance")?,
     );
-    {
-        let levels = sol
-            .levels
-            .iter()
-            .map(|g| {
-                let mut l = Map::new();
-                l.insert("A".to_string(), matrix_out(&g.a, "levels.A")?);
-                l.insert("b".to_string(), vector_out(&g.b, "levels.b")?);
-                Ok(Value::Object(l))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        o.insert("levels".to_string(), Value::Array(levels));
-        let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
-        json::put_vec(&mut o, "constants", &constants)?;
-    }
-    json::put(&mut o, "free_energy", sol.free_energy)?;
-    json::put_vec(&mut o, "entropies", &sol.entropies)?;
-    json::put(&mut o, "expected_loss", sol.expected_loss)?;
+    let levels = sol
+        .levels
+        .iter()
+        .map(|g| {
+            let mut l = Map::new();
+            l.insert("A".to_string(), matrix_out(&g.a, "levels.A")?);
+            l.insert("b".to_string(), vector_out(&g.b, "levels.b")?);
+            Ok(Value::Object(l))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    o.insert("levels".to_string(), Value::Array(levels));
+    let constants: Vec<f64> = sol.levels.iter().map(|g| g.constant).collect();
+    json::put_vec(&mut o, "constants", &constants)?;
     Ok(Value::Object(o))
 }
 
@@ -145,14 +193,22 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         "eigenvalues",
         Some(depth.saturating_add(1)),
     )?;
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(depth + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = modular(b, depth, &lambda, &t)?;
+    let model = Modular::new(b, depth, &lambda)?;
     let mut o = Map::new();
+    let sol = match constrained::mode(input, depth + 1)? {
+        Mode::Temperatures(t) => {
+            json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+            modular(b, depth, &lambda, &t)?
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&model, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            fit.solution
+        }
+    };
     json::put_vec(&mut o, "scale_variances", &sol.scale_variances)?;
     if !summary {
         if (depth as u128 + 1) * (depth as u128 + 2) / 2 > MAX_FLOW_ENTRIES {
@@ -175,6 +231,5 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         }
         o.insert("eigenvalue_flow".to_string(), Value::Array(flow));
     }
-    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     Ok(Value::Object(o))
 }

@@ -36,6 +36,7 @@ use crate::numerics::{
     soft_min_plus_scratch, Real,
 };
 use crate::problem::Problem;
+use crate::rg::driver::level_entropies;
 use crate::rg::{sweep, Flow, Renormalise};
 use crate::temperatures::Temperatures;
 
@@ -464,6 +465,18 @@ impl Chain {
         Ok((h, p))
     }
 
+    /// The chain of the loss `-f`: every finite bond entry negated, `+inf` (forbidden) kept.
+    pub(crate) fn negated(&self) -> Chain {
+        Chain {
+            bonds: self
+                .bonds
+                .iter()
+                .map(|&x| if x == f64::INFINITY { x } else { -x })
+                .collect(),
+            ..*self
+        }
+    }
+
     fn check_temperatures(&self, t: &Temperatures) -> Result<()> {
         if t.levels() != self.levels + 1 {
             return Err(Error::length("temperatures", t.levels(), self.levels + 1));
@@ -509,10 +522,7 @@ fn finish(
     conditional_entropies: Vec<f64>,
     expected_loss: f64,
 ) -> Result<ChainSolution> {
-    let mut entropies = conditional_entropies.clone();
-    for k in (0..entropies.len().saturating_sub(1)).rev() {
-        entropies[k] += entropies[k + 1];
-    }
+    let entropies = level_entropies(&conditional_entropies);
     let summary = FlowSolution {
         free_energy: flow.free_energy,
         entropies,

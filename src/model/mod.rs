@@ -1,0 +1,211 @@
+//! One interface for the convex layer over every model: the tabulated [`Problem`] and the
+//! parameter flows of the families (docs/constraints-families.md, proofs/model_interface.md).
+//!
+//! Mean constraints, the Pareto frontier and their multipliers need from a solver only the
+//! optimum of the scalarised problem at temperatures `tau` (`tau_0 > 0`, `tau_k >= 0`):
+//!
+//! ```text
+//! F = min_P E_P[f] - sum_k tau_k H(Y_k),   E_P*[f],   E_P*[u_k(Y_k)],   H_P*(Y_k)
+//! ```
+//!
+//! (with a reference, `D(P_k || Q_k)` in place of `-H`), and the same for the negated loss
+//! `-f` (forbidden states stay forbidden) where the family contains it: a negative
+//! multiplier `lambda` of `max sum_k w_k H(Y_k) - lambda (E f - c)` is Theorem A for `-f` at
+//! `w / |lambda|`. A chain negates its bonds, a cascade its `kappa`; a Gaussian has no
+//! negation (`-f` is unbounded below), and its mean obeys the exact scale law
+//! `E f = min f + K(w) / lambda` instead ([`Model::inverse_scaling`]).
+//!
+//! Every implementor's entropies and expected losses come from its own exact computation:
+//! the tabulated marginals, or the dual-number derivatives of a flow (the envelope identities
+//! `H(Y_k) = -dF/dtau_k`, `E f = dF/dt` for `f -> (1 + t) f`; no finite differences).
+//! [`solve_mean`] is the mean-constrained problem over any model; the frontier over level
+//! weights is [`crate::constraints::pareto::model_frontier`].
+
+mod cascade;
+mod chain;
+pub mod mean;
+mod problem;
+mod quadratic;
+
+pub use mean::{solve_mean, MeanFit};
+
+use crate::error::{Error, Result};
+use crate::temperatures::Temperatures;
+
+/// Which loss a model is solved for.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orientation {
+    /// Theorem A for the loss `f` itself.
+    Loss,
+    /// Theorem A for `-f` (forbidden states stay forbidden): a negative multiplier.
+    Negated,
+}
+
+/// Which end of the attainable interval `[min f, max f]`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// `c = min f`: the limit on the minimisers of `f`.
+    Min,
+    /// `c = max f`: the limit on the maximisers of `f`.
+    Max,
+}
+
+/// The statistics of an optimum that the convex layer uses, always stated for the loss `f`
+/// of the model (also when `-f` was solved).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPoint {
+    /// `F` of the problem that was solved (for [`Orientation::Negated`], that of `-f`).
+    pub free_energy: f64,
+    /// `E_P*[f]`, `f` the total loss.
+    pub expected_loss: f64,
+    /// `[E u_0(Y_0), ..., E u_d(Y_d)]` (families: `[E f, 0, ..., 0]`).
+    pub expected_level_losses: Vec<f64>,
+    /// `[H(Y_0), ..., H(Y_d)]` (differential for a Gaussian).
+    pub entropies: Vec<f64>,
+    /// `[D(P_0 || Q_0), ..., D(P_d || Q_d)]` with a reference, else `None`.
+    pub relative_entropies: Option<Vec<f64>>,
+}
+
+impl ModelPoint {
+    /// `sum_k w_k H(Y_k)`, or `-sum_k w_k D(P_k || Q_k)` with a reference.
+    pub fn objective(&self, weights: &[f64]) -> f64 {
+        match &self.relative_entropies {
+            Some(d) => -weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
+            None => weights
+                .iter()
+                .zip(&self.entropies)
+                .map(|(w, h)| w * h)
+                .sum(),
+        }
+    }
+}
+
+/// The attainable interval of `E f` over the distributions the model allows.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossRange {
+    /// `min f` over allowed states (the infimum, for an open interval).
+    pub min: f64,
+    /// `max f` over allowed states (`+inf` when unbounded).
+    pub max: f64,
+    /// Whether `min f` itself is attainable (`false` for a Gaussian: `E f > min f`).
+    pub min_attained: bool,
+}
+
+impl LossRange {
+    /// The interval as text, `[a, b]`, `(a, +inf)`, ...
+    pub fn describe(&self) -> String {
+        let open = if self.min_attained { '[' } else { '(' };
+        if self.max.is_finite() {
+            format!("{open}{}, {}]", self.min, self.max)
+        } else {
+            format!("{open}{}, +inf)", self.min)
+        }
+    }
+}
+
+/// What the convex layer needs from a solver (module docs).
+pub trait Model {
+    /// The model's own answer at one temperature vector (marginals, renormalised bonds,
+    /// covariances, escorts, ...).
+    type Solution;
+
+    /// `d + 1`, the number of levels (temperatures and weights have this many entries).
+    fn levels(&self) -> usize;
+
+    /// Theorem A at `tau` for `f` or for `-f`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for [`Orientation::Negated`] on a model without negation; the
+    /// model's own errors.
+    fn solve_oriented(
+        &self,
+        orientation: Orientation,
+        tau: &Temperatures,
+    ) -> Result<Self::Solution>;
+
+    /// The statistics of a solution returned by [`Model::solve_oriented`] with
+    /// `orientation`, stated for `f`.
+    fn point(&self, solution: &Self::Solution, orientation: Orientation) -> ModelPoint;
+
+    /// Whether `-f` is in the model ([`Orientation::Negated`] works).
+    fn negatable(&self) -> bool;
+
+    /// The attainable interval of `E f`.
+    ///
+    /// # Errors
+    /// [`Error::AllForbidden`] when no state is allowed; [`Error::Numerical`] when an end does
+    /// not fit in `f64`.
+    fn loss_range(&self) -> Result<LossRange>;
+
+    /// The zero-temperature limit at `c = min f` or `max f` with weights `w`: Theorem A with
+    /// zero loss on the minimisers (maximisers) of `f` at temperatures `w`, and its statistics
+    /// (for `f`: `E f` is the boundary value).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the boundary when the model cannot compute the limit
+    /// exactly (the default).
+    fn boundary(&self, side: Side, weights: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
+        let _ = weights;
+        Err(boundary_unsupported(side, self.loss_range()?))
+    }
+
+    /// `Some(K(w))` when `E f = min f + K(w) / lambda` exactly at temperatures `w / lambda`
+    /// (every level covariance of a Gaussian scales as `1 / lambda`), else `None`.
+    ///
+    /// # Errors
+    /// The model's own errors.
+    fn inverse_scaling(&self, weights: &Temperatures) -> Result<Option<f64>> {
+        let _ = weights;
+        Ok(None)
+    }
+
+    /// The unconstrained optimum of `max sum_k w_k H(Y_k)` (multiplier `lambda = 0`): Theorem
+    /// A with zero loss on the allowed states at temperatures `w`, with `E f` under it.
+    ///
+    /// The default evaluates the model at `tau = w K` with `K = 2^600 / max(1, |min f|,
+    /// |max f|)`, i.e. at `lambda = 1 / K`: every Gibbs weight `exp(-f / (K S))` differs from
+    /// its zero-loss value `1` by less than `2^-600` relative, far below `f64` rounding, so
+    /// the result is the `lambda = 0` optimum to working precision (the statistics are exact
+    /// derivatives or marginals, not differences of `F`).
+    ///
+    /// # Errors
+    /// [`Error::Numerical`] when `w K` overflows; the model's own errors.
+    fn solve_free(&self, weights: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
+        let range = self.loss_range()?;
+        let scale = 1f64.max(range.min.abs()).max(range.max.abs());
+        let k = 2f64.powi(600) / scale;
+        let tau = weights.scaled(k).map_err(|_| {
+            Error::Numerical(format!(
+                "the zero-multiplier temperatures w * {k:e} do not fit in f64"
+            ))
+        })?;
+        self.solve_point(&tau)
+    }
+
+    /// Theorem A at `tau` for `f` and its statistics.
+    ///
+    /// # Errors
+    /// As [`Model::solve_oriented`].
+    fn solve_point(&self, tau: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
+        let s = self.solve_oriented(Orientation::Loss, tau)?;
+        let p = self.point(&s, Orientation::Loss);
+        Ok((s, p))
+    }
+}
+
+/// The error of a model that cannot compute a boundary limit exactly.
+pub(crate) fn boundary_unsupported(side: Side, range: LossRange) -> Error {
+    let (name, value) = match side {
+        Side::Min => ("min f", range.min),
+        Side::Max => ("max f", range.max),
+    };
+    Error::InvalidInput(format!(
+        "the target is the boundary {name} = {value} of the attainable interval {}; this model \
+         cannot compute the zero-temperature limit there exactly",
+        range.describe()
+    ))
+}

@@ -1,0 +1,133 @@
+//! The quadratic (Gaussian) family as a [`Model`]: general ([`Quadratic`]) and modular
+//! ([`Modular`]).
+//!
+//! `-f` is not in the family (it is unbounded below), so there is no negative multiplier:
+//! the attainable interval of `E f` is `(min f, +inf)`, open, with
+//! `min f = -1/2 b'A^{-1}b` (`0` for the modular case). At temperatures `w / lambda` every
+//! level covariance is `1 / lambda` times that at `w` while the mean `A^{-1} b` stays, so
+//!
+//! ```text
+//! E f = min f + K(w) / lambda,     K(w) = 1/2 tr(A C_0(w))
+//! ```
+//!
+//! and the multiplier of `E f = c` is `K(w) / (c - min f)` in closed form
+//! ([`Model::inverse_scaling`], proofs/model_interface.md).
+
+use nalgebra::Cholesky;
+
+use super::{LossRange, Model, ModelPoint, Orientation};
+use crate::error::{Error, Result};
+use crate::families::quadratic::{GaussianSolution, Modular, ModularSolution, Quadratic};
+use crate::temperatures::Temperatures;
+
+fn no_negation() -> Error {
+    Error::InvalidInput(
+        "a quadratic loss has no negated family (-f is unbounded below): its multiplier is \
+         positive"
+            .to_string(),
+    )
+}
+
+fn level_losses(e: f64, levels: usize) -> Vec<f64> {
+    let mut v = vec![0.0; levels];
+    v[0] = e;
+    v
+}
+
+impl Model for Quadratic {
+    type Solution = GaussianSolution;
+
+    fn levels(&self) -> usize {
+        self.depth() + 1
+    }
+
+    fn solve_oriented(
+        &self,
+        orientation: Orientation,
+        tau: &Temperatures,
+    ) -> Result<GaussianSolution> {
+        match orientation {
+            Orientation::Loss => self.solve(tau),
+            Orientation::Negated => Err(no_negation()),
+        }
+    }
+
+    fn point(&self, s: &GaussianSolution, _orientation: Orientation) -> ModelPoint {
+        ModelPoint {
+            free_energy: s.free_energy,
+            expected_loss: s.expected_loss,
+            expected_level_losses: level_losses(s.expected_loss, s.entropies.len()),
+            entropies: s.entropies.clone(),
+            relative_entropies: None,
+        }
+    }
+
+    fn negatable(&self) -> bool {
+        false
+    }
+
+    /// `min f = -1/2 b'A^{-1}b`, attained only by the point mass (not a density).
+    fn loss_range(&self) -> Result<LossRange> {
+        let ch = Cholesky::new(self.a().clone())
+            .ok_or_else(|| Error::InvalidInput("A is not positive definite".to_string()))?;
+        let u = ch.solve(self.b());
+        Ok(LossRange {
+            min: -0.5 * self.b().dot(&u),
+            max: f64::INFINITY,
+            min_attained: false,
+        })
+    }
+
+    /// `K(w) = 1/2 tr(A C_0)` at temperatures `w`.
+    fn inverse_scaling(&self, weights: &Temperatures) -> Result<Option<f64>> {
+        let s = self.solve(weights)?;
+        Ok(Some(0.5 * (self.a() * &s.covariance).trace()))
+    }
+}
+
+impl Model for Modular {
+    type Solution = ModularSolution;
+
+    fn levels(&self) -> usize {
+        self.depth() + 1
+    }
+
+    fn solve_oriented(
+        &self,
+        orientation: Orientation,
+        tau: &Temperatures,
+    ) -> Result<ModularSolution> {
+        match orientation {
+            Orientation::Loss => self.solve(tau),
+            Orientation::Negated => Err(no_negation()),
+        }
+    }
+
+    fn point(&self, s: &ModularSolution, _orientation: Orientation) -> ModelPoint {
+        ModelPoint {
+            free_energy: s.free_energy,
+            expected_loss: s.expected_loss,
+            expected_level_losses: level_losses(s.expected_loss, s.entropies.len()),
+            entropies: s.entropies.clone(),
+            relative_entropies: None,
+        }
+    }
+
+    fn negatable(&self) -> bool {
+        false
+    }
+
+    /// `b = 0`: `min f = 0`.
+    fn loss_range(&self) -> Result<LossRange> {
+        Ok(LossRange {
+            min: 0.0,
+            max: f64::INFINITY,
+            min_attained: false,
+        })
+    }
+
+    /// `K(w) = E f` at temperatures `w` (`min f = 0`).
+    fn inverse_scaling(&self, weights: &Temperatures) -> Result<Option<f64>> {
+        Ok(Some(self.solve(weights)?.expected_loss))
+    }
+}
