@@ -438,3 +438,48 @@ proptest! {
         }
     }
 }
+
+/// `flow` with `weights` and `mean` on the hierarchical Ising model equals the tabulated
+/// engine's mean-constrained solution on the enumerated hierarchy, on both sides of the
+/// unconstrained mean (positive and negative multipliers), and `pareto` accepts the family.
+#[test]
+fn mean_constrained_flows_match_the_tabulated_engine() {
+    let model = Exchangeable::hierarchical_ising(3, 0.8, 1.26, 0.15).unwrap();
+    let (_, problem) = model.tabulate().unwrap();
+    let weights = [1.0, 0.5, 0.0, 0.2];
+    let total = problem.total_loss();
+    let lo = total.iter().copied().fold(INF, f64::min);
+    let hi = total.iter().copied().fold(-INF, f64::max);
+    for frac in [0.05, 0.3, 0.6, 0.9] {
+        let c = lo + frac * (hi - lo);
+        let input = json!({"family": "hierarchical-ising", "levels": 3, "coupling": 0.8, "c": 1.26,
+                           "field": 0.15, "weights": weights, "mean": c});
+        let out = cli::flow::run(&input, false).unwrap();
+        let tab = problem
+            .solve_mean(&weights, hmaxent::MeanConstraint::Equal(c))
+            .unwrap();
+        let lambda = out["multiplier"].as_f64().unwrap();
+        let want = tab.multiplier.unwrap();
+        assert!(
+            (lambda - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "c = {c}: {lambda} vs {want}"
+        );
+        assert!(close(out["expected_loss"].as_f64().unwrap(), c, 1e-10));
+        for (k, h) in nums(&out["entropies"]).iter().enumerate() {
+            assert!(
+                close(*h, tab.solution.entropy(k), 1e-9),
+                "c = {c}: H(Y_{k})"
+            );
+        }
+    }
+    let outside = json!({"family": "hierarchical-ising", "levels": 3, "coupling": 0.8, "c": 1.26,
+                         "weights": weights, "mean": hi + 1.0});
+    assert_eq!(
+        cli::flow::run(&outside, false).unwrap_err().kind(),
+        ErrorKind::Infeasible
+    );
+    let pareto = json!({"family": "hierarchical-ising", "levels": 2, "coupling": 1.0, "c": 1.26,
+                        "weights_grid": {"steps": 3}});
+    let frontier = cli::pareto::run(&pareto, None).unwrap();
+    assert!(!frontier["points"].as_array().unwrap().is_empty());
+}
