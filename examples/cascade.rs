@@ -1,4 +1,4 @@
-//! Temperatures reshape a multiplicative cascade (SPEC §6.2). A homogeneous binary cascade
+//! Temperatures reshape a multiplicative cascade (docs/families-cascade.md). A homogeneous binary cascade
 //! with weights `(p, 1 - p)` at every level has the loss `f = -kappa log Q`; the optimal
 //! conditional at level `k` is the escort `q^(kappa / S_k) / sum q^(kappa / S_k)`, so the
 //! cumulative temperature acts as an inverse "q-order": cold levels (`S_k < kappa`) sharpen

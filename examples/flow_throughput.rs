@@ -1,4 +1,4 @@
-//! Throughput of the parameter flows (SPEC §6): how long a flow takes at sizes no
+//! Throughput of the parameter flows (docs/concepts.md, "15. Parameter flows"): how long a flow takes at sizes no
 //! tabulated sweep could list. Run with `cargo run --release --example flow_throughput`.
 //!
 //! Each family adds one `section` below; every line prints what was timed and the figure.
@@ -31,7 +31,7 @@ fn section(title: &str) {
 }
 
 fn chains() -> hmaxent::Result<()> {
-    section("nearest-neighbour chains (SPEC §6.3)");
+    section("nearest-neighbour chains (docs/families-chain.md)");
     let mut rng = SmallRng::seed_from_u64(1);
 
     // Homogeneous q = 2 chain, 2^40 + 1 sites: the flow and every level's entropy.
@@ -107,7 +107,7 @@ fn chains() -> hmaxent::Result<()> {
 }
 
 fn quadratic() -> hmaxent::Result<()> {
-    section("quadratic modular (Gaussian) losses (SPEC §6.1)");
+    section("quadratic modular (Gaussian) losses (docs/families-quadratic.md)");
     let mut rng = SmallRng::seed_from_u64(2);
     // Depth 1000, b = 2 (2^1000 coordinates): scale variances, through the CLI entry point.
     let l = 1000;
@@ -158,7 +158,7 @@ fn quadratic() -> hmaxent::Result<()> {
 }
 
 fn cascades() -> hmaxent::Result<()> {
-    section("logarithmic cascades (SPEC §6.2)");
+    section("logarithmic cascades (docs/families-cascade.md)");
     let mut rng = SmallRng::seed_from_u64(3);
     use hmaxent::families::cascade::Cascade;
     // Homogeneous binary cascade of depth 10^5 (2^100000 leaves), closed form.

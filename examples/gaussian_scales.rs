@@ -1,4 +1,4 @@
-//! Each scale gets its own temperature (SPEC §6.1): a hierarchical (modular) Gaussian on the
+//! Each scale gets its own temperature (docs/families-quadratic.md): a hierarchical (modular) Gaussian on the
 //! `2^L` leaves of a binary tree, `A = sum_j lambda_j Pi_j`, coarse-grained by sibling
 //! averages. `P*` has covariance `sum_j (S_j / lambda_j) Pi_j`, so the variance per wavelet
 //! shell is `S_j / lambda_j`: heating level `k` raises the variance of every shell `j >= k`

@@ -1,6 +1,6 @@
-//! The 1D Ising chain under decimation (SPEC §6.3): how the dimensionless coupling
+//! The 1D Ising chain under decimation (docs/families-chain.md): how the dimensionless coupling
 //! `K_k = J_k / S_k` flows across levels at several temperatures, and exact samples of a
-//! 1,025-site chain drawn level by level (inverse RG, SPEC §7).
+//! 1,025-site chain drawn level by level (inverse RG, docs/concepts.md, "10. Sampling").
 //!
 //! Run with `cargo run --example ising_flow`.
 
@@ -14,7 +14,9 @@ fn main() -> hmaxent::Result<()> {
     let levels = 10;
 
     println!("Ising chain, J = {j}, h = {h}: bond phi(s, s') = -J s s' - h (s + s') / 2");
-    println!("coupling flow K_k = J_k / S_k (closed form, SPEC §6.3); tau_k = 0 for k >= 1");
+    println!(
+        "coupling flow K_k = J_k / S_k (closed form, docs/families-chain.md); tau_k = 0 for k >= 1"
+    );
     print!("{:>8}", "tau_0");
     for k in 0..=levels {
         print!("{:>9}", format!("K_{k}"));

@@ -13,7 +13,7 @@
 //! 2. solve the hierarchical maximum-entropy problem with a mean constraint `E[f] = c`,
 //!    below and above the unconstrained mean, and at the boundary `c = min f`;
 //! 3. draw exact samples from `P*` with a seeded random number generator;
-//! 4. show SPEC §3's boundary example, where the zero-temperature limit is *not* uniform on
+//! 4. show the boundary example of docs/concepts.md, "8. Boundaries", where the zero-temperature limit is *not* uniform on
 //!    the minimisers.
 
 use hmaxent::{Hierarchy, MeanConstraint, Problem, Result, Solution, Temperatures};
@@ -144,7 +144,7 @@ fn main() -> Result<()> {
     println!("\nfrequencies of {n} samples: {}", fmt_vec(&freq));
     println!("P*_0                      : {}", fmt_vec(&sol.marginal(0)));
 
-    // ── 4. SPEC §3's boundary example ───────────────────────────────────────────────
+    // ── 4. the boundary example of docs/concepts.md, "8. Boundaries" ───────────────────────────────────────────────
     section("4. Boundary: leaves {0,1} -> A, {2,3} -> B, f = (0,0,0,1), w = (1,1), c = min f");
     let h2 = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
     let fit = Problem::new(&h2, &[0.0, 0.0, 0.0, 1.0])?

@@ -1,7 +1,7 @@
 //! Forward-mode dual numbers: `x = re + sum_i eps_i e_i` with `e_i e_j = 0`.
 //!
-//! Passing [`Dual`] scalars through a sweep differentiates it exactly (SPEC §3's envelope
-//! identities: `dF/dtau_j = -H(Y_j)`, `dF/dt = E[u_k]` for `u_k -> (1+t) u_k`; SPEC §5's
+//! Passing [`Dual`] scalars through a sweep differentiates it exactly (Theorem A's envelope
+//! identities: `dF/dtau_j = -H(Y_j)`, `dF/dt = E[u_k]` for `u_k -> (1+t) u_k`; the
 //! Hessian of the dual as a multilevel covariance). `N` tangent directions travel in one
 //! sweep. Comparisons (`<`, `min`, `max`, `==`) look at the real part only, which is what a
 //! sweep needs: it branches on values, never on derivatives.

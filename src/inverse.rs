@@ -1,4 +1,4 @@
-//! The inverse problem: the multilevel surprisal of a distribution (SPEC §3).
+//! The inverse problem: the multilevel surprisal of a distribution (docs/concepts.md, "5. Theorem A").
 
 use crate::error::Result;
 use crate::hierarchy::Hierarchy;

@@ -1,4 +1,4 @@
-//! A tabulated problem: hierarchy, losses, potentials and an optional reference (SPEC §1–§4).
+//! A tabulated problem: hierarchy, losses, potentials and an optional reference (docs/concepts.md, sections 1, 4, 5, 6).
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use crate::temperatures::Temperatures;
 /// `+inf` forbids a state. Without a reference, [`Problem::solve`] minimises
 /// `E_P[sum_k u_k(Y_k)] - sum_k tau_k H(Y_k)` (Theorem A); with a reference it minimises
 /// `E_P[sum_k u_k(Y_k)] + sum_k tau_k D(P_k || Q_k)` (Theorem B, through the same sweep with
-/// potentials `u_k - tau_k log Q_k`, SPEC §4).
+/// potentials `u_k - tau_k log Q_k`, docs/concepts.md, "6. Theorem B").
 ///
 /// ```
 /// # use hmaxent::{Hierarchy, Problem, Temperatures};
@@ -133,7 +133,7 @@ impl Problem {
     }
 
     /// Solves the scalarised problem at `temperatures` (Theorem A, or B with a reference) by
-    /// one bottom-up sweep and one top-down pass (SPEC §3):
+    /// one bottom-up sweep and one top-down pass (docs/concepts.md, "5. Theorem A"):
     ///
     /// ```text
     /// g_0 = u_0,   g_{k+1}(y) = u_{k+1}(y) - S_k log sum_{x in B(y)} exp(-g_k(x) / S_k),
@@ -141,7 +141,7 @@ impl Problem {
     /// P*(y_d) = exp(-(g_d(y_d) - F) / S_d),   P*(x | y) ∝ exp(-g_k(x) / S_k) on B(y).
     /// ```
     ///
-    /// With a reference the sweep runs on `u_k - tau_k log Q_k` (SPEC §4). Cost
+    /// With a reference the sweep runs on `u_k - tau_k log Q_k` (docs/concepts.md, "6. Theorem B"). Cost
     /// `O(n_0 + ... + n_d)`.
     ///
     /// # Errors
@@ -153,7 +153,7 @@ impl Problem {
     ///
     /// ```
     /// # use hmaxent::{Hierarchy, Problem, Temperatures};
-    /// // SPEC §3's example: leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 0, 1), tau = (1, 1).
+    /// // Theorem A's example: leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 0, 1), tau = (1, 1).
     /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
     /// let sol = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve(&Temperatures::new(&[1.0, 1.0])?)?;
     /// // g_1(A) = -log 2, g_1(B) = -log(1 + 1/e), F = -2 log(e^(-g_1(A)/2) + e^(-g_1(B)/2)).
@@ -456,7 +456,7 @@ impl Problem {
     /// The objective `J(P) = E_P[sum_k u_k] - sum_k tau_k H_P(Y_k)` (with a reference:
     /// `+ sum_k tau_k D(P_k || Q_k)`) of any distribution `p` on level 0 (user order),
     /// computed directly from its push-forwards. `F <= J(P)` for every `P`, with equality
-    /// only at `P*` (SPEC §3). `p` is normalised first.
+    /// only at `P*` (docs/concepts.md, "5. Theorem A"). `p` is normalised first.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for negative or non-finite entries,

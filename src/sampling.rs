@@ -1,4 +1,4 @@
-//! Exact top-down sampling of `P*`: the inverse renormalisation group (SPEC §7).
+//! Exact top-down sampling of `P*`: the inverse renormalisation group (docs/concepts.md, "10. Sampling").
 
 use std::sync::Arc;
 

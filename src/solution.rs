@@ -20,7 +20,7 @@ use crate::temperatures::Temperatures;
 /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
 /// let t = Temperatures::new(&[1.0, 1.0])?;
 /// let sol = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0])?.solve(&t)?;
-/// // Value identity (SPEC §3): F = E[f] - sum_k tau_k H(Y_k).
+/// // Value identity (docs/concepts.md, "5. Theorem A"): F = E[f] - sum_k tau_k H(Y_k).
 /// let j = sol.expected_total_loss() - sol.entropy(0) - sol.entropy(1);
 /// assert!((sol.free_energy() - j).abs() < 1e-14);
 /// // Block conditionals of B = {2, 3}: Gibbs of (0, 1) at S_0 = 1.
@@ -88,7 +88,7 @@ impl Solution {
         &self.temperatures
     }
 
-    /// Free energy `F = -S_d log sum_y exp(-g_d(y) / S_d)` (SPEC §3): the minimum of
+    /// Free energy `F = -S_d log sum_y exp(-g_d(y) / S_d)` (docs/concepts.md, "5. Theorem A"): the minimum of
     /// `E[sum_k u_k] - sum_k tau_k H(Y_k)` (with a reference, `+ sum_k tau_k D(P_k || Q_k)`).
     pub fn free_energy(&self) -> f64 {
         self.free_energy
@@ -217,7 +217,7 @@ impl Solution {
             .collect()
     }
 
-    /// The renormalised loss `g_k` (SPEC §3), user order:
+    /// The renormalised loss `g_k` (docs/concepts.md, "5. Theorem A"), user order:
     /// `g_0 = u_0`, `g_{k+1}(y) = u_{k+1}(y) - S_k log sum_{x in B(y)} exp(-g_k(x) / S_k)`.
     /// With a reference or a scaled loss, `g_0` is the effective loss the sweep used.
     pub fn renormalised_loss(&self, level: usize) -> Vec<f64> {
@@ -287,7 +287,7 @@ impl Solution {
             .sum()
     }
 
-    /// An exact sampler of `P*` (SPEC §7): per-level block CDFs built once, then every sample
+    /// An exact sampler of `P*` (docs/concepts.md, "10. Sampling"): per-level block CDFs built once, then every sample
     /// costs one uniform and one binary search per level, with no allocation.
     pub fn sampler(&self) -> Sampler {
         Sampler::new(Arc::clone(&self.hierarchy), &self.marginals)

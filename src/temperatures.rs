@@ -1,11 +1,11 @@
-//! Level temperatures `tau_k` and their running sums `S_k` (SPEC §1).
+//! Level temperatures `tau_k` and their running sums `S_k` (docs/concepts.md, "1. Levels, coarse-graining, blocks").
 
 use crate::error::{Error, Result};
 
 /// Validated temperatures `tau_0..tau_d` with cumulative temperatures
 /// `S_k = tau_0 + ... + tau_k`.
 ///
-/// `tau_0 > 0` (uniqueness of the minimiser, SPEC §3), `tau_k >= 0`, all finite.
+/// `tau_0 > 0` (uniqueness of the minimiser, docs/concepts.md, "5. Theorem A"), `tau_k >= 0`, all finite.
 ///
 /// ```
 /// # use hmaxent::Temperatures;

@@ -1,4 +1,4 @@
-//! The logarithmic cascade family (SPEC §6.2) against independent oracles: the 50-digit
+//! The logarithmic cascade family (docs/families-cascade.md) against independent oracles: the 50-digit
 //! references in `tests/data/flow-cascade.json` (through the CLI), the tabulated engine on the
 //! equivalent hierarchy (homogeneous closed form and general flow), the value identity, and
 //! sampling frequencies. Proofs: `proofs/cascade.md`.
@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-/// `hmaxent flow` (log-cascade) against the 50-digit references: F, entropies and escorts to
+/// `hmaxent flow` (log-cascade) against the high-precision references (tests/data): F, entropies and escorts to
 /// 1e-12 relative (scale max(|x|, 1)).
 #[test]
 fn cli_matches_the_50_digit_references() {
@@ -166,7 +166,7 @@ proptest! {
 }
 
 /// In an inhomogeneous cascade the escorts of level 1 are those of the reweighted cascade
-/// `Q~_1 ∝ Q_1 R^(S_0/kappa)`, not `Q^(kappa/S_1)` (SPEC §6.2); the tabulated engine decides.
+/// `Q~_1 ∝ Q_1 R^(S_0/kappa)`, not `Q^(kappa/S_1)` (docs/families-cascade.md); the tabulated engine decides.
 #[test]
 fn inhomogeneous_escorts_use_the_reweighted_cascade() {
     let c = Cascade::general(1.0, 2, 2, vec![vec![0.9, 0.1, 0.5, 0.5], vec![0.5, 0.5]]).unwrap();
@@ -290,7 +290,7 @@ fn extreme_temperatures() {
 }
 
 /// The general flow is generic over the scalar: run in dual numbers, `dF/dS_k` is
-/// `-H(Y_k | Y_{k+1})` (SPEC §3 envelope identity), an independent check of the entropies
+/// `-H(Y_k | Y_{k+1})` (docs/concepts.md, "5. Theorem A" envelope identity), an independent check of the entropies
 /// the top-down pass computes.
 #[test]
 fn dual_flow_gives_the_conditional_entropies() {

@@ -1,6 +1,6 @@
-//! The nearest-neighbour chain family (SPEC §6.3) against independent oracles: the tabulated
+//! The nearest-neighbour chain family (docs/families-chain.md) against independent oracles: the tabulated
 //! engine on the equivalent hierarchy, the Ising closed form, finite differences, the
-//! transfer-matrix eigenvalue, exact marginals (sampling), and the 50-digit references in
+//! transfer-matrix eigenvalue, exact marginals (sampling), and the high-precision references (tests/data) in
 //! `tests/data/flow-chain.json` (brute-force enumeration at 50 digits, see its `about`).
 //! Proofs: `proofs/chain.md`.
 
@@ -427,7 +427,7 @@ fn homogeneous_equals_inhomogeneous_with_equal_bonds() {
     }
 }
 
-/// Exact sampling by inverse RG (SPEC §7): empirical frequencies of whole configurations
+/// Exact sampling by inverse RG (docs/concepts.md, "10. Sampling"): empirical frequencies of whole configurations
 /// match the tabulated P*_0. Per-state test |count - n p| <= z sqrt(n p (1 - p)) + 1 with
 /// z = 6.1 over at most 729 states: false-alarm probability below 1e-6 per chain (Bonferroni,
 /// normal approximation); states with p = 0 must never appear. Fixed seeds.
@@ -494,7 +494,7 @@ fn samples_match_the_exact_marginals() {
     }
 }
 
-/// `hmaxent flow` (chain) against the 50-digit references: F, entropies and E f to 1e-12
+/// `hmaxent flow` (chain) against the high-precision references (tests/data): F, entropies and E f to 1e-12
 /// relative (scale max(|x|, 1)), and the sampled renormalised losses g_k(y) =
 /// C_k + sum_j bonds[k][j](y_j, y_{j+1}) rebuilt from the output.
 #[test]
@@ -587,7 +587,7 @@ fn kind(input: Value) -> String {
     }
 }
 
-/// The CLI error contract (CLI.md): bad input is invalid_input, all-forbidden is infeasible,
+/// The CLI error contract (docs/cli.md): bad input is invalid_input, all-forbidden is infeasible,
 /// results beyond f64 are numerical; nothing is allocated per site.
 #[test]
 fn cli_errors_follow_the_contract() {
@@ -755,7 +755,7 @@ fn larger_alphabets_agree_with_the_tabulated_engine() {
         let t = Temperatures::new(&tau).unwrap();
         let tab = chain.tabulate().unwrap().1.solve(&t).unwrap();
         let s = chain.solve(&t).unwrap().summary;
-        // Low tau_0 loses eps * max|u| / tau_0 in any f64 method (SPEC §8).
+        // Low tau_0 loses eps * max|u| / tau_0 in any f64 method (docs/concepts.md, "11. Numerical policy").
         let tol = 1e-12 * (1.0 + 3.0 * (l as f64 + 1.0) / tau0);
         assert!(
             close(s.free_energy, tab.free_energy(), tol),

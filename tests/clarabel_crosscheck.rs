@@ -1,5 +1,5 @@
 //! An independent convex solution of the same problems: Clarabel's interior-point method on
-//! an exponential-cone program (SPEC §2–§4), against the one-sweep engine.
+//! an exponential-cone program (docs/concepts.md, sections 4, 5, 6), against the one-sweep engine.
 //!
 //! Variables: `p_x` for every allowed level-0 state `x`, and one epigraph variable
 //! `t_{k,y}` for every level `k` with `tau_k > 0` and every level-`k` state `y` with an

@@ -1,4 +1,4 @@
-//! The `hmaxent` binary's contract (CLI.md): JSON in, JSON out; every bad input is exit
+//! The `hmaxent` binary's contract (docs/cli.md): JSON in, JSON out; every bad input is exit
 //! status 2, nothing on stdout, and exactly one stderr line `error: <kind>: <message>`.
 
 use std::io::Write;
@@ -54,7 +54,7 @@ fn nums(v: &Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(num).collect()
 }
 
-/// SPEC §3's hierarchy: {0, 1} -> 0, {2, 3} -> 1.
+/// Theorem A's hierarchy: {0, 1} -> 0, {2, 3} -> 1.
 const GOOD: &str = r#"{"parents": [[0, 0, 1, 1]], "loss": [0, 0, 0, 0], "temperatures": [1, 1]}"#;
 
 #[test]

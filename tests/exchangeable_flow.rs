@@ -1,7 +1,7 @@
 //! The exchangeable-blocks family (Dyson's hierarchical model and relatives) against
 //! independent oracles: the tabulated engine on the enumerated hierarchy, block-sum
 //! distributions recomputed from the enumerated `P*_0`, exact sampling, a closed form on two
-//! spins, and the 50-digit references in `tests/data/flow-hierarchical-ising.json` (an
+//! spins, and the high-precision references (tests/data) in `tests/data/flow-hierarchical-ising.json` (an
 //! independent multiplicative recursion in mpmath, see its generator in the same folder).
 //! Proofs: `proofs/exchangeable.md`.
 
@@ -180,7 +180,7 @@ fn two_spins_match_the_closed_form() {
     assert!((sol.magnetisation.mean - mean).abs() < 1e-14);
 }
 
-/// The CLI against the 50-digit references (every listed field, `1e-12` relative).
+/// The CLI against the high-precision references (tests/data) (every listed field, `1e-12` relative).
 #[test]
 fn the_cli_matches_the_50_digit_references() {
     let data = load("flow-hierarchical-ising.json");

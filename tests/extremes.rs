@@ -1,4 +1,4 @@
-//! SPEC §8: extreme but valid inputs stay finite and exact where a closed form exists, and
+//! docs/concepts.md, "11. Numerical policy": extreme but valid inputs stay finite and exact where a closed form exists, and
 //! bad inputs are typed errors (never panics) with the right `kind()`.
 
 use hmaxent::constraints::MeanConstraint;
@@ -57,7 +57,7 @@ fn assert_sane(sol: &Solution, what: &str) {
 }
 
 fn two_blocks() -> Hierarchy {
-    // {0, 1} -> 0, {2, 3} -> 1 (SPEC §3's example), and a third, empty, coarse state.
+    // {0, 1} -> 0, {2, 3} -> 1 (Theorem A's example), and a third, empty, coarse state.
     Hierarchy::new(vec![4, 3], vec![vec![0, 0, 1, 1]]).unwrap()
 }
 
@@ -101,7 +101,7 @@ fn losses_spanning_1e300_give_finite_exact_results() {
 /// proofs/theorem_a.md (the zero-temperature limit)
 #[test]
 fn temperatures_down_to_1e_12_give_the_zero_temperature_limit() {
-    // SPEC §3: f = (0, 0, 0, 1), blocks {0,1}, {2,3}, temperatures eps * (1, 1): the limit is
+    // docs/concepts.md, "5. Theorem A": f = (0, 0, 0, 1), blocks {0,1}, {2,3}, temperatures eps * (1, 1): the limit is
     // the maximiser of H(Y_0) + H(Y_1) on {0, 1, 2}, P(A) = sqrt 2 / (1 + sqrt 2).
     let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0]).unwrap();
@@ -243,7 +243,7 @@ fn tiny_and_zero_coarse_temperatures_reduce_to_the_gibbs_distribution() {
 fn extreme_mean_targets_are_exact_or_refused() {
     let h = two_blocks();
     let p = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0]).unwrap();
-    // The boundary c = min f: SPEC §3's limit, flagged.
+    // The boundary c = min f: Theorem A's limit, flagged.
     let fit = p
         .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.0))
         .unwrap();
@@ -617,13 +617,12 @@ fn results_beyond_f64_are_numerical_errors_or_finite() {
         .unwrap()
         .with_potentials(&[vec![1e308]])
         .unwrap();
-    // F = 2e308 does not fit: an error. (SPEC §8 would call it `numerical`; the sweep
-    // currently sees the overflowed renormalised loss as +inf and reports every state
-    // forbidden, `infeasible`. Either is accepted here; a NaN or an `Ok` is not.)
+    // F = 2e308 does not fit: an overflow (`numerical`), not a forbidden state
+    // (docs/concepts.md, "11. Numerical policy"); a NaN, an `Ok` or `infeasible` is wrong.
     match p.solve(&t(&[1.0, 1.0])) {
         Ok(sol) => panic!("F = {} accepted", sol.free_energy()),
         Err(e) => assert!(
-            matches!(e.kind(), ErrorKind::Numerical | ErrorKind::Infeasible),
+            matches!(e, Error::Overflow { .. }) && e.kind() == ErrorKind::Numerical,
             "overflow gave {e:?}"
         ),
     }

@@ -1,4 +1,4 @@
-//! Moment constraints (SPEC §2.3, §5) against independent oracles: the exponential-cone
+//! Moment constraints (docs/concepts.md, "12. Moment constraints") against independent oracles: the exponential-cone
 //! program solved by clarabel (`tests/common/exp_cone.rs`), closed forms, brute-force
 //! expectations from the returned marginals, and finite differences.
 //! Proofs: `proofs/convex_dual.md`.
@@ -374,7 +374,7 @@ fn two_moments_on_three_states_match_the_closed_form() {
 
 #[test]
 fn boundary_target_is_solved_on_its_face() {
-    // SPEC §3: leaves {0,1} -> A, {2,3} -> B, phi = (0,0,0,1), E phi = 0 = min phi, w = (1,1):
+    // docs/concepts.md, "5. Theorem A": leaves {0,1} -> A, {2,3} -> B, phi = (0,0,0,1), E phi = 0 = min phi, w = (1,1):
     // Theorem A on {0,1,2} with zero loss: P = (1/(2+√2), 1/(2+√2), √2/(2+√2)... of B), 0).
     let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
     let problem = Problem::new(&h, &[0.0; 4]).unwrap();
@@ -640,7 +640,7 @@ fn sparse_features_match_the_exponential_cone_program() {
 
 #[test]
 fn sparse_boundary_and_infeasible_targets_are_decided_by_the_lp() {
-    // SPEC §3's tree; phi = indicator of leaf 3, as one sparse entry.
+    // Theorem A's tree; phi = indicator of leaf 3, as one sparse entry.
     let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
     let problem = Problem::new(&h, &[0.0; 4]).unwrap();
     let phi = [SparseFeature::new(vec![3], vec![1.0])];

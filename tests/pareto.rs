@@ -1,4 +1,4 @@
-//! The Pareto frontier and the epsilon-constraint form (SPEC §2.4, §5; CLI.md `pareto`).
+//! The Pareto frontier and the epsilon-constraint form (docs/concepts.md, sections 12, 13; docs/cli.md `pareto`).
 //!
 //! Oracles: entropies and expectations recomputed here from the returned level-0 marginal
 //! pushed forward through the parent arrays; the Lagrangian evaluated at random
@@ -172,7 +172,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Pairs `(i, j)` where `crit[i]` dominates `crit[j]`, values within `rtol` relative (or
-/// `atol`) counting as equal: an independent implementation of CLI.md's rule.
+/// `atol`) counting as equal: an independent implementation of docs/cli.md's rule.
 fn rule(crit: &[Vec<f64>], rtol: f64, atol: f64) -> Vec<(usize, usize)> {
     let mut out = vec![];
     for i in 0..crit.len() {
@@ -243,7 +243,7 @@ proptest! {
                         "point {} beats point {} in its own scalarisation", i, j);
                 }
             }
-            // The reported pairs are exactly CLI.md's 1e-9 tie rule. (That rule can flag a
+            // The reported pairs are exactly docs/cli.md's 1e-9 tie rule. (That rule can flag a
             // genuine trade-off shorter than 1e-9 relative in one criterion, e.g. near the
             // unconstrained maximum; the scalarisations above show such pairs are artefacts.)
             prop_assert_eq!(&fr.dominated, &rule(&crit, 1e-9, 1e-12));
@@ -272,7 +272,7 @@ proptest! {
     }
 
     /// Every frontier point is Theorem A at its temperatures: `w` without a mean, `w / lambda`
-    /// with one (SPEC §2.2, §2.4).
+    /// with one (docs/concepts.md, sections 7, 13).
     #[test]
     fn every_frontier_point_is_the_theorem_a_solution_at_its_weights(seed in any::<u64>()) {
         let mut rng = StdRng::seed_from_u64(seed);

@@ -1,4 +1,4 @@
-//! Property tests of the exact engine on random hierarchies (SPEC §1–§5, §7).
+//! Property tests of the exact engine on random hierarchies (docs/concepts.md, sections 1, 4, 5, 6, 10, 12).
 //!
 //! Every hierarchy is drawn with unequal and empty blocks, forbidden (`+inf`) states, depth
 //! `0..=3` and `n_0 <= 12`, optionally with per-level potentials and a reference. Every
@@ -643,7 +643,7 @@ proptest! {
         }
     }
 
-    /// proofs/theorem_a.md (the zero-temperature boundary of SPEC §5)
+    /// proofs/theorem_a.md (the zero-temperature boundary of docs/concepts.md, "8. Boundaries")
     #[test]
     fn a_mean_at_the_minimum_loss_returns_the_flagged_limit_on_the_minimisers(c in cases()) {
         let p = problem(&c);
@@ -715,7 +715,7 @@ proptest! {
     }
 }
 
-/// An independent implementation of SPEC §4: `h_0 = g = -f`,
+/// An independent implementation of docs/concepts.md, "6. Theorem B": `h_0 = g = -f`,
 /// `h_{k+1}(y) = S_k log E_Q[exp(h_k / S_k) | Y_{k+1} = y]`,
 /// `Lambda = S_d log E_{Q_d}[exp(h_d / S_d)]`, and the tilted marginals
 /// `P(y_k | y_{k+1}) = Q(y_k | y_{k+1}) exp((h_k - h_{k+1}) / S_k)`,

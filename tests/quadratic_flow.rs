@@ -1,4 +1,4 @@
-//! The quadratic (Gaussian) family (SPEC §6.1) against independent oracles: the 50-digit
+//! The quadratic (Gaussian) family (docs/families-quadratic.md) against independent oracles: the 50-digit
 //! references in `tests/data/flow-quadratic.json` (through the CLI), the modular closed form
 //! against the general flow on explicit Haar / averaging matrices, the variational objective
 //! `E f - sum tau_k h(Y_k)` evaluated in closed form over Gaussians (the solution's value is
@@ -36,7 +36,7 @@ fn check_matrix(name: &str, what: &str, got: &Value, want: &Value) {
     }
 }
 
-/// `hmaxent flow` (quadratic) against the 50-digit references: mean, covariance and every
+/// `hmaxent flow` (quadratic) against the high-precision references (tests/data): mean, covariance and every
 /// level's `A_k`, `b_k` to 1e-12 relative (scale max(|x|, 1)).
 #[test]
 fn cli_matches_the_50_digit_references() {
@@ -61,7 +61,7 @@ fn cli_matches_the_50_digit_references() {
     }
 }
 
-/// `hmaxent flow` (quadratic-modular) against the 50-digit references: scale variances and the
+/// `hmaxent flow` (quadratic-modular) against the high-precision references (tests/data): scale variances and the
 /// eigenvalue flow; `--summary` omits the flow and keeps the variances.
 #[test]
 fn modular_cli_matches_the_50_digit_references() {

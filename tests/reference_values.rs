@@ -1,7 +1,8 @@
-//! `hmaxent solve` against 50-digit reference values (tests/data, copied from
-//! `../shared/testdata`, computed with mpmath by enumeration and an independent sweep).
+//! `hmaxent solve` against high-precision reference values (`tests/data`: about 30 digits,
+//! marginals about 20, computed with mpmath at 50 digits by enumeration and an independent
+//! sweep; see `tests/data/README.md`).
 //!
-//! Tolerances (SPEC §8, testdata/README.md): relative `1e-12` on the scale `max(|x|, 1)`;
+//! Tolerances (docs/concepts.md, "11. Numerical policy", testdata/README.md): relative `1e-12` on the scale `max(|x|, 1)`;
 //! marginals `1e-12 p + 1e-15`. Cases whose losses are large against `tau_0` get the fair
 //! float64 allowance `eps * max|u| / tau_0` on top.
 

@@ -1,4 +1,4 @@
-//! `hmaxent`: the command-line front door of the library (see `../shared/CLI.md`).
+//! `hmaxent`: the command-line front door of the library (its JSON contract is `docs/cli.md`).
 
 use std::io::Read;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `hmaxent pareto`: the frontier over level weights (CLI.md).
+//! `hmaxent pareto`: the frontier over level weights (docs/cli.md).
 //!
 //! Input: a `solve` problem in `weights` form with `weights` a list of weight vectors, or
 //! `weights_grid: {"steps": m}` (see [`weights_grid`]); optional `mean` / `mean_at_most`.

@@ -1,4 +1,4 @@
-//! `hmaxent solve`: tabulated hierarchies (CLI.md).
+//! `hmaxent solve`: tabulated hierarchies (docs/cli.md).
 
 use serde_json::{Map, Value};
 
@@ -140,7 +140,7 @@ fn sparse_feature(v: &Value, i: usize, n0: usize) -> Result<SparseFeature> {
     ))
 }
 
-/// `solve` with `weights` and `features`: moment constraints (CLI.md), optionally beside
+/// `solve` with `weights` and `features`: moment constraints (docs/cli.md), optionally beside
 /// `mean` / `mean_at_most`. Without `loss`, every state is allowed and the loss is zero.
 fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
     let w = numbers(&m["weights"], "weights", None)?;

@@ -1,4 +1,4 @@
-//! Feasibility of moment constraints: a linear program solved before the dual (SPEC §5).
+//! Feasibility of moment constraints: a linear program solved before the dual (docs/concepts.md, "12. Moment constraints").
 //!
 //! Given feature vectors `phi(x) in R^m` of the allowed states and targets `c` with senses
 //! (`=`, `<=`, `>=`), decide where `c` lies relative to the attainable set

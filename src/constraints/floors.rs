@@ -1,4 +1,4 @@
-//! The epsilon-constraint form of the Pareto problem (SPEC §2.4, §5).
+//! The epsilon-constraint form of the Pareto problem (docs/concepts.md, sections 12, 13).
 //!
 //! ```text
 //! maximise   H(Y_0)
@@ -23,7 +23,7 @@
 //! dg/dlambda = c - E f,    dg/dmu_k = H(Y_k) - h_k         (the constraint slacks)
 //! ```
 //!
-//! (envelope identities, SPEC §3). `g` is convex (a supremum of affine functions of
+//! (envelope identities, docs/concepts.md, "5. Theorem A"). `g` is convex (a supremum of affine functions of
 //! `(lambda, mu)`), and its minimiser over the orthant gives the multipliers; the proof is in
 //! `proofs/pareto.md`, the KKT test is `floors_satisfy_kkt` in `tests/pareto.rs`.
 
@@ -169,7 +169,7 @@ impl Problem {
         self.solve_floors_with(mean_at_most, floors, &FloorSettings::default())
     }
 
-    /// The epsilon-constraint problem (SPEC §2.4, §5): maximise `H(Y_0)` subject to
+    /// The epsilon-constraint problem (docs/concepts.md, sections 12, 13): maximise `H(Y_0)` subject to
     /// `E f <= c` and `H(Y_k) >= h_k`, `k >= 1`, by minimising the convex dual
     /// `g(lambda, mu) = -F(lambda f; (1, mu)) + lambda c - mu . h` over `lambda, mu >= 0`.
     ///

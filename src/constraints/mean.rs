@@ -1,4 +1,4 @@
-//! Hierarchical maximum entropy under a mean constraint (SPEC §2.2, §5).
+//! Hierarchical maximum entropy under a mean constraint (docs/concepts.md, sections 7, 12).
 //!
 //! Maximise `sum_k w_k H(Y_k)` (with a reference: minimise `sum_k w_k D(P_k || Q_k)`) subject
 //! to `E[f] = c` or `E[f] <= c`, `f` the total loss. The optimum is Theorem A at temperatures
@@ -58,12 +58,12 @@ pub struct MeanSolution {
 
 impl Problem {
     /// Maximises `sum_k w_k H(Y_k)` (or minimises `sum_k w_k D(P_k || Q_k)` with a reference)
-    /// subject to a constraint on the expected total loss (SPEC §2.2).
+    /// subject to a constraint on the expected total loss (docs/concepts.md, "7. The mean-constrained problem").
     ///
     /// The multiplier `lambda` of `max sum_k w_k H(Y_k) - lambda (E f - c)` is positive when
     /// `c` is below the unconstrained mean, negative above it (then `P*` is Theorem A for `-f`
     /// at `w / |lambda|`), zero when slack; at `c = min f` or `max f` the zero-temperature
-    /// limit is returned with `boundary = true` and no multiplier (SPEC §5).
+    /// limit is returned with `boundary = true` and no multiplier (docs/concepts.md, "8. Boundaries").
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for no weights, [`Error::InvalidValue`] for bad weights

@@ -1,4 +1,4 @@
-//! The Pareto frontier over level weights (SPEC §2.4).
+//! The Pareto frontier over level weights (docs/concepts.md, "13. Trade-offs between levels").
 //!
 //! Each weight vector `w` (`w_0 > 0`, `w_k >= 0`) gives one frontier point:
 //!
@@ -6,7 +6,7 @@
 //!   unique maximiser of `-E f + sum_k w_k H(Y_k)`: a Pareto-optimal point of the criteria
 //!   `(-E f, H(Y_0), ..., H(Y_d))`;
 //! * with `E f = c` (or `<= c`), the unique maximiser of `sum_k w_k H(Y_k)` on the feasible set
-//!   (SPEC §2.2): a Pareto-optimal point of `(H(Y_0), ..., H(Y_d))` at that expected loss.
+//!   (docs/concepts.md, "7. The mean-constrained problem"): a Pareto-optimal point of `(H(Y_0), ..., H(Y_d))` at that expected loss.
 //!
 //! Uniqueness (strict concavity from `w_0 > 0`) makes every such point Pareto optimal even
 //! when some `w_k = 0` (proof `proofs/pareto.md`); so no computed point may dominate another,
@@ -134,7 +134,7 @@ pub fn grid_size(levels: usize, steps: usize) -> Option<usize> {
 }
 
 /// Every weight vector on the simplex whose entries are multiples of `1 / steps` and whose
-/// `w_0 > 0`, in ascending lexicographic order of `(w_0, ..., w_d)` (CLI.md
+/// `w_0 > 0`, in ascending lexicographic order of `(w_0, ..., w_d)` (docs/cli.md
 /// `weights_grid`). There are [`grid_size`] of them.
 ///
 /// # Errors

@@ -1,4 +1,4 @@
-//! Logarithmic losses of tree cascades and their flow (SPEC §6.2).
+//! Logarithmic losses of tree cascades and their flow (docs/families-cascade.md).
 //!
 //! A cascade on the complete `b`-ary tree of depth `L` gives every internal node `y` (level
 //! `k + 1`) a conditional distribution `Q(x | y)` over its `b` children (level `k`); a leaf's
@@ -343,7 +343,7 @@ impl Cascade {
     /// Solves the cascade: closed form for a homogeneous cascade (`O(L b)`), the flow
     /// [`CascadeStep`] through [`sweep`] and [`reconstruct`] for a general one (`O(n_0)`).
     ///
-    /// `E_P*[f] = F + sum_k tau_k H(Y_k)` (the value identity, SPEC §3).
+    /// `E_P*[f] = F + sum_k tau_k H(Y_k)` (the value identity, docs/concepts.md, "5. Theorem A").
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if `temperatures` does not have `L + 1` levels;
@@ -451,7 +451,7 @@ pub struct CascadeSolution {
 }
 
 impl CascadeSolution {
-    /// Draws one leaf of `P*` digit by digit, top-down (inverse RG, SPEC §7): `digits[k]` is
+    /// Draws one leaf of `P*` digit by digit, top-down (inverse RG, docs/concepts.md, "10. Sampling"): `digits[k]` is
     /// the child index (`0..b`) taken at level `k`, finest first; the leaf index is
     /// `sum_k digits[k] b^k` (when it fits).
     ///

@@ -1,4 +1,4 @@
-//! Hierarchically invariant loss families and their parameter flows (SPEC §6).
+//! Hierarchically invariant loss families and their parameter flows (docs/concepts.md, "15. Parameter flows").
 //!
 //! Each family implements [`crate::rg::Renormalise`]; the generic driver runs it through the
 //! same temperatures as the tabulated engine, and every family can tabulate itself on small
@@ -9,7 +9,7 @@ pub mod chain;
 pub mod exchangeable;
 pub mod quadratic;
 
-/// What a parameter flow reports about `P*` without listing states (SPEC §3 envelope
+/// What a parameter flow reports about `P*` without listing states (docs/concepts.md, "5. Theorem A" envelope
 /// identities): the free energy and, by forward-mode differentiation of the flow, every
 /// level's entropy and the expected loss.
 ///

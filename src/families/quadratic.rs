@@ -1,4 +1,4 @@
-//! Quadratic (Gaussian) losses and their flow (SPEC §6.1).
+//! Quadratic (Gaussian) losses and their flow (docs/families-quadratic.md).
 //!
 //! `x in R^n`, `f(x) = 1/2 x'Ax - b'x` with `A` symmetric positive definite, and linear maps
 //! `y_{k} = M_k y_{k-1}` of full row rank (`M_1` acts on `x = y_0`). One RG step at cumulative
@@ -360,7 +360,7 @@ fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
 }
 
 impl GaussianSolution {
-    /// One exact draw of `x ~ P*` by inverse RG (SPEC §7): `y_d` from the top Gaussian, then
+    /// One exact draw of `x ~ P*` by inverse RG (docs/concepts.md, "10. Sampling"): `y_d` from the top Gaussian, then
     /// `y_k = offset_k + G_k y_{k+1} + noise_k z`, `z` standard normal.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> DVector<f64> {
         let mut y = DVector::zeros(0);
@@ -509,7 +509,7 @@ impl Reconstruct for GaussianStep<'_> {
     }
 }
 
-/// The modular (hierarchical) Gaussian of SPEC §6.1 in `O(L)`: `n = b^L`, maps the sibling
+/// The modular (hierarchical) Gaussian of docs/families-quadratic.md in `O(L)`: `n = b^L`, maps the sibling
 /// averages, `A = sum_j lambda_j Pi_j`, `b = 0` (so `min f = 0`).
 ///
 /// With `d_j = (b - 1) b^(L-j-1)` the dimension of Haar shell `j < L` (`d_L = 1`) and

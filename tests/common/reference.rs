@@ -1,4 +1,5 @@
-//! Reading the 50-digit reference files in `tests/data` (copied from `../shared/testdata`).
+//! Reading the high-precision reference files in `tests/data` (how they were made, and to how
+//! many digits: `tests/data/README.md`).
 #![allow(dead_code)]
 
 use serde_json::Value;

@@ -1,4 +1,4 @@
-"""50-digit reference values for `hmaxent flow` with "family": "hierarchical-ising".
+"""high-precision reference values for `hmaxent flow` with "family": "hierarchical-ising".
 
 Written independently of the library: Dyson's hierarchical model is solved by the block-sum
 recursion over the *multiplicities* of the spin sums in plain multiplication (no log

@@ -1,4 +1,4 @@
-//! `hmaxent flow` with `"family": "log-cascade"` (CLI.md, SPEC §6.2).
+//! `hmaxent flow` with `"family": "log-cascade"` (docs/cli.md, docs/families-cascade.md).
 //!
 //! Input: `kappa`, `branching`, `depth`, `conditionals` (one list of `b` numbers per level,
 //! finest first, homogeneous cascade), `temperatures` (`L + 1` numbers). Output:

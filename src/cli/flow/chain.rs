@@ -1,4 +1,4 @@
-//! `hmaxent flow` with `"family": "chain"` (CLI.md, SPEC §6.3).
+//! `hmaxent flow` with `"family": "chain"` (docs/cli.md, docs/families-chain.md).
 //!
 //! Input: `levels`, `boundary` (`"open"` | `"ring"`), exactly one of `bond` (one `q x q`
 //! matrix) and `bonds` (`2^L` matrices, left to right), `temperatures` (`L + 1` numbers);
@@ -52,7 +52,7 @@ fn matrix(v: &Value, field: &str, q: Option<usize>) -> Result<Vec<f64>> {
     Ok(out)
 }
 
-/// The chain described by an input object (fields as in CLI.md).
+/// The chain described by an input object (fields as in docs/cli.md).
 ///
 /// # Errors
 /// [`Error::InvalidInput`] and friends for anything malformed.

@@ -1,4 +1,4 @@
-//! `hmaxent flow`: parameter flows of the built-in families (CLI.md).
+//! `hmaxent flow`: parameter flows of the built-in families (docs/cli.md).
 
 pub mod cascade;
 pub mod chain;

@@ -1,4 +1,4 @@
-//! `hmaxent flow` with `"family": "quadratic"` or `"quadratic-modular"` (CLI.md, SPEC §6.1).
+//! `hmaxent flow` with `"family": "quadratic"` or `"quadratic-modular"` (docs/cli.md, docs/families-quadratic.md).
 //!
 //! `quadratic` input: `A` (`n x n`), `b` (`n`), `maps` (`M_1, M_2, ...`, each a matrix given as
 //! a list of rows), `temperatures` (`d + 1`). Output: `mean`, `covariance`, `levels`

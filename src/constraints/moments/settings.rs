@@ -53,7 +53,7 @@ impl ConvexSettings {
         Ok(self)
     }
 
-    /// Whether feasibility is verified (default `true`, SPEC §5): an interior solution is
+    /// Whether feasibility is verified (default `true`, docs/concepts.md, "12. Moment constraints"): an interior solution is
     /// returned only with a proof of interior built from the converged dual (a feasible
     /// distribution charging every allowed state); otherwise the feasibility LP decides
     /// between interior, face and infeasible (with a certificate). The LP costs far more than

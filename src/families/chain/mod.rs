@@ -1,4 +1,4 @@
-//! Nearest-neighbour chains and their decimation flow (SPEC §6.3).
+//! Nearest-neighbour chains and their decimation flow (docs/families-chain.md).
 //!
 //! A chain of `2^L + 1` sites (open) or `2^L` sites (ring) with alphabet `{0, .., q-1}` and loss
 //!
@@ -22,8 +22,8 @@
 //! matrices (`O(2^L q^3)`).
 //!
 //! [`Chain::solve`] runs the flow through [`crate::rg::sweep`] and differentiates it in forward
-//! mode ([`Dual`]) to get every level's entropy and the expected loss (SPEC §3 envelope
-//! identities); [`ChainSampler`] draws exact samples by inverse RG (SPEC §7); [`Chain::tabulate`]
+//! mode ([`Dual`]) to get every level's entropy and the expected loss (docs/concepts.md, "5. Theorem A" envelope
+//! identities); [`ChainSampler`] draws exact samples by inverse RG (docs/concepts.md, "10. Sampling"); [`Chain::tabulate`]
 //! builds the equivalent tabulated [`Problem`] for small instances. The `±1` Ising chain has
 //! the closed-form flow [`ising_flow`].
 
@@ -270,7 +270,7 @@ impl Chain {
         })
     }
 
-    /// The flow with its derivatives (SPEC §3 envelope identities): free energy, every
+    /// The flow with its derivatives (docs/concepts.md, "5. Theorem A" envelope identities): free energy, every
     /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
     /// `E[f] = dF/dt` for `f -> (1 + t) f`.
     ///
@@ -1490,7 +1490,7 @@ impl ChainFlow {
         g.constant + sum
     }
 
-    /// A sampler for `P*` (inverse RG, SPEC §7).
+    /// A sampler for `P*` (inverse RG, docs/concepts.md, "10. Sampling").
     ///
     /// # Errors
     /// [`Error::TooLarge`] if the chain has more sites than `usize` can index, or its
@@ -1510,7 +1510,7 @@ pub struct ChainSolution {
     pub flow: ChainFlow,
 }
 
-/// Exact sampler for a chain's `P*` by inverse RG (SPEC §7): draw the top sites, then the
+/// Exact sampler for a chain's `P*` by inverse RG (docs/concepts.md, "10. Sampling"): draw the top sites, then the
 /// decimated sites level by level; given its two level-`(k+1)` neighbours `a`, `c` the site
 /// between them is independent of everything else,
 ///
