@@ -3,7 +3,7 @@
 //! A dense feature stores `phi(x)` for every level-0 state; a [`SparseFeature`] stores only
 //! its nonzero entries, so `m` indicator-like features on `n_0` states cost memory in
 //! proportion to their supports, not `m n_0`. Inside a [`super::MomentProblem`] each feature
-//! is a [`Row`] in block order, and every use (the level-0 loss `theta·phi`, expectations,
+//! is a `Row` in block order, and every use (the level-0 loss `theta·phi`, expectations,
 //! the tangents of the exact Hessian, the feasibility LP) touches only the stored entries.
 
 use crate::error::{Error, Result};

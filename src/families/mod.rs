@@ -18,6 +18,7 @@ pub mod quadratic;
 /// H(Y_k | Y_{k+1}) = -dF/dS_k,             E_P*[f] = dF/dt for f -> (1 + t) f at t = 0
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FlowSolution {
     /// `F`, in loss units.
     pub free_energy: f64,

@@ -525,6 +525,7 @@ impl Reconstruct for GaussianStep<'_> {
 /// (differential entropies on `R^{n_k}`, as for [`Quadratic`]; test
 /// `modular_entropies_match_the_general_flow`).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ModularSolution {
     /// `S_j / lambda_j`, `j = 0..L`: the variance of `P*` per unit of Haar shell `j`
     /// (`Cov(P*) = sum_j (S_j / lambda_j) Pi_j`).

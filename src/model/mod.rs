@@ -1,4 +1,4 @@
-//! One interface for the convex layer over every model: the tabulated [`Problem`] and the
+//! One interface for the convex layer over every model: the tabulated [`Problem`](crate::Problem) and the
 //! parameter flows of the families (docs/constraints-families.md, proofs/model_interface.md).
 //!
 //! Mean constraints, the Pareto frontier and their multipliers need from a solver only the

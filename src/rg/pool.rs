@@ -41,7 +41,7 @@ impl<T> Default for BufferPool<T> {
 impl<T: Real> BufferPool<T> {
     /// A vector with room for `n` values: the smallest spare vector that fits (as it was
     /// given: its length and contents are whatever they were), or a new empty one
-    /// ([`level_vec`]) if none does. Callers overwrite or clear it.
+    /// (`level_vec`) if none does. Callers overwrite or clear it.
     pub fn take(&self, n: usize) -> Vec<T> {
         let mut spare = self.spare.borrow_mut();
         let best = spare

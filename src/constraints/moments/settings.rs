@@ -62,7 +62,7 @@ impl ConvexSettings {
     ///
     /// Turn it off only when the targets are known to lie in the relative interior: infeasible
     /// or boundary targets are then not detected; the iteration budget still bounds the run,
-    /// which ends with [`Status::MaxIterations`] (or converges to a point near the face).
+    /// which ends with [`Status::MaxIterations`](crate::constraints::Status::MaxIterations) (or converges to a point near the face).
     pub fn with_feasibility_check(mut self, on: bool) -> Self {
         self.feasibility_check = on;
         self

@@ -831,7 +831,7 @@ fn pow2<T: Real>(n: usize) -> T {
 /// The scalar of a chain flow: `f64` or a dual number, with the decimation kernel
 /// `out = left ⊕_s right` (the soft min-plus product of [`crate::numerics::soft_min_plus`]).
 ///
-/// `f64` uses [`soft_min_plus`] for `q <= 3` and [`soft_min_plus_factored`] (`2 q^2`
+/// `f64` uses [`soft_min_plus`] for `q <= 3` and `soft_min_plus_factored` (`2 q^2`
 /// exponentials) above. [`Dual`] computes the value with the same `f64` kernel and the tangents by the derivative of the soft minimum,
 ///
 /// ```text

@@ -585,6 +585,7 @@ impl Exchangeable {
 
 /// Moments of the total `M = m_{n,0}` under `P*`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Magnetisation {
     /// `E M`.
     pub mean: f64,
