@@ -657,14 +657,23 @@ pub fn modular(
         }
     };
     let log_2pie = (2.0 * PI * std::f64::consts::E).ln();
+    // O(L): with the suffix sums T_k = sum_{j >= k} d_j log(S_j / lambda_j) and
+    // sum_{j >= k} d_j = n_k, h(Y_k) = 1/2 (n_k log(2 pi e) + T_k - k n_k log b).
+    let mut suffix = vec![0.0; l + 2];
+    for j in (0..=l).rev() {
+        let d = dim(j);
+        suffix[j] = suffix[j + 1]
+            + if d == 0.0 {
+                0.0
+            } else {
+                d * scale_variances[j].ln()
+            };
+    }
     let entropies: Vec<f64> = (0..=l)
         .map(|k| {
             let n_k = b.powi((l - k) as i32);
-            let shells: f64 = (k..=l)
-                .filter(|&j| dim(j) != 0.0)
-                .map(|j| dim(j) * (scale_variances[j].ln() - k as f64 * b.ln()))
-                .sum();
-            0.5 * (n_k * log_2pie + shells)
+            let shift = if k == 0 { 0.0 } else { k as f64 * n_k * b.ln() };
+            0.5 * (n_k * log_2pie + suffix[k] - shift)
         })
         .collect();
     let expected_loss = 0.5 * (0..=l).map(|j| s[j] * dim(j)).sum::<f64>();
