@@ -149,9 +149,10 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
         "quadratic" => flow::quadratic::FIELDS,
         "quadratic-modular" => flow::quadratic::MODULAR_FIELDS,
         "log-cascade" => flow::cascade::FIELDS,
+        "hierarchical-ising" => flow::hierarchical_ising::FIELDS,
         _ => {
             return Err(Error::InvalidInput(format!(
-                "family = {}: expected \"chain\", \"quadratic\", \"quadratic-modular\" or \"log-cascade\"",
+                "family = {}: expected \"chain\", \"quadratic\", \"quadratic-modular\", \"log-cascade\" or \"hierarchical-ising\"",
                 m["family"]
             )))
         }
@@ -182,6 +183,7 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
         "chain" => family_frontier(&flow::chain::chain(m)?, m, mean, svg),
         "quadratic" => family_frontier(&flow::quadratic::quadratic(m)?, m, mean, svg),
         "quadratic-modular" => family_frontier(&flow::quadratic::modular_model(m)?, m, mean, svg),
+        "hierarchical-ising" => family_frontier(&flow::hierarchical_ising::model(m)?, m, mean, svg),
         _ => family_frontier(&flow::cascade::cascade(m)?, m, mean, svg),
     }
 }
