@@ -16,6 +16,14 @@ pub(crate) use crate::numerics::layout::Layout;
 /// Largest number of level-0 states a tabulated hierarchy may have (`2^32`).
 pub const MAX_STATES: usize = 1 << 32;
 
+/// Largest number of states over all levels together (`2^33`: a binary tree on
+/// [`MAX_STATES`] leaves), checked before anything is allocated.
+pub const MAX_TOTAL_STATES: usize = 1 << 33;
+
+/// Largest depth `d` of a tabulated hierarchy (`2^12`): every level costs a table and a
+/// pass of the sweep, even a level of one state.
+pub const MAX_DEPTH: usize = 1 << 12;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Blocks {
     Uniform(usize),
@@ -47,6 +55,17 @@ pub struct Hierarchy {
     parents: Option<Vec<Vec<usize>>>,
 }
 
+/// Refuses a depth above [`MAX_DEPTH`], before anything is allocated.
+fn check_depth(d: usize) -> Result<()> {
+    if d > MAX_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "a hierarchy of depth {d} exceeds the depth limit of {MAX_DEPTH} (MAX_DEPTH) for \
+             tabulated problems"
+        )));
+    }
+    Ok(())
+}
+
 impl Hierarchy {
     /// A single level with `n` states (depth 0).
     ///
@@ -63,7 +82,9 @@ impl Hierarchy {
     /// [`Error::InvalidInput`] if `sizes` is empty;
     /// [`Error::LengthMismatch`] if `parents.len() != sizes.len() - 1` or a parent array
     /// does not have `n_{k-1}` entries; [`Error::ParentOutOfRange`]; [`Error::LevelSizes`] if
-    /// a level is empty or larger than the level below; [`Error::TooLarge`].
+    /// a level is empty or larger than the level below; [`Error::TooLarge`] above
+    /// [`MAX_STATES`] level-0 states or [`MAX_TOTAL_STATES`] states in all;
+    /// [`Error::InvalidInput`] above [`MAX_DEPTH`].
     pub fn new(sizes: Vec<usize>, parents: Vec<Vec<usize>>) -> Result<Self> {
         if sizes.is_empty() {
             return Err(Error::InvalidInput(
@@ -78,6 +99,15 @@ impl Hierarchy {
                 what: "level 0".to_string(),
                 states: sizes[0],
                 limit: MAX_STATES,
+            });
+        }
+        check_depth(sizes.len() - 1)?;
+        let total = sizes.iter().fold(0usize, |a, &n| a.saturating_add(n));
+        if total > MAX_TOTAL_STATES {
+            return Err(Error::TooLarge {
+                what: "all levels together".to_string(),
+                states: total,
+                limit: MAX_TOTAL_STATES,
             });
         }
         for (k, &n) in sizes.iter().enumerate() {
@@ -314,7 +344,8 @@ impl Hierarchy {
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for `b = 0`; [`Error::TooLarge`] if `b^d` exceeds
-    /// [`MAX_STATES`] (nothing is allocated).
+    /// [`MAX_STATES`] or `d` exceeds [`MAX_DEPTH`] (nothing is allocated; with `b >= 2` the
+    /// states of all levels are then fewer than [`MAX_TOTAL_STATES`]).
     pub fn complete(b: usize, d: usize) -> Result<Self> {
         if b == 0 {
             return Err(Error::InvalidSetting {
@@ -323,6 +354,7 @@ impl Hierarchy {
                 reason: "must be at least 1",
             });
         }
+        check_depth(d)?;
         let n0 = u32::try_from(d)
             .ok()
             .and_then(|d| b.checked_pow(d))

@@ -408,3 +408,78 @@ fn samples_follow_the_block_sum_distributions() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// `min f` and `max f` (through the negated model) by the hard min-plus flow equal the
+    /// extremes of the enumerated total loss; the negated model's solution is that of the
+    /// tabulated `-f` (forbidden states stay forbidden).
+    #[test]
+    fn the_loss_range_and_the_negated_model_match_the_enumeration((model, tau) in models()) {
+        let (h, problem) = model.tabulate().unwrap();
+        let total = problem.total_loss();
+        let allowed: Vec<f64> = total.iter().copied().filter(|x| x.is_finite()).collect();
+        if allowed.is_empty() {
+            prop_assert!(model.min_loss().is_err());
+            return Ok(());
+        }
+        let lo = allowed.iter().copied().fold(INF, f64::min);
+        let hi = allowed.iter().copied().fold(-INF, f64::max);
+        prop_assert!(close(model.min_loss().unwrap(), lo, 1e-12));
+        prop_assert!(close(-model.negated().min_loss().unwrap(), hi, 1e-12));
+        let t = Temperatures::new(&tau).unwrap();
+        let negated: Vec<f64> = total.iter().map(|&x| if x.is_finite() { -x } else { x }).collect();
+        let tab = hmaxent::Problem::new(&h, &negated).unwrap().solve(&t).unwrap();
+        let sol = model.negated().solve(&t).unwrap();
+        prop_assert!(close(sol.summary.free_energy, tab.free_energy(), 1e-12));
+        for (a, b) in sol.summary.entropies.iter().zip(tab.entropies()) {
+            prop_assert!(close(*a, *b, 1e-12));
+        }
+    }
+}
+
+/// `flow` with `weights` and `mean` on the hierarchical Ising model equals the tabulated
+/// engine's mean-constrained solution on the enumerated hierarchy, on both sides of the
+/// unconstrained mean (positive and negative multipliers), and `pareto` accepts the family.
+#[test]
+fn mean_constrained_flows_match_the_tabulated_engine() {
+    let model = Exchangeable::hierarchical_ising(3, 0.8, 1.26, 0.15).unwrap();
+    let (_, problem) = model.tabulate().unwrap();
+    let weights = [1.0, 0.5, 0.0, 0.2];
+    let total = problem.total_loss();
+    let lo = total.iter().copied().fold(INF, f64::min);
+    let hi = total.iter().copied().fold(-INF, f64::max);
+    for frac in [0.05, 0.3, 0.6, 0.9] {
+        let c = lo + frac * (hi - lo);
+        let input = json!({"family": "hierarchical-ising", "levels": 3, "coupling": 0.8, "c": 1.26,
+                           "field": 0.15, "weights": weights, "mean": c});
+        let out = cli::flow::run(&input, false).unwrap();
+        let tab = problem
+            .solve_mean(&weights, hmaxent::MeanConstraint::Equal(c))
+            .unwrap();
+        let lambda = out["multiplier"].as_f64().unwrap();
+        let want = tab.multiplier.unwrap();
+        assert!(
+            (lambda - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "c = {c}: {lambda} vs {want}"
+        );
+        assert!(close(out["expected_loss"].as_f64().unwrap(), c, 1e-10));
+        for (k, h) in nums(&out["entropies"]).iter().enumerate() {
+            assert!(
+                close(*h, tab.solution.entropy(k), 1e-9),
+                "c = {c}: H(Y_{k})"
+            );
+        }
+    }
+    let outside = json!({"family": "hierarchical-ising", "levels": 3, "coupling": 0.8, "c": 1.26,
+                         "weights": weights, "mean": hi + 1.0});
+    assert_eq!(
+        cli::flow::run(&outside, false).unwrap_err().kind(),
+        ErrorKind::Infeasible
+    );
+    let pareto = json!({"family": "hierarchical-ising", "levels": 2, "coupling": 1.0, "c": 1.26,
+                        "weights_grid": {"steps": 3}});
+    let frontier = cli::pareto::run(&pareto, None).unwrap();
+    assert!(!frontier["points"].as_array().unwrap().is_empty());
+}

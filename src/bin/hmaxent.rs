@@ -1,6 +1,6 @@
 //! `hmaxent`: the command-line front door of the library (its JSON contract is `docs/cli.md`).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -46,17 +46,55 @@ enum Command {
     },
 }
 
+/// The largest input read, in bytes (docs/cli.md, "Input size").
+const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// The exit status after a closed stdout (a broken pipe): what a shell reports for a process
+/// ended by `SIGPIPE`, `128 + 13` (docs/cli.md, "Errors").
+const BROKEN_PIPE_STATUS: u8 = 141;
+
+/// Reads at most [`MAX_INPUT_BYTES`] (more is an `io` error naming the limit). A path must
+/// name a regular file: a FIFO, a device such as `/dev/zero` or a directory is refused
+/// before it is opened (opening a FIFO would wait for a writer).
 fn read(path: Option<&str>) -> Result<String, Error> {
-    let mut s = String::new();
-    match path {
-        None | Some("-") => std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?,
-        Some(p) => std::fs::File::open(p)
-            .and_then(|mut f| f.read_to_string(&mut s))
-            .map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?,
+    let too_large = |what: &str| {
+        Error::Io(format!(
+            "{what} is larger than the input limit of {MAX_INPUT_BYTES} bytes"
+        ))
     };
-    Ok(s)
+    let mut bytes = Vec::new();
+    match path {
+        None | Some("-") => {
+            std::io::stdin()
+                .take(MAX_INPUT_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?;
+            if bytes.len() as u64 > MAX_INPUT_BYTES {
+                return Err(too_large("stdin"));
+            }
+        }
+        Some(p) => {
+            let meta =
+                std::fs::metadata(p).map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?;
+            if !meta.is_file() {
+                return Err(Error::Io(format!(
+                    "cannot read {p}: not a regular file (a FIFO, device or directory); \
+                     pipe it to stdin instead"
+                )));
+            }
+            if meta.len() > MAX_INPUT_BYTES {
+                return Err(too_large(p));
+            }
+            std::fs::File::open(p)
+                .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?;
+            if bytes.len() as u64 > MAX_INPUT_BYTES {
+                return Err(too_large(p));
+            }
+        }
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Error::InvalidInput(format!("malformed JSON: the input is not UTF-8 ({e})")))
 }
 
 fn run(args: Args) -> Result<String, Error> {
@@ -88,11 +126,22 @@ fn main() -> ExitCode {
     };
     match run(args) {
         Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{text}").and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // The reader went away (`hmaxent solve big.json | head -c 10`): end quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    ExitCode::from(BROKEN_PIPE_STATUS)
+                }
+                Err(e) => {
+                    let e = Error::Io(format!("cannot write the result to stdout: {e}"));
+                    let _ = writeln!(std::io::stderr(), "{}", cli::error_line(&e));
+                    ExitCode::from(2)
+                }
+            }
         }
         Err(e) => {
-            eprintln!("{}", cli::error_line(&e));
+            let _ = writeln!(std::io::stderr(), "{}", cli::error_line(&e));
             ExitCode::from(2)
         }
     }

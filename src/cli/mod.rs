@@ -19,9 +19,10 @@ use crate::error::{Error, ErrorKind, Result};
 /// Parses JSON text, mapping syntax errors to [`Error::InvalidInput`].
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for malformed JSON.
+/// [`Error::InvalidInput`] for malformed JSON or an object with a repeated key
+/// ([`json::parse_strict`]).
 pub fn parse(text: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("malformed JSON: {e}")))
+    json::parse_strict(text)
 }
 
 /// The stable word the binary prints for an error kind (`docs/cli.md`, "Errors").

@@ -12,7 +12,7 @@ use super::flow;
 use super::json::{array, index, number, numbers, object, out, out_vec, required};
 use super::solve::problem;
 use crate::constraints::mean::MeanConstraint;
-use crate::constraints::pareto::{model_frontier, weights_grid, Frontier};
+use crate::constraints::pareto::{model_frontier, weights_grid, Frontier, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -93,6 +93,13 @@ fn weights_of(m: &Map<String, Value>, levels: usize) -> Result<Vec<Vec<f64>>> {
         }
         (Some(w), None) => {
             let list = array(w, "weights", None)?;
+            if list.len() > MAX_GRID_POINTS {
+                return Err(Error::InvalidInput(format!(
+                    "weights lists {} weight vectors; the limit is {MAX_GRID_POINTS} \
+                     (MAX_GRID_POINTS, as for weights_grid)",
+                    list.len()
+                )));
+            }
             if list.first().is_some_and(Value::is_number) {
                 return Err(Error::InvalidInput(
                     "weights must be a list of weight vectors, e.g. [[1, 0], [0.5, 0.5]]"
@@ -142,9 +149,10 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
         "quadratic" => flow::quadratic::FIELDS,
         "quadratic-modular" => flow::quadratic::MODULAR_FIELDS,
         "log-cascade" => flow::cascade::FIELDS,
+        "hierarchical-ising" => flow::hierarchical_ising::FIELDS,
         _ => {
             return Err(Error::InvalidInput(format!(
-                "family = {}: expected \"chain\", \"quadratic\", \"quadratic-modular\" or \"log-cascade\"",
+                "family = {}: expected \"chain\", \"quadratic\", \"quadratic-modular\", \"log-cascade\" or \"hierarchical-ising\"",
                 m["family"]
             )))
         }
@@ -175,6 +183,7 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
         "chain" => family_frontier(&flow::chain::chain(m)?, m, mean, svg),
         "quadratic" => family_frontier(&flow::quadratic::quadratic(m)?, m, mean, svg),
         "quadratic-modular" => family_frontier(&flow::quadratic::modular_model(m)?, m, mean, svg),
+        "hierarchical-ising" => family_frontier(&flow::hierarchical_ising::model(m)?, m, mean, svg),
         _ => family_frontier(&flow::cascade::cascade(m)?, m, mean, svg),
     }
 }

@@ -1,5 +1,6 @@
 //! The convex layer on top of the sweep (docs/constraints.md).
 
+pub mod dominance;
 pub mod feasibility;
 pub mod features;
 pub mod floors;

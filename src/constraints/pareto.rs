@@ -20,10 +20,12 @@ use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
 
-/// Relative tolerance within which two criteria values count as a tie.
-pub const TIE_RTOL: f64 = 1e-9;
-/// Absolute floor of the tie tolerance (values near zero).
-pub const TIE_ATOL: f64 = 1e-12;
+/// Relative tolerance within which two criteria values count as a tie (on the scale
+/// `max(1, |value|)`, [`super::dominance`]).
+pub const TIE_RTOL: f64 = super::dominance::TIE;
+/// Absolute floor of the tie tolerance: values within `TIE_RTOL` of each other tie whatever
+/// their size (the scale is at least 1).
+pub const TIE_ATOL: f64 = super::dominance::TIE;
 /// The largest weight grid [`weights_grid`] builds.
 pub const MAX_GRID_POINTS: usize = 100_000;
 
@@ -82,39 +84,17 @@ pub struct Frontier<S = Solution> {
     pub constrained: bool,
 }
 
-/// `a` and `b` are equal within `TIE_RTOL` relative (with absolute floor `TIE_ATOL`).
-fn tie(a: f64, b: f64) -> bool {
-    (a - b).abs() <= (TIE_RTOL * a.abs().max(b.abs())).max(TIE_ATOL)
-}
-
-/// Whether criteria vector `a` dominates `b` (all maximised): `a_i >= b_i` for every `i`
-/// and `a_i > b_i` for one, where differences within the tie tolerance count as equal.
+/// Whether criteria vector `a` dominates `b` (all maximised), with ties per criterion within
+/// `1e-9 max(1, |value|)` ([`super::dominance`]).
 pub fn dominates(a: &[f64], b: &[f64]) -> bool {
-    let mut strict = false;
-    for (&x, &y) in a.iter().zip(b) {
-        if tie(x, y) {
-            continue;
-        }
-        if x < y {
-            return false;
-        }
-        strict = true;
-    }
-    strict
+    super::dominance::dominates(a, b)
 }
 
 /// All pairs `(i, j)`, `i != j`, where `criteria[i]` dominates `criteria[j]`, in
-/// lexicographic order.
+/// lexicographic order, by the sweep of [`super::dominance::dominated_pairs`] (not pair by
+/// pair).
 pub fn dominated_pairs(criteria: &[Vec<f64>]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (i, a) in criteria.iter().enumerate() {
-        for (j, b) in criteria.iter().enumerate() {
-            if i != j && dominates(a, b) {
-                out.push((i, j));
-            }
-        }
-    }
-    out
+    super::dominance::dominated_pairs(criteria)
 }
 
 /// The number of grid weight vectors for `levels` levels and `steps` steps:

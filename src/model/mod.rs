@@ -23,6 +23,7 @@
 
 mod cascade;
 mod chain;
+mod exchangeable;
 pub mod mean;
 mod problem;
 mod quadratic;

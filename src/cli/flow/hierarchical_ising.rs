@@ -8,16 +8,20 @@
 //! (`mean`, `second`, `fourth`, `susceptibility`, `binder`) and, unless `--summary`,
 //! `block_sum_distributions` (per level `k` the `2^k + 1` probabilities of one block's sum
 //! `-2^k, -2^k + 2, ..., 2^k`); the extras `conditional_entropies` and
-//! `cumulative_temperatures`.
+//! `cumulative_temperatures`. With `weights` and `mean` / `mean_at_most` in place of
+//! `temperatures`: the mean-constrained model ([`crate::model::solve_mean`]; a negative
+//! multiplier negates `J` and `h`), with the fields of [`constrained::put_fit`] added.
 
 use serde_json::{Map, Value};
 
+use super::constrained::{self, Mode};
 use crate::cli::json;
 use crate::error::{Error, Result};
 use crate::families::exchangeable::{Exchangeable, MAX_LEVELS};
-use crate::temperatures::Temperatures;
+use crate::model::solve_mean;
 
-const FIELDS: &[&str] = &["family", "levels", "coupling", "c", "field", "temperatures"];
+/// The input fields of the family (besides the constrained form's).
+pub const FIELDS: &[&str] = &["family", "levels", "coupling", "c", "field", "temperatures"];
 
 /// The model described by an input object (fields as above).
 ///
@@ -25,12 +29,6 @@ const FIELDS: &[&str] = &["family", "levels", "coupling", "c", "field", "tempera
 /// [`Error::InvalidInput`] for anything malformed or `levels` above [`MAX_LEVELS`];
 /// [`Error::InvalidSetting`] for `c <= 0`.
 pub fn model(m: &Map<String, Value>) -> Result<Exchangeable> {
-    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the hierarchical-ising flow input; allowed fields: {}",
-            FIELDS.join(", ")
-        )));
-    }
     let levels = json::index(json::required(m, "levels")?, "levels")?;
     if levels > MAX_LEVELS {
         return Err(Error::InvalidInput(format!(
@@ -51,22 +49,43 @@ pub fn model(m: &Map<String, Value>) -> Result<Exchangeable> {
 /// # Errors
 /// `invalid_input` for anything malformed; `numerical` for results beyond `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
+    if let Some(k) = input
+        .keys()
+        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
+    {
+        return Err(Error::InvalidInput(format!(
+            "unknown field `{k}` in the hierarchical-ising flow input; allowed fields: {}, {}",
+            FIELDS.join(", "),
+            constrained::FIELDS.join(", ")
+        )));
+    }
     let model = model(input)?;
     let n = model.levels();
-    let tau = json::numbers(
-        json::required(input, "temperatures")?,
-        "temperatures",
-        Some(n + 1),
-    )?;
-    let t = Temperatures::new(&tau)?;
-    let sol = model.solve(&t)?;
+    let mut o = Map::new();
+    // E f and E u_k are stated for f (the solution of a negative multiplier is that of -f).
+    let (sol, expected_loss, level_losses) = match constrained::mode(input, n + 1)? {
+        Mode::Temperatures(t) => {
+            let sol = model.solve(&t)?;
+            json::put(&mut o, "free_energy", sol.summary.free_energy)?;
+            json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
+            let (e, levels) = (sol.summary.expected_loss, sol.expected_level_losses.clone());
+            (sol, e, levels)
+        }
+        Mode::Constrained {
+            weights,
+            constraint,
+        } => {
+            let fit = solve_mean(&model, &weights, constraint)?;
+            constrained::put_fit(&mut o, &fit)?;
+            let p = fit.point;
+            (fit.solution, p.expected_loss, p.expected_level_losses)
+        }
+    };
     let s = &sol.summary;
     let mg = &sol.magnetisation;
-    let mut o = Map::new();
-    json::put(&mut o, "free_energy", s.free_energy)?;
     json::put_vec(&mut o, "entropies", &s.entropies)?;
-    json::put(&mut o, "expected_loss", s.expected_loss)?;
-    json::put_vec(&mut o, "expected_level_losses", &sol.expected_level_losses)?;
+    json::put(&mut o, "expected_loss", expected_loss)?;
+    json::put_vec(&mut o, "expected_level_losses", &level_losses)?;
     let mut mag = Map::new();
     json::put(&mut mag, "mean", mg.mean)?;
     json::put(&mut mag, "second", mg.second)?;
@@ -86,6 +105,5 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         );
     }
     json::put_vec(&mut o, "conditional_entropies", &s.conditional_entropies)?;
-    json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
     Ok(Value::Object(o))
 }

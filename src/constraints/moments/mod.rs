@@ -20,8 +20,8 @@
 //! order of the dual, the feasibility LP and the acceptance test), `settings`, `solution`.
 //!
 //! Feasibility is settled before any answer is returned, and every answer is checked: it is
-//! reported as converged only when each target holds to `10 tol (1 + spread_i)` and the
-//! duality gap to `10 tol (1 + |objective|)` (`tol = 1e-10` by default).
+//! reported as converged only when each target holds to `9 tol (1 + spread_i)` and the
+//! duality gap to `9 tol (1 + |objective|)` (`tol = 1e-10` by default).
 
 mod engine;
 mod lbfgs;

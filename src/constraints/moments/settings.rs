@@ -34,8 +34,8 @@ impl ConvexSettings {
     /// Stop when every active row meets its target to `tol (1 + spread_i)`, the spread
     /// being `max phi_i - min phi_i` over the allowed states, and the duality gap is at most
     /// `tol (1 + |objective|)`. Default `1e-10`. An answer is reported as converged only
-    /// when, recomputed from the returned `P*`, every target holds to `10 tol (1 +
-    /// spread_i)` and the gap to `10 tol (1 + |objective|)` (`1e-9` by default).
+    /// when, recomputed from the returned `P*`, every target holds to `9 tol (1 +
+    /// spread_i)` and the gap to `9 tol (1 + |objective|)` (`9e-10`, inside the promised `1e-9`, by default).
     ///
     /// # Errors
     /// [`crate::Error::InvalidSetting`] unless `0 < tol < 1` (finite).

@@ -119,6 +119,17 @@ impl Chain {
                 reason: "a homogeneous chain has at most 4096 levels (2^4096 sites)",
             });
         }
+        // The flow keeps one q x q bond per level and spends q^3 per level (more with
+        // derivatives): refuse before allocating what would not fit.
+        let per_level = (levels + 1).saturating_mul(q * q);
+        if per_level > MAX_FLOW_ENTRIES || per_level.saturating_mul(q) > MAX_FLOW_WORK {
+            return Err(Error::InvalidSetting {
+                field: "levels",
+                value: levels as f64,
+                reason: "(levels + 1) q^2 must stay within 2^26 table entries (MAX_FLOW_ENTRIES) \
+                         and (levels + 1) q^3 within 2^36 steps (MAX_FLOW_WORK)",
+            });
+        }
         if bond.len() != q * q {
             return Err(Error::length("bond", bond.len(), q * q));
         }
@@ -485,12 +496,21 @@ impl Chain {
     }
 }
 
+/// The largest alphabet of a chain: one decimation step takes `q^3` work and a `q^3`
+/// scratch table (`MAX_Q^3 = 2^24` entries, 128 MiB), and every level a `q^2` bond.
+pub const MAX_Q: usize = 256;
+/// The largest `(levels + 1) q^2` of a homogeneous chain: its flow's tables (512 MiB).
+pub const MAX_FLOW_ENTRIES: usize = 1 << 26;
+/// The largest `(levels + 1) q^3` of a homogeneous chain: its flow's work.
+pub const MAX_FLOW_WORK: usize = 1 << 36;
+
 fn check_q(q: usize) -> Result<()> {
-    if q == 0 || q > 1 << 10 {
+    if q == 0 || q > MAX_Q {
         return Err(Error::InvalidSetting {
             field: "q",
             value: q as f64,
-            reason: "the alphabet size must be between 1 and 1024",
+            reason: "the alphabet size must be between 1 and 256 (MAX_Q: a decimation step \
+                     takes q^3 work and a q^3 scratch table)",
         });
     }
     Ok(())

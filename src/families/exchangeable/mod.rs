@@ -388,6 +388,64 @@ impl Exchangeable {
         Ok(total)
     }
 
+    /// The model of the loss `-f`: every finite site and block loss negated, `+inf` (a
+    /// forbidden state or sum) kept (a mask, not `-inf`). Theorem A for it at `w / |lambda|`
+    /// is the optimum of a mean constraint with a negative multiplier `lambda`.
+    pub fn negated(&self) -> Self {
+        let losses = self
+            .losses
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .map(|&x| if x == f64::INFINITY { x } else { -x })
+                    .collect()
+            })
+            .collect();
+        Self {
+            losses,
+            ..self.clone()
+        }
+    }
+
+    /// `min f` over the allowed configurations, by the hard min-plus convolution flow
+    /// (the zero-temperature limit of the flow):
+    ///
+    /// ```text
+    /// mu_0 = v_0,   mu_{k+1}(M) = v_{k+1}(M) + min_{m1 + m2 = M} (mu_k(m1) + mu_k(m2)),
+    /// min f = min_M mu_n(M)
+    /// ```
+    ///
+    /// `O(4^n r^2)` additions and comparisons. `max f` is `-(self.negated().min_loss())`.
+    ///
+    /// # Errors
+    /// [`Error::AllForbidden`] if every configuration has loss `+inf`.
+    pub fn min_loss(&self) -> Result<f64> {
+        let mut mu = self.losses[0].clone();
+        for v in &self.losses[1..] {
+            let n = mu.len();
+            let mut next = vec![f64::INFINITY; 2 * n - 1];
+            for (a, &x) in mu.iter().enumerate() {
+                if x == f64::INFINITY {
+                    continue;
+                }
+                for (o, &y) in next[a..a + n].iter_mut().zip(&mu) {
+                    *o = o.min(x + y);
+                }
+            }
+            for (o, &u) in next.iter_mut().zip(v) {
+                *o += u;
+            }
+            mu = next;
+        }
+        let m = crate::numerics::min(&mu);
+        if m == f64::INFINITY {
+            return Err(Error::AllForbidden(
+                "every configuration of the exchangeable model has loss +inf".to_string(),
+            ));
+        }
+        Ok(m)
+    }
+
     /// Solves the model at `temperatures` (`n + 1` levels) by the convolution flow through
     /// [`sweep`] and [`reconstruct`]: `O(4^n r^2)` multiply-adds.
     ///

@@ -1,0 +1,362 @@
+//! A seeded fuzz test of the front door: mutated inputs for `solve`, `pareto` and `flow`.
+//!
+//! Every run must end in one JSON object (exit 0) or one line `error: <kind>: ...` with a
+//! known kind (exit 2): never a panic (exit 101), never longer than 10 s. Most inputs go
+//! through the subcommands in-process (a panic is caught and counted); a sample goes through
+//! the binary itself, which checks the exit status and the streams.
+
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmaxent::cli;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+/// Valid inputs the mutations start from.
+fn seeds() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "solve",
+            json!({"parents": [[0, 0, 1, 1]], "loss": [0.5, 1.0, null, 2.0],
+                   "temperatures": [1.0, 0.5]}),
+        ),
+        (
+            "solve",
+            json!({"tree": {"branching": 2, "depth": 2}, "loss": [0, 1, 2, 3],
+                   "weights": [1, 0.5, 0.25], "mean": 1.2}),
+        ),
+        (
+            "solve",
+            json!({"parents": [], "weights": [1], "features": [[0, 1, 0, 0],
+                   [1000001, 1000001, 1000000, 1000000]], "targets": [0.1, 1000000.3]}),
+        ),
+        (
+            "solve",
+            json!({"parents": [[0, 0, 1]], "weights": [1, 0.5], "loss": [0, 1, 2],
+                   "features": [[1, 0, 0], {"indices": [2], "values": [1]}],
+                   "targets": [0.2, 0.3], "sense": ["le", "ge"],
+                   "reference": [1e-15, 1, 1]}),
+        ),
+        (
+            "pareto",
+            json!({"parents": [[0, 0, 1, 1]], "loss": [0, 1, 2, 3],
+                   "weights_grid": {"steps": 4}}),
+        ),
+        (
+            "pareto",
+            json!({"parents": [[0, 0, 1, 1]], "loss": [0, 1, 2, 3], "mean": 1.5,
+                   "weights": [[1, 0], [0.5, 0.5]]}),
+        ),
+        (
+            "flow",
+            json!({"family": "chain", "levels": 3, "boundary": "open",
+                   "bond": [[0, 1], [1, 0]], "temperatures": [1, 1, 1, 1]}),
+        ),
+        (
+            "flow",
+            json!({"family": "log-cascade", "branching": 2, "depth": 3, "kappa": 1.5,
+                   "temperatures": [1, 1, 1, 1]}),
+        ),
+    ]
+}
+
+/// Replacement values: wrong types, extremes, huge sizes.
+fn wild(rng: &mut StdRng) -> Value {
+    match rng.random_range(0..16) {
+        0 => Value::Null,
+        1 => json!(-1),
+        2 => json!(0),
+        3 => json!(1e308),
+        4 => json!(-1e308),
+        5 => json!(1e-300),
+        6 => json!("x"),
+        7 => json!([]),
+        8 => json!({}),
+        9 => json!(100000000u64),
+        10 => json!(18446744073709551615u64),
+        11 => json!([1e300, -1e300]),
+        12 => json!({"branching": 1, "depth": 100000000}),
+        13 => json!({"branching": 2, "depth": 40}),
+        14 => json!(true),
+        _ => json!(rng.random_range(-5.0..5.0)),
+    }
+}
+
+/// One random edit somewhere in `v`.
+fn mutate(v: &mut Value, rng: &mut StdRng, depth: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            let k = keys[rng.random_range(0..keys.len())].clone();
+            match rng.random_range(0..6) {
+                0 => {
+                    m.remove(&k);
+                }
+                1 => {
+                    m.insert(k, wild(rng));
+                }
+                2 => {
+                    m.insert(format!("{k}_extra"), wild(rng));
+                }
+                _ if depth < 4 => mutate(m.get_mut(&k).unwrap(), rng, depth + 1),
+                _ => {
+                    m.insert(k, wild(rng));
+                }
+            }
+        }
+        Value::Array(a) if !a.is_empty() => match rng.random_range(0..6) {
+            0 => {
+                a.pop();
+            }
+            1 => {
+                let x = a[rng.random_range(0..a.len())].clone();
+                a.push(x);
+            }
+            2 => {
+                let i = rng.random_range(0..a.len());
+                a[i] = wild(rng);
+            }
+            _ if depth < 4 => {
+                let i = rng.random_range(0..a.len());
+                mutate(&mut a[i], rng, depth + 1);
+            }
+            _ => a.clear(),
+        },
+        _ => *v = wild(rng),
+    }
+}
+
+/// A mutated input as text (sometimes with a text-level edit: a duplicated key, a cut).
+fn input(rng: &mut StdRng) -> (&'static str, String) {
+    let all = seeds();
+    let (cmd, mut v) = all[rng.random_range(0..all.len())].clone();
+    for _ in 0..rng.random_range(0..4) {
+        mutate(&mut v, rng, 0);
+    }
+    let mut text = v.to_string();
+    match rng.random_range(0..12) {
+        0 if text.len() > 2 => {
+            let cut = rng.random_range(1..text.len());
+            text.truncate(cut);
+        }
+        1 if text.starts_with('{') && text.len() > 2 => {
+            // The first key twice.
+            if let Some(end) = text.find(',') {
+                let first = text[1..end].to_string();
+                text = format!("{{{first},{}", &text[1..]);
+            }
+        }
+        _ => {}
+    }
+    (cmd, text)
+}
+
+const KINDS: [&str; 4] = ["invalid_input", "infeasible", "numerical", "io"];
+
+/// Runs one input in-process: `Ok(())` when the outcome keeps the contract.
+fn in_process(cmd: &str, text: &str) -> Result<(), String> {
+    let start = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let v = cli::parse(text)?;
+        match cmd {
+            "solve" => cli::solve::run(&v, true),
+            "pareto" => cli::pareto::run(&v, None),
+            _ => cli::flow::run(&v, true),
+        }
+    }));
+    if start.elapsed() > Duration::from_secs(10) {
+        return Err(format!("took {:?}", start.elapsed()));
+    }
+    match outcome {
+        Err(_) => Err("panicked".to_string()),
+        Ok(Ok(Value::Object(_))) => Ok(()),
+        Ok(Ok(v)) => Err(format!("not an object: {v}")),
+        Ok(Err(e)) => {
+            let line = cli::error_line(&e);
+            let kind = line
+                .strip_prefix("error: ")
+                .and_then(|r| r.split(':').next())
+                .unwrap_or("");
+            if KINDS.contains(&kind) && !line.contains('\n') {
+                Ok(())
+            } else {
+                Err(format!("bad error line {line:?}"))
+            }
+        }
+    }
+}
+
+/// Runs one input through the binary: exit 0 with one JSON object on stdout, or exit 2 with
+/// one error line on stderr and nothing on stdout.
+fn through_binary(cmd: &str, text: &str) -> Result<(), String> {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(
+            [cmd, "--summary"]
+                .iter()
+                .take(if cmd == "pareto" { 1 } else { 2 }),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if start.elapsed() > Duration::from_secs(10) {
+        return Err(format!("took {:?}", start.elapsed()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => match serde_json::from_str::<Value>(stdout.trim_end()) {
+            Ok(Value::Object(_)) if stdout.ends_with('\n') && stdout.lines().count() == 1 => Ok(()),
+            _ => Err(format!("exit 0 without one JSON object: {stdout:.200}")),
+        },
+        Some(2) => {
+            let kind = stderr
+                .strip_prefix("error: ")
+                .and_then(|r| r.split(':').next())
+                .unwrap_or("");
+            if stdout.is_empty() && stderr.lines().count() == 1 && KINDS.contains(&kind) {
+                Ok(())
+            } else {
+                Err(format!("exit 2 with stderr {stderr:?}"))
+            }
+        }
+        c => Err(format!("exit {c:?}, stderr {stderr:.300}")),
+    }
+}
+
+fn fuzz(seed: u64, count: usize, every_binary: usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut failures = Vec::new();
+    for n in 0..count {
+        let (cmd, text) = input(&mut rng);
+        let check = if n % every_binary == 0 {
+            through_binary(cmd, &text)
+        } else {
+            in_process(cmd, &text)
+        };
+        if let Err(why) = check {
+            failures.push(format!("{cmd} {text:.300}: {why}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn mutated_inputs_keep_the_contract() {
+    fuzz(7, 600, 20);
+}
+
+/// The long run (`cargo test --test fuzz_cli -- --ignored`).
+#[test]
+#[ignore = "minutes; the default run covers 600 inputs"]
+fn many_mutated_inputs_keep_the_contract() {
+    fuzz(1_000_003, 20_000, 50);
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_not_in_a_panic() {
+    let text = json!({"tree": {"branching": 2, "depth": 16}, "loss": vec![0.0; 1 << 16],
+                      "temperatures": vec![1.0; 17]})
+    .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .arg("solve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    // Close our end of stdout at once: the binary's write fails with a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn oversized_and_special_inputs_are_io_errors() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for path in ["/dev/zero", "/tmp"] {
+        let out = run(&["solve", path]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: io: "));
+    }
+}
+
+#[test]
+fn duplicate_keys_are_refused_by_name() {
+    for text in [
+        r#"{"parents": [], "loss": [1, 2], "loss": [1, 2], "temperatures": [1]}"#,
+        r#"{"tree": {"branching": 2, "branching": 2, "depth": 1}, "loss": [0, 0], "temperatures": [1, 1]}"#,
+    ] {
+        let e = cli::parse(text).unwrap_err();
+        let line = cli::error_line(&e);
+        assert!(line.starts_with("error: invalid_input: "), "{line}");
+        assert!(line.contains("duplicate key"), "{line}");
+    }
+}
+
+#[test]
+fn sizes_are_checked_before_allocation_and_name_their_limit() {
+    let cases = [
+        (
+            "solve",
+            json!({"tree": {"branching": 1, "depth": 100000000}, "loss": [0], "temperatures": [1]}),
+            "4096",
+        ),
+        (
+            "solve",
+            json!({"tree": {"branching": 2, "depth": 48}, "loss": [0], "temperatures": [1]}),
+            "limit",
+        ),
+        (
+            "pareto",
+            json!({"parents": [[0, 0]], "loss": [0, 1], "weights_grid": {"steps": 1000000}}),
+            "100000",
+        ),
+    ];
+    for (cmd, v, limit) in cases {
+        let e = match cmd {
+            "solve" => cli::solve::run(&v, true),
+            _ => cli::pareto::run(&v, None),
+        }
+        .unwrap_err();
+        let line = cli::error_line(&e);
+        assert!(line.starts_with("error: invalid_input: "), "{line}");
+        assert!(line.contains(limit), "{line}");
+    }
+    let q = 1000;
+    let bond = vec![vec![0.0; q]; q];
+    let v = json!({"family": "chain", "levels": 2, "boundary": "open", "bond": bond,
+                   "temperatures": [1, 1, 1]});
+    let line = cli::error_line(&cli::flow::run(&v, true).unwrap_err());
+    assert!(line.contains("256"), "{line}");
+}
