@@ -25,6 +25,25 @@ pub enum MeanConstraint {
 }
 
 impl MeanConstraint {
+    /// Checks the weights of a mean-constrained problem with `levels` levels (`w_0 > 0`,
+    /// `w_k >= 0`, finite, one per level) and that `c` is finite; returns `w` as
+    /// temperatures and `c`.
+    pub(crate) fn checked(self, weights: &[f64], levels: usize) -> Result<(Temperatures, f64)> {
+        validate_levels("weights", weights)?;
+        if weights.len() != levels {
+            return Err(Error::length("weights", weights.len(), levels));
+        }
+        let c = self.target();
+        if !c.is_finite() {
+            return Err(Error::InvalidSetting {
+                field: "mean",
+                value: c,
+                reason: "must be finite",
+            });
+        }
+        Ok((Temperatures::new(weights)?, c))
+    }
+
     /// The level `c`.
     pub fn target(&self) -> f64 {
         match *self {
@@ -82,20 +101,7 @@ impl Problem {
     /// # Ok::<(), hmaxent::Error>(())
     /// ```
     pub fn solve_mean(&self, weights: &[f64], constraint: MeanConstraint) -> Result<MeanSolution> {
-        validate_levels("weights", weights)?;
-        let h = self.hierarchy();
-        if weights.len() != h.levels() {
-            return Err(Error::length("weights", weights.len(), h.levels()));
-        }
-        let c = constraint.target();
-        if !c.is_finite() {
-            return Err(Error::InvalidSetting {
-                field: "mean",
-                value: c,
-                reason: "must be finite",
-            });
-        }
-        let w = Temperatures::new(weights)?;
+        let (w, c) = constraint.checked(weights, self.hierarchy().levels())?;
         let (f, fmin, fmax) = self.allowed_loss_range()?;
         let (lo_ok, hi_ok) = (
             c >= fmin || nearly_equal(c, fmin),

@@ -16,7 +16,7 @@ use crate::constraints::mean::MeanConstraint;
 use crate::constraints::root::{bracket, brent};
 use crate::error::{Error, Result};
 use crate::numerics::nearly_equal;
-use crate::temperatures::{validate_levels, Temperatures};
+use crate::temperatures::Temperatures;
 
 /// The answer of [`solve_mean`].
 #[derive(Debug, Clone)]
@@ -46,26 +46,6 @@ pub struct MeanFit<S> {
     pub free_energy: Option<f64>,
     /// Model solves used.
     pub sweeps: usize,
-}
-
-fn check(
-    weights: &[f64],
-    levels: usize,
-    constraint: MeanConstraint,
-) -> Result<(Temperatures, f64)> {
-    if weights.len() != levels {
-        return Err(Error::length("weights", weights.len(), levels));
-    }
-    validate_levels("weights", weights)?;
-    let c = constraint.target();
-    if !c.is_finite() {
-        return Err(Error::InvalidSetting {
-            field: "mean",
-            value: c,
-            reason: "must be finite",
-        });
-    }
-    Ok((Temperatures::new(weights)?, c))
 }
 
 fn infeasible(c: f64, range: LossRange) -> Error {
@@ -110,7 +90,7 @@ pub fn solve_mean<M: Model>(
     weights: &[f64],
     constraint: MeanConstraint,
 ) -> Result<MeanFit<M::Solution>> {
-    let (w, c) = check(weights, model.levels(), constraint)?;
+    let (w, c) = constraint.checked(weights, model.levels())?;
     let range = model.loss_range()?;
     let equality = matches!(constraint, MeanConstraint::Equal(_));
     if let Some(k) = model.inverse_scaling(&w)? {
