@@ -452,7 +452,7 @@ impl Exchangeable {
     /// # Errors
     /// [`Error::LengthMismatch`] for other than `n + 1` temperatures;
     /// [`Error::AllForbidden`] if every configuration has loss `+inf`;
-    /// [`Error::Numerical`] for a result beyond `f64`.
+    /// [`Error::Overflow`] naming the first result beyond `f64`.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ExchangeableSolution> {
         temperatures.expect_levels(self.levels + 1)?;
         let flow = BlockSumFlow::new(self);
@@ -493,16 +493,14 @@ impl Exchangeable {
             entropies,
             conditional_entropies: conditional,
             expected_loss,
-        };
-        let finite = summary.free_energy.is_finite()
-            && summary.expected_loss.is_finite()
-            && summary.entropies.iter().all(|h| h.is_finite())
-            && expected_level_losses.iter().all(|x| x.is_finite());
-        if !finite {
-            return Err(Error::Numerical(format!(
-                "the free energy, entropies or expected losses do not fit in a finite f64 (F = {})",
-                summary.free_energy
-            )));
+        }
+        .checked()?;
+        if let Some(k) = expected_level_losses.iter().position(|x| !x.is_finite()) {
+            return Err(Error::overflow(
+                "the expected level loss E u_k",
+                Some(k),
+                None,
+            ));
         }
         Ok(ExchangeableSolution {
             summary,
