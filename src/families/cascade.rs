@@ -434,6 +434,7 @@ impl Cascade {
 
 /// A solved cascade.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CascadeSolution {
     /// Free energy, `H(Y_0..Y_L)`, conditional entropies, `E_P*[f]`.
     pub summary: FlowSolution,

@@ -70,6 +70,7 @@ pub struct Quadratic {
 
 /// A renormalised loss `g_k(y) = 1/2 y'A_k y - b_k'y + c_k`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct QuadraticLoss {
     /// `A_k` (symmetric positive definite).
     pub a: DMatrix<f64>,
@@ -84,6 +85,7 @@ pub struct QuadraticLoss {
 /// differential entropy in the fibre measure of the module docs. At the top, `gain` has no
 /// columns and `offset`, `covariance` are the top marginal's.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GaussianConditional {
     /// `A^{-1} b - G M A^{-1} b`.
     pub offset: DVector<f64>,
@@ -339,6 +341,7 @@ impl Quadratic {
 
 /// A solved quadratic family.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GaussianSolution {
     /// `F = min_P E f - sum_k tau_k h(Y_k)` (differential entropies).
     pub free_energy: f64,

@@ -78,6 +78,7 @@ const LATTICE_TOLERANCE: f64 = 1e-9;
 
 /// The states of one site: distinct finite numbers on a lattice `offset + step * t`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SiteStates {
     values: Vec<f64>,
     offset: f64,
@@ -623,6 +624,7 @@ impl Magnetisation {
 
 /// A solved exchangeable model.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ExchangeableSolution {
     /// Free energy, `H(Y_0..Y_n)`, conditional entropies, `E_P*[f]`.
     pub summary: FlowSolution,
@@ -636,6 +638,7 @@ pub struct ExchangeableSolution {
     pub magnetisation: Magnetisation,
     /// Per level `k < n`: the log-weights `l_k` and log-normalisers `L_{k+1}` of the pair
     /// conditionals (for the sampler).
+    #[cfg_attr(feature = "serde", serde(skip))]
     steps: Vec<(Vec<f64>, Vec<f64>)>,
     states: SiteStates,
 }
