@@ -16,13 +16,23 @@ pub fn object<'a>(v: &'a Value, what: &str, allowed: &[&str]) -> Result<&'a Map<
     let m = v
         .as_object()
         .ok_or_else(|| bad(format!("{what} must be a JSON object")))?;
-    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "unknown field `{k}` in {what}; allowed fields: {}",
-            allowed.join(", ")
-        )));
-    }
+    known_fields(m, what, &[allowed])?;
     Ok(m)
+}
+
+/// Every key of `m` is in one of the `allowed` lists.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the first unknown field, `what`, and every allowed field.
+pub fn known_fields(m: &Map<String, Value>, what: &str, allowed: &[&[&str]]) -> Result<()> {
+    let known = |k: &str| allowed.iter().any(|list| list.contains(&k));
+    match m.keys().find(|k| !known(k)) {
+        Some(k) => Err(bad(format!(
+            "unknown field `{k}` in {what}; allowed fields: {}",
+            allowed.concat().join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A required field.

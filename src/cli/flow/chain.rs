@@ -143,16 +143,11 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
 /// `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
     let _ = summary;
-    if let Some(k) = input
-        .keys()
-        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
-    {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the chain flow input; allowed fields: {}, {}",
-            FIELDS.join(", "),
-            constrained::FIELDS.join(", ")
-        )));
-    }
+    json::known_fields(
+        input,
+        "the chain flow input",
+        &[FIELDS, constrained::FIELDS],
+    )?;
     let c = chain(input)?;
     let mut o = Map::new();
     match constrained::mode(input, c.levels() + 1)? {
