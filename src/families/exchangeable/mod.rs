@@ -57,6 +57,7 @@ use crate::error::{Error, Result};
 use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
 use crate::problem::Problem;
+use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep};
 use crate::temperatures::Temperatures;
 
@@ -469,10 +470,7 @@ impl Exchangeable {
             .collect();
         let rec = reconstruct(&flow, fl.conditionals);
         let conditional = rec.conditional_entropies;
-        let mut entropies = conditional.clone();
-        for k in (0..self.levels).rev() {
-            entropies[k] += entropies[k + 1];
-        }
+        let entropies = level_entropies(&conditional);
         let p = rec.marginals;
         let expected_level_losses: Vec<f64> = (0..=self.levels)
             .map(|k| {
