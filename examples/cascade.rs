@@ -14,7 +14,7 @@
 //! Run with `cargo run --example cascade`.
 
 use hmaxent::families::cascade::Cascade;
-use hmaxent::Temperatures;
+use hmaxent::{Sample, Temperatures};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -74,7 +74,7 @@ fn main() -> hmaxent::Result<()> {
     let mut digits = vec![0usize; l];
     println!("\nfive samples at tau_0 = kappa / 4 (digits, coarsest first):");
     for _ in 0..5 {
-        sol.sample_digits(&mut rng, &mut digits);
+        sol.sample_into(&mut rng, &mut digits);
         let s: String = digits
             .iter()
             .rev()

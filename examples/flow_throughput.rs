@@ -10,7 +10,7 @@ use hmaxent::constraints::pareto::model_frontier;
 use hmaxent::constraints::MeanConstraint;
 use hmaxent::families::chain::{Boundary, Chain};
 use hmaxent::model::{solve_mean, Model};
-use hmaxent::Temperatures;
+use hmaxent::{Sample, Temperatures};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

@@ -152,7 +152,7 @@ pub fn reweighted(model: &Ising2d, exact: &Exact, beta: f64, samples: usize, see
     let sampler = exact.solution.sampler();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut xs = vec![0usize; samples];
-    sampler.sample_into(&mut rng, &mut xs);
+    sampler.fill(&mut rng, &mut xs);
     let top = exact
         .log_weights
         .iter()

@@ -137,7 +137,7 @@ fn main() -> Result<()> {
     }
     let n = 100_000;
     let mut xs = vec![0usize; n];
-    sampler.sample_into(&mut rng, &mut xs);
+    sampler.fill(&mut rng, &mut xs);
     let mut counts = [0usize; 8];
     xs.iter().for_each(|&x| counts[x] += 1);
     let freq: Vec<f64> = counts.iter().map(|&c| c as f64 / n as f64).collect();

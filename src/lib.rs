@@ -44,7 +44,7 @@
 //!
 //! # Re-exports
 //!
-//! [`rand`] (0.9) is re-exported because [`Sampler::sample`] and [`Solution::sample`] take
+//! [`rand`] (0.9) is re-exported because [`Sample::sample`] and [`Solution::sample`] take
 //! a `rand::Rng`; [`nalgebra`] (0.34) because the quadratic family takes and returns its
 //! matrices. Use these paths to be sure of matching versions.
 #![warn(missing_docs)]
@@ -72,11 +72,11 @@ pub use constraints::{MeanConstraint, MeanSolution};
 pub use error::{Error, ErrorKind, Result};
 pub use hierarchy::Hierarchy;
 pub use problem::Problem;
-pub use sampling::Sampler;
+pub use sampling::{Sample, Sampler};
 pub use solution::Solution;
 pub use temperatures::Temperatures;
 
-/// The random-number crate of [`Sampler::sample`] (rand 0.9).
+/// The random-number crate of [`Sample::sample`] (rand 0.9).
 pub use rand;
 
 /// The linear-algebra crate of the quadratic family's matrices (nalgebra 0.34).

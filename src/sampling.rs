@@ -6,13 +6,42 @@ use rand::Rng;
 
 use crate::hierarchy::Hierarchy;
 
+/// One shape of exact sampler for every model (docs/concepts.md, "10. Sampling"): a draw of
+/// `X_0` from `P*` by inverse RG, top level first, each level from its conditional given the
+/// level above. No Markov chain, no burn-in. Implemented by the tabulated [`Sampler`], the
+/// chain's and the exchangeable model's samplers, the cascade and the Gaussian solutions.
+///
+/// ```
+/// use hmaxent::{rand::SeedableRng, Hierarchy, Problem, Sample, Temperatures};
+/// let h = Hierarchy::complete(2, 2)?;
+/// let sol = Problem::new(&h, &[0.0, 1.0, 2.0, 3.0])?.solve(&Temperatures::new(&[1.0, 0.5, 0.5])?)?;
+/// let mut rng = hmaxent::rand::rngs::StdRng::seed_from_u64(1);
+/// let sampler = sol.sampler();
+/// let mut x = sampler.sample(&mut rng);
+/// sampler.sample_into(&mut rng, &mut x); // the same draw, reusing `x`
+/// assert!(x < 4);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+pub trait Sample {
+    /// One draw: a level-0 state (tabulated), the states of every site (chains, exchangeable
+    /// models), a leaf's child digits (cascades), a vector (Gaussians).
+    type Draw;
+
+    /// One exact draw of `X_0 ~ P*`.
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Self::Draw;
+
+    /// One exact draw into `out`, reusing its storage (resized to the draw's length if it
+    /// has one): after the first call, sampling allocates nothing (Gaussians excepted).
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut Self::Draw);
+}
+
 /// Samples level-0 states of a solved hierarchy exactly: draw `y_d` from `P*_d`, then each
 /// level's block conditional, down to `X_0`. No Markov chain, no burn-in.
 ///
 /// Build once with [`crate::Solution::sampler`]; sampling allocates nothing.
 ///
 /// ```
-/// # use hmaxent::{Hierarchy, Problem, Temperatures};
+/// # use hmaxent::{Hierarchy, Problem, Sample, Temperatures};
 /// # use rand::SeedableRng;
 /// let h = Hierarchy::complete(2, 3)?;
 /// let sol = Problem::new(&h, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])?
@@ -20,8 +49,9 @@ use crate::hierarchy::Hierarchy;
 /// let sampler = sol.sampler();
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 /// let mut xs = [0usize; 1000];
-/// sampler.sample_into(&mut rng, &mut xs);
+/// sampler.fill(&mut rng, &mut xs);
 /// assert!(xs.iter().all(|&x| x < 8));
+/// assert!(sampler.sample(&mut rng) < 8);
 /// # Ok::<(), hmaxent::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -50,21 +80,9 @@ impl Sampler {
         Self { hierarchy, cdf }
     }
 
-    /// One level-0 state (user index).
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
-        let h = &*self.hierarchy;
-        let d = h.depth();
-        let mut pos = pick(&self.cdf[d], rng);
-        for k in (0..d).rev() {
-            let block = h.layout(k).block(pos);
-            let start = block.start;
-            pos = start + pick(&self.cdf[k][block], rng);
-        }
-        h.user_index(0, pos)
-    }
-
-    /// Fills `out` with independent level-0 samples (user indices).
-    pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [usize]) {
+    /// Fills `out` with independent level-0 samples (user indices): [`Sample::sample`] once
+    /// per entry.
+    pub fn fill<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [usize]) {
         for x in out {
             *x = self.sample(rng);
         }
@@ -87,6 +105,27 @@ impl Sampler {
             pos = start + pick(&self.cdf[k][block], rng);
             path[k] = h.user_index(k, pos);
         }
+    }
+}
+
+/// Draws are level-0 states (user indices).
+impl Sample for Sampler {
+    type Draw = usize;
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        let h = &*self.hierarchy;
+        let d = h.depth();
+        let mut pos = pick(&self.cdf[d], rng);
+        for k in (0..d).rev() {
+            let block = h.layout(k).block(pos);
+            let start = block.start;
+            pos = start + pick(&self.cdf[k][block], rng);
+        }
+        h.user_index(0, pos)
+    }
+
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut usize) {
+        *out = self.sample(rng);
     }
 }
 

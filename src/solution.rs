@@ -305,7 +305,7 @@ impl Solution {
     /// One exact sample of a level-0 state (user index). For many samples build a
     /// [`Solution::sampler`] once.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
-        self.sampler().sample(rng)
+        crate::sampling::Sample::sample(&self.sampler(), rng)
     }
 
     /// `g_0..g_d` in block order: the bottom-up sweep run again on first use (the solve

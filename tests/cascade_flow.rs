@@ -9,7 +9,7 @@ use reference::{close, load, num, nums};
 
 use hmaxent::cli;
 use hmaxent::families::cascade::Cascade;
-use hmaxent::{Error, Temperatures};
+use hmaxent::{Error, Sample, Temperatures};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -199,9 +199,9 @@ fn sampling_matches_the_leaf_marginal() {
     let mut rng = StdRng::seed_from_u64(7);
     let n = 200_000;
     let mut counts = [0usize; 8];
-    let mut digits = [0usize; 3];
+    let mut digits = vec![0usize; 3];
     for _ in 0..n {
-        sol.sample_digits(&mut rng, &mut digits);
+        sol.sample_into(&mut rng, &mut digits);
         counts[digits[0] + 2 * digits[1] + 4 * digits[2]] += 1;
     }
     for (x, (&c, &p)) in counts.iter().zip(&p0).enumerate() {

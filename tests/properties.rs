@@ -8,7 +8,7 @@
 //! names its proof in `proofs/`.
 
 use hmaxent::constraints::MeanConstraint;
-use hmaxent::{inverse, Hierarchy, Problem, Temperatures};
+use hmaxent::{inverse, Hierarchy, Problem, Sample, Temperatures};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use rand::SeedableRng;

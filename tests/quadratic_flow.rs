@@ -13,7 +13,7 @@ use hmaxent::cli;
 use hmaxent::families::quadratic::{
     block_average_projector, modular, modular_matrix, sibling_average, Quadratic,
 };
-use hmaxent::Temperatures;
+use hmaxent::{Sample, Temperatures};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 use rand::rngs::StdRng;

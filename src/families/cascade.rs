@@ -50,6 +50,7 @@ use crate::numerics::{log_sum_exp, Real};
 use crate::problem::Problem;
 use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
+use crate::sampling::Sample;
 use crate::temperatures::Temperatures;
 
 /// How far a conditional's sum may be from 1 before it is refused (it is then renormalised).
@@ -445,15 +446,20 @@ pub struct CascadeSolution {
     homogeneous: bool,
 }
 
-impl CascadeSolution {
-    /// Draws one leaf of `P*` digit by digit, top-down (inverse RG, docs/concepts.md, "10. Sampling"): `digits[k]` is
-    /// the child index (`0..b`) taken at level `k`, finest first; the leaf index is
-    /// `sum_k digits[k] b^k` (when it fits).
-    ///
-    /// # Panics
-    /// If `digits.len()` is not the depth.
-    pub fn sample_digits<R: Rng + ?Sized>(&self, rng: &mut R, digits: &mut [usize]) {
-        assert_eq!(digits.len(), self.escorts.len(), "one digit per level");
+/// Draws one leaf of `P*` digit by digit, top-down (inverse RG, docs/concepts.md,
+/// "10. Sampling"): `digits[k]` is the child index (`0..b`) taken at level `k`, finest first
+/// (one per level); the leaf index is `sum_k digits[k] b^k` (when it fits).
+impl Sample for CascadeSolution {
+    type Draw = Vec<usize>;
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<usize> {
+        let mut digits = Vec::new();
+        self.sample_into(rng, &mut digits);
+        digits
+    }
+
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, digits: &mut Vec<usize>) {
+        digits.resize(self.escorts.len(), 0);
         let b = self.branching;
         let mut node = 0usize;
         for k in (0..digits.len()).rev() {

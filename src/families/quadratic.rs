@@ -54,6 +54,7 @@ use rand::Rng;
 use crate::error::{Error, Result};
 use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
+use crate::sampling::Sample;
 use crate::temperatures::Temperatures;
 
 /// A matrix whose smallest Cholesky pivot is below this times `n` times its largest pivot is
@@ -368,10 +369,12 @@ fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()
 }
 
-impl GaussianSolution {
-    /// One exact draw of `x ~ P*` by inverse RG (docs/concepts.md, "10. Sampling"): `y_d` from the top Gaussian, then
-    /// `y_k = offset_k + G_k y_{k+1} + noise_k z`, `z` standard normal.
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> DVector<f64> {
+/// One exact draw of `x ~ P*` by inverse RG (docs/concepts.md, "10. Sampling"): `y_d` from
+/// the top Gaussian, then `y_k = offset_k + G_k y_{k+1} + noise_k z`, `z` standard normal.
+impl Sample for GaussianSolution {
+    type Draw = DVector<f64>;
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> DVector<f64> {
         let mut y = DVector::zeros(0);
         for c in self.conditionals.iter().rev() {
             let z = DVector::from_fn(c.noise.ncols(), |_, _| standard_normal(rng));
@@ -382,6 +385,10 @@ impl GaussianSolution {
             y = next;
         }
         y
+    }
+
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut DVector<f64>) {
+        *out = self.sample(rng);
     }
 }
 

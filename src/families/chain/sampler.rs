@@ -4,6 +4,8 @@ use super::definition::{bond_count, Boundary, MAX_SAMPLER_ENTRIES};
 use super::flow::ChainFlow;
 use crate::error::{Error, Result};
 use crate::numerics::gibbs_into;
+use crate::sampling::Sample;
+use rand::Rng;
 
 /// Exact sampler for a chain's `P*` by inverse RG (docs/concepts.md, "10. Sampling"): draw the top sites, then the
 /// decimated sites level by level; given its two level-`(k+1)` neighbours `a`, `c` the site
@@ -147,18 +149,9 @@ impl ChainSampler {
         self.sites
     }
 
-    /// Draws one configuration of all sites into `out` (states `0..q`), exactly from `P*`.
-    ///
-    /// # Errors
-    /// [`Error::LengthMismatch`] if `out.len()` is not the number of sites.
-    pub fn sample_into<R: rand::RngCore + ?Sized>(
-        &self,
-        rng: &mut R,
-        out: &mut [u32],
-    ) -> Result<()> {
-        if out.len() != self.sites {
-            return Err(Error::length("sample buffer", out.len(), self.sites));
-        }
+    /// One configuration of all sites into `out` (states `0..q`, `out.len()` the number of
+    /// sites), exactly from `P*`.
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [u32]) {
         let q = self.q;
         let n = 1usize << self.levels; // bonds = index of the last open site
         let top = pick(&self.top, rng.next_u64());
@@ -198,7 +191,22 @@ impl ChainSampler {
                 out[i] = pick(t, rng.next_u64()) as u32;
             }
         }
-        Ok(())
+    }
+}
+
+/// Draws are the states of every site (`0..q`), site 0 first.
+impl Sample for ChainSampler {
+    type Draw = Vec<u32>;
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<u32> {
+        let mut out = vec![0; self.sites];
+        self.draw(rng, &mut out);
+        out
+    }
+
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut Vec<u32>) {
+        out.resize(self.sites, 0);
+        self.draw(rng, out);
     }
 }
 

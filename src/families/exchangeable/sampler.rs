@@ -15,6 +15,7 @@ use rand::Rng;
 
 use super::ExchangeableSolution;
 use crate::error::{Error, Result};
+use crate::sampling::Sample;
 
 /// Largest number of thresholds tabulated over all levels (`2^22`, 32 MiB).
 const TABLE_BUDGET: usize = 1 << 22;
@@ -144,18 +145,12 @@ impl ExchangeableSampler {
         self.sites
     }
 
-    /// Draws one configuration exactly from `P*` into `out` (`out[i]` is the state of site
-    /// `i`, an index into the model's site values).
+    /// One configuration exactly from `P*` into `out` (`out.len()` the number of sites;
+    /// `out[i]` is the state of site `i`, an index into the model's site values).
     ///
     /// The block sums are drawn in place: the sum of the level-`k` block starting at site
     /// `i` is kept at `out[i]` until it is split.
-    ///
-    /// # Errors
-    /// [`Error::LengthMismatch`] if `out.len()` is not the number of sites.
-    pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [u32]) -> Result<()> {
-        if out.len() != self.sites {
-            return Err(Error::length("sample buffer", out.len(), self.sites));
-        }
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [u32]) {
         out[0] = pick(&self.top, rng.next_u64()) as u32;
         for k in (0..self.levels.len()).rev() {
             let half = 1usize << k;
@@ -180,7 +175,22 @@ impl ExchangeableSampler {
         for x in out.iter_mut() {
             *x = self.state_of[*x as usize];
         }
-        Ok(())
+    }
+}
+
+/// Draws are the states of every site (indices into the model's site values), site 0 first.
+impl Sample for ExchangeableSampler {
+    type Draw = Vec<u32>;
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<u32> {
+        let mut out = vec![0; self.sites];
+        self.draw(rng, &mut out);
+        out
+    }
+
+    fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut Vec<u32>) {
+        out.resize(self.sites, 0);
+        self.draw(rng, out);
     }
 }
 
