@@ -875,3 +875,30 @@ fn cli_chain_bonds_describe_the_returned_optimum() {
     );
     assert!(!out.to_string().contains("-0.0"), "{out}");
 }
+
+/// With the `serde` feature a chain solution serialises: the summary, and the flow's bonds,
+/// constants and temperatures under their field names.
+#[cfg(feature = "serde")]
+#[test]
+fn chain_solutions_serialise() {
+    let chain = Chain::inhomogeneous(
+        2,
+        1,
+        Boundary::Ring,
+        vec![0.0, 1.0, 2.0, 0.5, 1.5, 0.0, INF, 0.25],
+    )
+    .unwrap();
+    let sol = chain
+        .solve(&Temperatures::new(&[1.0, 0.5]).unwrap())
+        .unwrap();
+    let v = serde_json::to_value(&sol).unwrap();
+    assert_eq!(v["summary"]["free_energy"], sol.summary.free_energy);
+    assert_eq!(v["summary"]["entropies"][1], sol.summary.entropies[1]);
+    assert_eq!(v["flow"]["boundary"], "Ring");
+    assert_eq!(v["flow"]["losses"][1]["bonds"][3], sol.flow.bonds(1)[3]);
+    assert_eq!(
+        v["flow"]["losses"][0]["constant"],
+        sol.flow.loss(0).constant
+    );
+    assert_eq!(v["flow"]["cumulative"][1], 1.5);
+}

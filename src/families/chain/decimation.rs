@@ -11,6 +11,7 @@ use crate::rg::Renormalise;
 
 /// A renormalised chain loss `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainLoss<T> {
     /// The level's bond matrices, each normalised to `min = 0` (row-major `q x q`,
     /// concatenated; one matrix for a homogeneous chain), shared with the step's

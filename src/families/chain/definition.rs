@@ -24,6 +24,7 @@ pub const MAX_FLOW_WORK: usize = 1 << 36;
 
 /// How the chain closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Boundary {
     /// `2^L + 1` sites, `2^L` bonds; bond `i` joins sites `i` and `i + 1`.
     Open,

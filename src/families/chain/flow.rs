@@ -6,6 +6,7 @@ use crate::families::FlowSolution;
 
 /// The flow of a chain in `f64`: renormalised losses of every level and the free energy.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainFlow {
     pub(super) q: usize,
     pub(super) levels: usize,
@@ -69,6 +70,7 @@ impl ChainFlow {
 /// A solved chain: the flow, and the free energy, entropies and expected loss from its
 /// derivatives.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ChainSolution {
     /// Free energy, entropies `H(Y_0..Y_L)`, conditional entropies, expected loss.
     pub summary: FlowSolution,
