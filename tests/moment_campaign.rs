@@ -380,9 +380,10 @@ fn campaign(first: u64, count: u64) -> Tally {
     tally
 }
 
-/// No answer misses a target, every certificate separates. `numerical` remains on targets
-/// within about `1e-9` of a face, where the LP stalls, and a rare `all_forbidden` when a
-/// face carries only reference masses near `1e-300`; both are bounded here and reported.
+/// No answer misses a target, every certificate separates, no other error. `numerical`
+/// remains only on targets `1e-9` inside a face (Newton's multipliers run past the face and
+/// its masses underflow: 3 of the first 2,000 seeds, 7 of the 5,000 of the long run), bounded
+/// here at 0.2% and reported.
 fn assert_clean(t: &Tally, total: usize) {
     assert!(
         t.missed.is_empty(),
@@ -394,9 +395,9 @@ fn assert_clean(t: &Tally, total: usize) {
         "certificates: {:?}",
         t.bad_certificate
     );
-    assert!(t.other.len() * 100 <= total, "other errors: {:?}", t.other);
+    assert!(t.other.is_empty(), "other errors: {:?}", t.other);
     assert!(
-        t.numerical.len() * 100 <= 8 * total,
+        t.numerical.len() * 500 <= total,
         "numerical: {:?}",
         t.numerical
     );
@@ -404,12 +405,12 @@ fn assert_clean(t: &Tally, total: usize) {
 
 #[test]
 fn every_answer_meets_its_targets_or_is_certified_infeasible() {
-    assert_clean(&campaign(0, 400), 400);
+    assert_clean(&campaign(0, 2_000), 2_000);
 }
 
 /// The full campaign (`cargo test --test moment_campaign -- --ignored`).
 #[test]
-#[ignore = "about a minute; the default run covers the first 400 seeds"]
+#[ignore = "about 10 s; the default run covers the first 2,000 seeds"]
 fn campaign_of_five_thousand_problems() {
     assert_clean(&campaign(1_000_000, 5_000), 5_000);
 }
