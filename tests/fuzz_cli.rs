@@ -397,7 +397,12 @@ fn a_path_that_is_a_pipe_is_read_like_a_file() {
         .write_all(br#"{"parents": [], "loss": [0, 1], "temperatures": [1]}"#)
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = v["free_energy"].as_f64().unwrap();
     assert!((f + (1.0 + (-1f64).exp()).ln()).abs() < 1e-15, "{f}");
