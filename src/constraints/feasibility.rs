@@ -470,7 +470,9 @@ pub(crate) fn separation(
     let bound = 2.0 * (theta.len() as f64 + 2.0) * f64::EPSILON;
     let mut least = f64::INFINITY;
     for x in (0..n).filter(|&x| allowed[x]) {
-        if !(margin[x] > bound * size[x]) {
+        // (NaN fails too.)
+        let separates = margin[x] > bound * size[x];
+        if !separates {
             return None;
         }
         least = least.min(margin[x]);
