@@ -36,7 +36,8 @@ enum Command {
         #[arg(long)]
         svg: Option<String>,
     },
-    /// Parameter flows of the built-in families (chain, quadratic, log-cascade).
+    /// Parameter flows of the built-in families (chain, quadratic, quadratic-modular,
+    /// log-cascade, hierarchical-ising).
     Flow {
         /// Problem file (stdin when absent or `-`).
         path: Option<String>,
