@@ -27,8 +27,15 @@ pub trait Sample {
     /// models), a leaf's child digits (cascades), a vector (Gaussians).
     type Draw;
 
-    /// One exact draw of `X_0 ~ P*`.
-    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Self::Draw;
+    /// One exact draw of `X_0 ~ P*` (by default [`Sample::sample_into`] a fresh draw).
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Self::Draw
+    where
+        Self::Draw: Default,
+    {
+        let mut draw = Self::Draw::default();
+        self.sample_into(rng, &mut draw);
+        draw
+    }
 
     /// One exact draw into `out`, reusing its storage (resized to the draw's length if it
     /// has one): after the first call, sampling allocates nothing (Gaussians excepted).

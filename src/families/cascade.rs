@@ -452,12 +452,6 @@ pub struct CascadeSolution {
 impl Sample for CascadeSolution {
     type Draw = Vec<usize>;
 
-    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<usize> {
-        let mut digits = Vec::new();
-        self.sample_into(rng, &mut digits);
-        digits
-    }
-
     fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, digits: &mut Vec<usize>) {
         digits.resize(self.escorts.len(), 0);
         let b = self.branching;

@@ -198,12 +198,6 @@ impl ChainSampler {
 impl Sample for ChainSampler {
     type Draw = Vec<u32>;
 
-    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Vec<u32> {
-        let mut out = vec![0; self.sites];
-        self.draw(rng, &mut out);
-        out
-    }
-
     fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut Vec<u32>) {
         out.resize(self.sites, 0);
         self.draw(rng, out);
