@@ -77,13 +77,7 @@ fn scale_pairs_weighted<T: Real>(coarse: &[T], h: &[T], out: &mut [T]) -> T {
             *x = *x * s;
         }
     }
-    scale_uniform::<T, 2>(&coarse[split..], &mut out[split * 2..]);
-    let tail = coarse[split..]
-        .iter()
-        .zip(&h[split..])
-        .fold(T::zero(), |t, (&x, &y)| t + x * y);
-    let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
-    (half(0) + half(4)) + tail
+    weighted_tail::<T, 2>(acc, &coarse[split..], &h[split..], &mut out[split * 2..])
 }
 
 #[inline(always)]
@@ -105,10 +99,17 @@ fn scale_uniform_weighted<T: Real, const B: usize>(coarse: &[T], h: &[T], out: &
             }
         }
     }
-    scale_uniform::<T, B>(&coarse[split..], &mut out[split * B..]);
-    let tail = coarse[split..]
+    weighted_tail::<T, B>(acc, &coarse[split..], &h[split..], &mut out[split * B..])
+}
+
+/// The end of the weighted scalings: the blocks after the last group of 8 scaled one by
+/// one, and the 8 partial sums `acc` added pairwise, then the tail's sum.
+#[inline(always)]
+fn weighted_tail<T: Real, const B: usize>(acc: [T; 8], coarse: &[T], h: &[T], out: &mut [T]) -> T {
+    scale_uniform::<T, B>(coarse, out);
+    let tail = coarse
         .iter()
-        .zip(&h[split..])
+        .zip(h)
         .fold(T::zero(), |t, (&x, &y)| t + x * y);
     let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
     (half(0) + half(4)) + tail

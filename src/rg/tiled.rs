@@ -233,25 +233,32 @@ fn split_by<T>(v: &mut [T], ranges: impl Iterator<Item = Range<usize>>) -> Vec<&
     out
 }
 
-/// The blocks of level `k + 1` over level `k` inside a tile whose positions on each level
-/// are `ranges` (counted from the tile's first position).
-fn tile_layout<'a>(h: &'a Hierarchy, k: usize, ranges: &[Range<usize>]) -> Layout<'a> {
-    match h.layout(k) {
-        Layout::Offsets(o) => Layout::Offsets(&o[ranges[k + 1].start..=ranges[k + 1].end]),
-        uniform => uniform,
-    }
+/// What every tile reads: the hierarchy, potentials `u_1..u_d`, leaf losses and cumulative
+/// temperatures (as for [`solve`]).
+#[derive(Clone, Copy)]
+struct Inputs<'a, T> {
+    h: &'a Hierarchy,
+    potentials: &'a [Option<Vec<T>>],
+    g0: &'a [T],
+    cumulative: &'a [T],
 }
 
-/// `g_{k+1} <- g_{k+1} + u_{k+1}` on the tile's positions `range` of level `k + 1`.
-fn add_potential<T: Real>(
-    potentials: &[Option<Vec<T>>],
-    k: usize,
-    range: Range<usize>,
-    g: &mut [T],
-) {
-    if let Some(Some(u)) = potentials.get(k) {
-        for (g, &u) in g.iter_mut().zip(&u[range]) {
-            *g = *g + u;
+impl<'a, T: Real> Inputs<'a, T> {
+    /// The blocks of level `k + 1` over level `k` inside a tile whose positions on each
+    /// level are `ranges` (counted from the tile's first position).
+    fn layout(&self, k: usize, ranges: &[Range<usize>]) -> Layout<'a> {
+        match self.h.layout(k) {
+            Layout::Offsets(o) => Layout::Offsets(&o[ranges[k + 1].start..=ranges[k + 1].end]),
+            uniform => uniform,
+        }
+    }
+
+    /// `g_{k+1} <- g_{k+1} + u_{k+1}` on the tile's positions `range` of level `k + 1`.
+    fn add_potential(&self, k: usize, range: Range<usize>, g: &mut [T]) {
+        if let Some(Some(u)) = self.potentials.get(k) {
+            for (g, &u) in g.iter_mut().zip(&u[range]) {
+                *g = *g + u;
+            }
         }
     }
 }
@@ -267,10 +274,7 @@ fn scratch<T: Real>(pool: &BufferPool<T>, n: usize) -> Vec<T> {
 /// the leaves in place and coarse-grained through two tables of the thread's `local` pool
 /// (the soft minima alone for blocks of two, [`soft_pairs_into`]; the full step otherwise).
 fn tile_up<T: Real>(
-    h: &Hierarchy,
-    potentials: &[Option<Vec<T>>],
-    g0: &[T],
-    cumulative: &[T],
+    problem: Inputs<'_, T>,
     ranges: &[Range<usize>],
     out: &mut [T],
     local: &BufferPool<T>,
@@ -281,25 +285,25 @@ fn tile_up<T: Real>(
     let (mut cond, mut entropy) = (Vec::new(), Vec::new());
     for k in 0..c {
         let src = if k == 0 {
-            &g0[ranges[0].clone()]
+            &problem.g0[ranges[0].clone()]
         } else {
             &a[..ranges[k].len()]
         };
         let n = ranges[k + 1].len();
-        let layout = tile_layout(h, k, ranges);
-        if !soft_pairs_into(src, layout, cumulative[k], &mut b[..n]) {
+        let layout = problem.layout(k, ranges);
+        if !soft_pairs_into(src, layout, problem.cumulative[k], &mut b[..n]) {
             cond.resize(src.len(), T::zero());
             entropy.resize(n, T::zero());
             gibbs_blocks(
                 src,
                 layout,
-                cumulative[k],
+                problem.cumulative[k],
                 &mut cond,
                 &mut b[..n],
                 &mut entropy[..n],
             );
         }
-        add_potential(potentials, k, ranges[k + 1].clone(), &mut b[..n]);
+        problem.add_potential(k, ranges[k + 1].clone(), &mut b[..n]);
         std::mem::swap(&mut a, &mut b);
     }
     out.copy_from_slice(&a[..out.len()]);
@@ -314,12 +318,8 @@ fn tile_up<T: Real>(
 /// marginals `outs` (levels `0..c`, with [`Real::copy_out`]). Returns the tile's share
 /// `sum_y P*(y) H(X | y)` of each level's conditional entropy, then its share of each
 /// level's expectation of `weights` (see [`Solved::expectations`]).
-#[allow(clippy::too_many_arguments)]
 fn tile_down<T: Real>(
-    h: &Hierarchy,
-    potentials: &[Option<Vec<T>>],
-    g0: &[T],
-    cumulative: &[T],
+    problem: Inputs<'_, T>,
     ranges: &[Range<usize>],
     pc: &[T],
     outs: Vec<&mut [T]>,
@@ -343,22 +343,22 @@ fn tile_down<T: Real>(
     for k in 0..c {
         let (below, next) = g.split_at_mut(above[k]);
         let src = if k == 0 {
-            &g0[ranges[0].clone()]
+            &problem.g0[ranges[0].clone()]
         } else {
             &below[above[k - 1]..]
         };
         let soft = &mut next[..ranges[k + 1].len()];
-        let layout = tile_layout(h, k, ranges);
+        let layout = problem.layout(k, ranges);
         let blocks = &mut entropy[above[k]..above[k + 1]];
         gibbs_blocks(
             src,
             layout,
-            cumulative[k],
+            problem.cumulative[k],
             &mut p[at[k]..at[k + 1]],
             soft,
             blocks,
         );
-        add_potential(potentials, k, ranges[k + 1].clone(), soft);
+        problem.add_potential(k, ranges[k + 1].clone(), soft);
     }
     let mut shares = vec![T::zero(); 2 * c];
     for (k, out) in outs.into_iter().enumerate().rev() {
@@ -370,7 +370,7 @@ fn tile_down<T: Real>(
         };
         let fine = &mut fine[at[k]..];
         let blocks = &entropy[above[k]..above[k + 1]];
-        shares[k] = scale_blocks_weighted(tile_layout(h, k, ranges), coarse, blocks, fine);
+        shares[k] = scale_blocks_weighted(problem.layout(k, ranges), coarse, blocks, fine);
         if let Some(Some(w)) = weights.get(k) {
             shares[c + k] = expectation(fine, &w[ranges[k].clone()]);
         }
@@ -428,6 +428,12 @@ pub(crate) fn solve_expecting<T: Real>(
             })
             .collect()
     };
+    let inputs = Inputs {
+        h: hierarchy,
+        potentials,
+        g0,
+        cumulative,
+    };
     let d = hierarchy.depth();
     let n0 = hierarchy.size(0);
     let whole = Tabulated::new(hierarchy, potentials).with_pool(pool);
@@ -477,7 +483,7 @@ pub(crate) fn solve_expecting<T: Real>(
             SCRATCH.with(|s| {
                 s.with::<T, _>(|local| {
                     if !keep {
-                        tile_up(hierarchy, potentials, g0, cumulative, ranges, out, local);
+                        tile_up(inputs, ranges, out, local);
                         return Ok(None);
                     }
                     let e = Tabulated::new(hierarchy, potentials)
@@ -537,9 +543,7 @@ pub(crate) fn solve_expecting<T: Real>(
                 s.with::<T, _>(|local| {
                     let Some(conditionals) = kept else {
                         let pc = &pc[ranges[c].clone()];
-                        return Ok(tile_down(
-                            hierarchy, potentials, g0, cumulative, ranges, pc, outs, weights, local,
-                        ));
+                        return Ok(tile_down(inputs, ranges, pc, outs, weights, local));
                     };
                     let e = Tabulated::new(hierarchy, potentials)
                         .with_pool(local)
