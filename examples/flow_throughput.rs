@@ -6,10 +6,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hmaxent::constraints::pareto::model_frontier;
+use hmaxent::constraints::frontier;
 use hmaxent::constraints::MeanConstraint;
 use hmaxent::families::chain::{Boundary, Chain};
-use hmaxent::model::{solve_mean, Model};
+use hmaxent::constraints::solve_mean;
+use hmaxent::model::Model;
 use hmaxent::Temperatures;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -255,14 +256,14 @@ fn constrained() -> hmaxent::Result<()> {
     let range = chain.loss_range()?;
     let c = range.min + 0.3 * (range.max - range.min);
     let mean = Some(MeanConstraint::Equal(c));
-    let fr = model_frontier(&chain, &weights, mean)?;
-    let d = best(3, || model_frontier(&chain, &weights, mean));
+    let fr = frontier(&chain, &weights, mean)?;
+    let d = best(3, || frontier(&chain, &weights, mean));
     println!(
         "Pareto frontier, 2^40+1 sites, 100 weight vectors, E f = c: {:>10.3} ms   (target < 500 ms; {} dominated pairs)",
         d.as_secs_f64() * 1e3,
         fr.dominated.len()
     );
-    let d = best(3, || model_frontier(&chain, &weights, None));
+    let d = best(3, || frontier(&chain, &weights, None));
     println!(
         "Pareto frontier, 2^40+1 sites, 100 weight vectors, unconstrained: {:>10.3} ms",
         d.as_secs_f64() * 1e3

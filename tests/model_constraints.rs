@@ -4,11 +4,12 @@
 //! boundary limits agree with the tabulated problem, the Gaussian's closed-form multiplier
 //! equals a root found by bisection, and the CLI follows the constrained-flow contract.
 
-use hmaxent::constraints::MeanConstraint;
+use hmaxent::constraints::{frontier, MeanConstraint};
 use hmaxent::families::cascade::Cascade;
 use hmaxent::families::chain::{Boundary, Chain};
 use hmaxent::families::quadratic::{modular_matrix, sibling_average, Modular, Quadratic};
-use hmaxent::model::{solve_mean, Model};
+use hmaxent::constraints::solve_mean;
+use hmaxent::model::Model;
 use hmaxent::{cli, Hierarchy, Problem, Temperatures};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
@@ -73,7 +74,7 @@ fn weights_and_target(levels: usize, min: f64, max: f64, seed: u64) -> (Vec<f64>
 /// The family's constrained solve against the tabulated engine's on `problem`.
 fn compare<M: Model>(model: &M, problem: &Problem, w: &[f64], c: MeanConstraint) {
     let fam = solve_mean(model, w, c).unwrap();
-    let tab = problem.solve_mean(w, c).unwrap();
+    let tab = solve_mean(problem, w, c).unwrap();
     match (fam.multiplier, tab.multiplier) {
         (Some(a), Some(b)) => assert!(rel(a, b) < 1e-10, "multiplier {a} vs {b}"),
         (a, b) => assert_eq!(a, b),
@@ -206,7 +207,7 @@ fn chain_boundaries_equal_the_tabulated_limits() {
     let w = [1.0, 0.7, 0.3];
     for c in [range.min, range.max] {
         let fam = solve_mean(&chain, &w, MeanConstraint::Equal(c)).unwrap();
-        let tab = problem.solve_mean(&w, MeanConstraint::Equal(c)).unwrap();
+        let tab = solve_mean(&problem, &w, MeanConstraint::Equal(c)).unwrap();
         assert!(fam.boundary && tab.boundary && fam.multiplier.is_none());
         assert_eq!(fam.point.expected_loss, c);
         for (a, b) in fam.point.entropies.iter().zip(tab.solution.entropies()) {
@@ -224,7 +225,7 @@ fn chain_boundaries_equal_the_tabulated_limits() {
     let r = homogeneous.loss_range().unwrap();
     for c in [r.min, r.max] {
         let fam = solve_mean(&homogeneous, &w, MeanConstraint::Equal(c)).unwrap();
-        let tab = problem.solve_mean(&w, MeanConstraint::Equal(c)).unwrap();
+        let tab = solve_mean(&problem, &w, MeanConstraint::Equal(c)).unwrap();
         for (a, b) in fam.point.entropies.iter().zip(tab.solution.entropies()) {
             assert!(rel(*a, *b) < 1e-12, "{a} vs {b}");
         }
@@ -246,8 +247,8 @@ fn cascade_boundaries_equal_the_tabulated_limits() {
     let w = [1.0, 0.5, 2.0];
     for target in [r.min, r.max] {
         let fam = solve_mean(&c, &w, MeanConstraint::Equal(target)).unwrap();
-        let tab = problem
-            .solve_mean(&w, MeanConstraint::Equal(target))
+        let tab =
+            solve_mean(&problem, &w, MeanConstraint::Equal(target))
             .unwrap();
         assert!(fam.boundary && tab.boundary);
         for (a, b) in fam.point.entropies.iter().zip(tab.solution.entropies()) {
@@ -432,8 +433,8 @@ fn pareto_over_a_family_equals_the_tabulated_frontier() {
     let c = hmaxent_chain(&bond);
     let (_, problem) = c.tabulate().unwrap();
     let weights = hmaxent::constraints::pareto::weights_grid(3, 4).unwrap();
-    let tab = problem
-        .pareto_frontier(&weights, Some(MeanConstraint::Equal(1.5)))
+    let tab =
+        frontier(&problem, &weights, Some(MeanConstraint::Equal(1.5)))
         .unwrap();
     let points = fam["points"].as_array().unwrap();
     assert_eq!(points.len(), tab.points.len());

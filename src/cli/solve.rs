@@ -85,7 +85,7 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
                 (Some(c), None) => MeanConstraint::Equal(super::json::number(c, "mean")?),
                 (None, Some(c)) => MeanConstraint::AtMost(super::json::number(c, "mean_at_most")?),
             };
-            let fit = problem.solve_mean(&w, constraint)?;
+            let fit = crate::constraints::solve_mean(&problem, &w, constraint)?;
             let mut o = Map::new();
             put(&mut o, "objective", fit.objective)?;
             o.insert(
