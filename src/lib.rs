@@ -13,6 +13,7 @@
 //! conditionals (`docs/concepts.md`, "Theorem A").
 //!
 //! ```
+//! use hmaxent::constraints::solve_mean;
 //! use hmaxent::{Hierarchy, MeanConstraint, Problem, Temperatures};
 //!
 //! fn main() -> Result<(), hmaxent::Error> {
