@@ -39,7 +39,8 @@
 //! * `cli` (default): the `hmaxent` command-line tool (JSON in, JSON out; its contract is
 //!   [`guide::cli`]). It pulls in `clap` and `serde_json`. A library user turns it off:
 //!   `hmaxent = { version = "0.1", default-features = false }`.
-//! * `serde`: `Serialize` on the results ([`Solution`], the constraint solutions, [`Error`]).
+//! * `serde`: `Serialize` on the results ([`Solution`], the family and constraint solutions,
+//!   [`Error`]).
 //! * `plot`: `hmaxent pareto --svg` (implies `cli`).
 //!
 //! # Re-exports

@@ -287,6 +287,8 @@ fn extreme_temperatures() {
         .solve(&Temperatures::new(&[1e-12, 0.0]).unwrap())
         .unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::Numerical);
+    // An overflow of finite input, named as such (not a forbidden state).
+    assert!(matches!(e, hmaxent::Error::Overflow { .. }), "{e:?}");
 }
 
 /// The general flow is generic over the scalar: run in dual numbers, `dF/dS_k` is

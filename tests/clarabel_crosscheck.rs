@@ -245,7 +245,7 @@ fn cone_program(inst: &Instance, lin: &[f64], weight: &[f64], mean: Option<f64>)
         tol_ktratio: 1e-10,
         ..DefaultSettings::default()
     };
-    let mut solver = DefaultSolver::new(&P, &q, &A, &b, &cones, settings).unwrap();
+    let mut solver = DefaultSolver::new(&P, &q, &A, &b, &cones, settings);
     solver.solve();
     let sol = &solver.solution;
     assert!(

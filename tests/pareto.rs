@@ -517,7 +517,7 @@ fn clarabel_floor_optimum(
         tol_feas: 1e-10,
         ..DefaultSettings::default()
     };
-    let mut solver = DefaultSolver::new(&pm, &q, &a, &b, &cones, settings).unwrap();
+    let mut solver = DefaultSolver::new(&pm, &q, &a, &b, &cones, settings);
     solver.solve();
     assert!(matches!(
         solver.solution.status,

@@ -308,6 +308,17 @@ fn bad_inputs_are_typed_errors() {
         "eigenvalues": vec![1.0; l + 1], "temperatures": vec![0.5; l + 1]});
     let e = cli::flow::run(&deep, false).unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::Numerical);
+    assert!(
+        matches!(
+            e,
+            hmaxent::Error::Overflow {
+                level: Some(_),
+                index: Some(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("--summary"), "{e}");
     let out = cli::flow::run(&deep, true).unwrap();
     assert_eq!(out["scale_variances"].as_array().unwrap().len(), l + 1);

@@ -206,3 +206,29 @@ fn a_solution_serialises_with_the_command_line_field_names() {
     let kind = serde_json::to_value(ErrorKind::Infeasible).unwrap();
     assert_eq!(kind, "infeasible");
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn family_solutions_serialise() {
+    use hmaxent::families::cascade::Cascade;
+    use hmaxent::families::quadratic::Quadratic;
+    use hmaxent::nalgebra::{DMatrix, DVector};
+    let c = Cascade::homogeneous(1.0, 2, 3, &vec![vec![0.25, 0.75]; 3])
+        .unwrap()
+        .solve(&Temperatures::new(&[1.0, 0.5, 0.0, 0.25]).unwrap())
+        .unwrap();
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["summary"]["free_energy"], c.summary.free_energy);
+    assert_eq!(v["escorts"][0][1], c.escorts[0][1]);
+    // A two-dimensional Gaussian coarse-grained to the sum of its coordinates.
+    let a = DMatrix::from_row_slice(2, 2, &[2.0, 0.5, 0.5, 1.0]);
+    let maps = vec![DMatrix::from_row_slice(1, 2, &[1.0, 1.0])];
+    let g = Quadratic::new(a, DVector::from_vec(vec![1.0, -1.0]), maps)
+        .unwrap()
+        .solve(&Temperatures::new(&[1.0, 1.0]).unwrap())
+        .unwrap();
+    let v = serde_json::to_value(&g).unwrap();
+    assert_eq!(v["free_energy"], g.free_energy);
+    assert_eq!(v["entropies"][1], g.entropies[1]);
+    assert!(v["mean"].is_array(), "{}", v["mean"]);
+}

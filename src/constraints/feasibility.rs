@@ -209,8 +209,7 @@ fn run_lp(
 ) -> Result<DefaultSolution<f64>> {
     let mut last = SolverStatus::Unsolved;
     for retry in [false, true] {
-        let mut solver = DefaultSolver::new(p, q, a, b, cones, settings(retry)?)
-            .map_err(|e| Error::Numerical(format!("{what}: {e:?}")))?;
+        let mut solver = DefaultSolver::new(p, q, a, b, cones, settings(retry)?);
         solver.solve();
         last = solver.solution.status;
         if !matches!(

@@ -151,9 +151,11 @@ fn ratio(kappa: f64, s: f64) -> Result<f64> {
 }
 
 fn ratio_overflow<T>(kappa: f64, s: f64) -> Result<T> {
-    Err(Error::Numerical(format!(
-        "kappa / S = {kappa:e} / {s:e} does not fit in a finite f64"
-    )))
+    Err(Error::overflow(
+        format!("kappa / S = {kappa:e} / {s:e}"),
+        None,
+        None,
+    ))
 }
 
 /// `H(e) = -sum_a e_a log e_a` from log-probabilities (`-inf` entries contribute 0).
@@ -347,7 +349,7 @@ impl Cascade {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if `temperatures` does not have `L + 1` levels;
-    /// [`Error::Numerical`] if a result is not finite.
+    /// [`Error::Overflow`] naming the first result beyond `f64`.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<CascadeSolution> {
         self.check_temperatures(temperatures)?;
         let s = temperatures.cumulative_slice();
@@ -393,16 +395,8 @@ impl Cascade {
             entropies,
             conditional_entropies: conditional,
             expected_loss,
-        };
-        if !summary.free_energy.is_finite()
-            || !summary.expected_loss.is_finite()
-            || summary.entropies.iter().any(|h| !h.is_finite())
-        {
-            return Err(Error::Numerical(format!(
-                "the cascade's free energy or entropies do not fit in a finite f64 (F = {})",
-                summary.free_energy
-            )));
         }
+        .checked()?;
         Ok(CascadeSolution {
             summary,
             escorts,
@@ -440,6 +434,7 @@ impl Cascade {
 
 /// A solved cascade.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CascadeSolution {
     /// Free energy, `H(Y_0..Y_L)`, conditional entropies, `E_P*[f]`.
     pub summary: FlowSolution,

@@ -9,6 +9,8 @@ pub mod chain;
 pub mod exchangeable;
 pub mod quadratic;
 
+use crate::error::{Error, Result};
+
 /// What a parameter flow reports about `P*` without listing states (docs/concepts.md, "5. Theorem A" envelope
 /// identities): the free energy and, by forward-mode differentiation of the flow, every
 /// level's entropy and the expected loss.
@@ -28,4 +30,26 @@ pub struct FlowSolution {
     pub conditional_entropies: Vec<f64>,
     /// `E_P*[f]`, the expected total loss.
     pub expected_loss: f64,
+}
+
+impl FlowSolution {
+    /// The summary itself when every quantity is finite, else [`Error::Overflow`] naming the
+    /// first that is not (`F`, `E f`, or `H(Y_k)` with its level `k`). Extensive quantities of
+    /// a flow grow with the number of sites (`2^L` or `b^L`), so finite parameters can give
+    /// results beyond `f64`; such a result is an overflow, never a forbidden state.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] as above.
+    pub(crate) fn checked(self) -> Result<Self> {
+        if !self.free_energy.is_finite() {
+            return Err(Error::overflow("the free energy F", None, None));
+        }
+        if !self.expected_loss.is_finite() {
+            return Err(Error::overflow("the expected loss E f", None, None));
+        }
+        if let Some(k) = self.entropies.iter().position(|h| !h.is_finite()) {
+            return Err(Error::overflow("the entropy H(Y_k)", Some(k), None));
+        }
+        Ok(self)
+    }
 }

@@ -70,6 +70,7 @@ pub struct Quadratic {
 
 /// A renormalised loss `g_k(y) = 1/2 y'A_k y - b_k'y + c_k`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct QuadraticLoss {
     /// `A_k` (symmetric positive definite).
     pub a: DMatrix<f64>,
@@ -84,6 +85,7 @@ pub struct QuadraticLoss {
 /// differential entropy in the fibre measure of the module docs. At the top, `gain` has no
 /// columns and `offset`, `covariance` are the top marginal's.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GaussianConditional {
     /// `A^{-1} b - G M A^{-1} b`.
     pub offset: DVector<f64>,
@@ -285,7 +287,7 @@ impl Quadratic {
     /// # Errors
     /// [`Error::LengthMismatch`] if `temperatures` does not have `d + 1` levels;
     /// [`Error::InvalidInput`] if a renormalised matrix turns out singular to working
-    /// precision; [`Error::Numerical`] for non-finite results.
+    /// precision; [`Error::Overflow`] for results beyond `f64`.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<GaussianSolution> {
         temperatures.expect_levels(self.depth() + 1)?;
         let step = GaussianStep { maps: &self.maps };
@@ -314,8 +316,14 @@ impl Quadratic {
             || !expected_loss.is_finite()
             || marginal.covariance.iter().any(|x| !x.is_finite())
         {
-            return Err(Error::Numerical(
-                "the Gaussian flow produced a non-finite result".to_string(),
+            return Err(Error::overflow(
+                if flow.free_energy.is_finite() && expected_loss.is_finite() {
+                    "the covariance of P*_0"
+                } else {
+                    "the free energy or expected loss of the Gaussian"
+                },
+                None,
+                None,
             ));
         }
         Ok(GaussianSolution {
@@ -333,6 +341,7 @@ impl Quadratic {
 
 /// A solved quadratic family.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GaussianSolution {
     /// `F = min_P E f - sum_k tau_k h(Y_k)` (differential entropies).
     pub free_energy: f64,
@@ -580,7 +589,7 @@ impl Modular {
     /// [`modular`] at `temperatures`, refusing results beyond `f64`.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`] for the wrong number of temperatures; [`Error::Numerical`]
+    /// [`Error::LengthMismatch`] for the wrong number of temperatures; [`Error::Overflow`]
     /// when a variance, entropy or the free energy does not fit in `f64`.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ModularSolution> {
         let s = modular(self.branching, self.depth, &self.eigenvalues, temperatures)?;
@@ -588,11 +597,15 @@ impl Modular {
             && s.expected_loss.is_finite()
             && s.entropies.iter().all(|h| h.is_finite()))
         {
-            return Err(Error::Numerical(format!(
-                "the modular Gaussian with b = {} and L = {} has b^L coordinates: its entropies \
-                 or expected loss do not fit in a finite f64",
-                self.branching, self.depth
-            )));
+            return Err(Error::overflow(
+                format!(
+                    "the entropies or expected loss of the modular Gaussian with b = {} and \
+                     L = {} (b^L coordinates)",
+                    self.branching, self.depth
+                ),
+                None,
+                None,
+            ));
         }
         Ok(s)
     }
@@ -630,7 +643,7 @@ fn check_modular(branching: usize, depth: usize, eigenvalues: &[f64]) -> Result<
 /// # Errors
 /// [`Error::InvalidSetting`] for `b = 0`; [`Error::LengthMismatch`] unless there are `L + 1`
 /// eigenvalues and temperatures; [`Error::InvalidValue`] for an eigenvalue that is not finite
-/// and `> 0` (`A` indefinite or singular); [`Error::Numerical`] for a non-finite variance.
+/// and `> 0` (`A` indefinite or singular); [`Error::Overflow`] for a variance beyond `f64`.
 pub fn modular(
     branching: usize,
     depth: usize,
@@ -642,9 +655,11 @@ pub fn modular(
     let s = temperatures.cumulative_slice();
     let scale_variances: Vec<f64> = eigenvalues.iter().zip(s).map(|(l, s)| s / l).collect();
     if let Some(j) = scale_variances.iter().position(|v| !v.is_finite()) {
-        return Err(Error::Numerical(format!(
-            "scale variance {j} = S_{j} / lambda_{j} does not fit in a finite f64"
-        )));
+        return Err(Error::overflow(
+            format!("the scale variance S_{j} / lambda_{j}"),
+            Some(j),
+            None,
+        ));
     }
     let b = branching as f64;
     let l = depth;

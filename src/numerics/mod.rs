@@ -19,13 +19,13 @@ mod logsumexp;
 mod min_plus;
 pub mod real;
 mod reduce;
+pub(crate) mod transfer;
 mod vector;
 
 pub(crate) use blocks::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow};
 pub(crate) use logsumexp::{entropy_term, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
-pub(crate) use min_plus::{soft_min_plus_factored, soft_min_plus_scratch};
 pub use real::Real;
-pub(crate) use reduce::{nearly_equal, sum_pairs};
+pub(crate) use reduce::{nearly_equal, sum_pairs, CompensatedSum};
 pub use vector::{exp_slice, ln_slice};

@@ -33,3 +33,27 @@ pub(crate) fn sum_pairs<T: Real, F: Fn(T, T) -> T>(a: &[T], b: &[T], f: F) -> T 
     let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
     (half(0) + half(4)) + tail
 }
+
+/// A compensated (Neumaier) running sum: `sum + carry` with the rounding error of every
+/// addition kept in `carry`.
+#[derive(Default)]
+pub(crate) struct CompensatedSum {
+    sum: f64,
+    carry: f64,
+}
+
+impl CompensatedSum {
+    pub(crate) fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.carry += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    pub(crate) fn value(&self) -> f64 {
+        self.sum + self.carry
+    }
+}

@@ -174,7 +174,7 @@ pub fn solve(
         .max_iter(500)
         .build()
         .unwrap();
-    let mut solver = DefaultSolver::new(&pm, &q, &a, &b, &cones, settings).unwrap();
+    let mut solver = DefaultSolver::new(&pm, &q, &a, &b, &cones, settings);
     solver.solve();
     let sol = &solver.solution;
     let mut p = vec![0.0; sizes[0]];

@@ -221,11 +221,14 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
         for k in 0..=depth {
             let level = eigenvalue_flow(b, &lambda, k);
             if let Some(j) = level.iter().position(|x| !x.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "eigenvalue_flow[{k}][{j}] = {b}^{k} * lambda_{} does not fit in a finite \
-                     f64; use --summary to omit eigenvalue_flow",
-                    j + k
-                )));
+                return Err(Error::overflow(
+                    format!(
+                        "eigenvalue_flow = {b}^{k} * lambda_{} (--summary omits eigenvalue_flow)",
+                        j + k
+                    ),
+                    Some(k),
+                    Some(j),
+                ));
             }
             flow.push(json::out_vec(&level, "eigenvalue_flow")?);
         }

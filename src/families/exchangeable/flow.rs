@@ -101,10 +101,11 @@ impl Renormalise for BlockSumFlow<'_> {
             })
             .collect();
         if coarse.iter().any(|x| x.is_nan() || *x == f64::NEG_INFINITY) {
-            return Err(Error::Numerical(format!(
-                "the renormalised block loss of level {} does not fit in f64",
-                level + 1
-            )));
+            return Err(Error::overflow(
+                "the renormalised block loss",
+                Some(level + 1),
+                None,
+            ));
         }
         Ok((coarse, Step::Split(conv)))
     }

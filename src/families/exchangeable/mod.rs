@@ -78,6 +78,7 @@ const LATTICE_TOLERANCE: f64 = 1e-9;
 
 /// The states of one site: distinct finite numbers on a lattice `offset + step * t`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SiteStates {
     values: Vec<f64>,
     offset: f64,
@@ -452,7 +453,7 @@ impl Exchangeable {
     /// # Errors
     /// [`Error::LengthMismatch`] for other than `n + 1` temperatures;
     /// [`Error::AllForbidden`] if every configuration has loss `+inf`;
-    /// [`Error::Numerical`] for a result beyond `f64`.
+    /// [`Error::Overflow`] naming the first result beyond `f64`.
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ExchangeableSolution> {
         temperatures.expect_levels(self.levels + 1)?;
         let flow = BlockSumFlow::new(self);
@@ -493,16 +494,14 @@ impl Exchangeable {
             entropies,
             conditional_entropies: conditional,
             expected_loss,
-        };
-        let finite = summary.free_energy.is_finite()
-            && summary.expected_loss.is_finite()
-            && summary.entropies.iter().all(|h| h.is_finite())
-            && expected_level_losses.iter().all(|x| x.is_finite());
-        if !finite {
-            return Err(Error::Numerical(format!(
-                "the free energy, entropies or expected losses do not fit in a finite f64 (F = {})",
-                summary.free_energy
-            )));
+        }
+        .checked()?;
+        if let Some(k) = expected_level_losses.iter().position(|x| !x.is_finite()) {
+            return Err(Error::overflow(
+                "the expected level loss E u_k",
+                Some(k),
+                None,
+            ));
         }
         Ok(ExchangeableSolution {
             summary,
@@ -625,6 +624,7 @@ impl Magnetisation {
 
 /// A solved exchangeable model.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ExchangeableSolution {
     /// Free energy, `H(Y_0..Y_n)`, conditional entropies, `E_P*[f]`.
     pub summary: FlowSolution,
@@ -638,6 +638,7 @@ pub struct ExchangeableSolution {
     pub magnetisation: Magnetisation,
     /// Per level `k < n`: the log-weights `l_k` and log-normalisers `L_{k+1}` of the pair
     /// conditionals (for the sampler).
+    #[cfg_attr(feature = "serde", serde(skip))]
     steps: Vec<(Vec<f64>, Vec<f64>)>,
     states: SiteStates,
 }

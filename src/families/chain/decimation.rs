@@ -1,0 +1,204 @@
+//! One decimation step of a chain: the renormalised loss and the step map.
+
+use super::definition::{Boundary, Chain};
+use super::scalar::BondScalar;
+use crate::error::{Error, Result};
+use crate::numerics::{min, soft_min, Real};
+use crate::rg::Renormalise;
+
+/// A renormalised chain loss `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainLoss<T> {
+    /// The level's bond matrices, each normalised to `min = 0` (row-major `q x q`,
+    /// concatenated; one matrix for a homogeneous chain).
+    pub bonds: Vec<T>,
+    /// `C_k`: the constants split off at levels `< k` (and from the input bonds), each
+    /// multiplied by the number of bonds it stands for.
+    pub constant: T,
+}
+
+/// One decimation step of a chain (implements [`Renormalise`]); `T` is the scalar (`f64` or
+/// a dual number).
+///
+/// A derivative pass may read its finest level from `f64` bonds instead of its `g_0` (which
+/// then holds only the constant): the scalars are made one bond pair at a time, so no copy
+/// of the finest level is held in dual numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Decimation<'a, T> {
+    pub(super) q: usize,
+    pub(super) levels: usize,
+    pub(super) boundary: Boundary,
+    pub(super) homogeneous: bool,
+    /// `f64` bonds of the finest level (then `g_0.bonds` is empty).
+    pub(super) input: Option<&'a [f64]>,
+    /// Whether the input bonds carry the `t` tangent of `f -> (1 + t) f` (direction 0).
+    pub(super) seed_t: bool,
+    pub(super) _scalar: std::marker::PhantomData<T>,
+}
+
+impl<T> Decimation<'_, T> {
+    /// The step map of `chain`.
+    pub fn new(chain: &Chain) -> Self {
+        Self {
+            q: chain.q,
+            levels: chain.levels,
+            boundary: chain.boundary,
+            homogeneous: chain.homogeneous,
+            input: None,
+            seed_t: false,
+            _scalar: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: BondScalar> Decimation<'_, T> {
+    /// Scalars of the level-0 input entries `x` (with their `t` tangent when seeded).
+    fn lift(&self, x: &[f64], out: &mut Vec<T>) {
+        out.clear();
+        out.extend(
+            x.iter()
+                .map(|&v| if self.seed_t { T::seed_t(v) } else { T::of(v) }),
+        );
+    }
+}
+
+impl<T: BondScalar> Renormalise for Decimation<'_, T> {
+    type Scalar = T;
+    type Loss = ChainLoss<T>;
+    type Conditional = ();
+
+    fn depth(&self) -> usize {
+        self.levels
+    }
+
+    /// `phi'_j = soft_min_plus(phi_{2j}, phi_{2j+1})` at `S_k`, normalised; the constants
+    /// `c_j` go into `C_{k+1} = C_k + sum_j c_j` (homogeneous: `C_k + 2^(L-k-1) c`).
+    fn coarse_grain(&self, level: usize, g: &ChainLoss<T>, s: T) -> Result<(ChainLoss<T>, ())> {
+        let q = self.q;
+        let qq = q * q;
+        let mut ws = Vec::new();
+        let input = self.input.filter(|_| level == 0);
+        let n_in = input.map_or(g.bonds.len(), <[f64]>::len);
+        let n_out = if self.homogeneous { 1 } else { n_in / qq / 2 };
+        let mut bonds = vec![T::zero(); n_out * qq];
+        let mut sum = T::zero();
+        if input.is_none()
+            && !self.homogeneous
+            && T::soft_min_plus_level(&g.bonds, q, s, &mut bonds)
+        {
+            for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
+                let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
+                sum = sum + c;
+            }
+            return Ok((
+                ChainLoss {
+                    bonds,
+                    constant: g.constant + sum,
+                },
+                (),
+            ));
+        }
+        let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
+        for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
+            let (lo, ro) = if self.homogeneous {
+                (0, 0)
+            } else {
+                (2 * j * qq, (2 * j + 1) * qq)
+            };
+            if let Some(x) = input {
+                self.lift(&x[lo..lo + qq], &mut lbuf);
+                self.lift(&x[ro..ro + qq], &mut rbuf);
+                T::soft_min_plus(&lbuf, &rbuf, q, s, out, &mut ws);
+            } else {
+                let (left, right) = (&g.bonds[lo..lo + qq], &g.bonds[ro..ro + qq]);
+                T::soft_min_plus(left, right, q, s, out, &mut ws);
+            }
+            let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
+            sum = sum + c;
+        }
+        if self.homogeneous {
+            sum = sum * pow2::<T>(self.levels - level - 1);
+        }
+        Ok((
+            ChainLoss {
+                bonds,
+                constant: g.constant + sum,
+            },
+            (),
+        ))
+    }
+
+    /// Open: `F = C_L - S_L log sum_{a,c} exp(-phi_L(a, c) / S_L)` (the two end sites);
+    /// ring: `F = C_L - S_L log sum_a exp(-phi_L(a, a) / S_L)` (the one site, its bond to
+    /// itself).
+    fn top(&self, g: &ChainLoss<T>, s: T) -> Result<(T, ())> {
+        let q = self.q;
+        let mut lifted = Vec::new();
+        let bonds = match self.input.filter(|_| self.levels == 0) {
+            Some(x) => {
+                self.lift(&x[..q * q], &mut lifted);
+                &lifted[..]
+            }
+            None => &g.bonds[..],
+        };
+        let top = match self.boundary {
+            Boundary::Open => soft_min(&bonds[..q * q], s),
+            Boundary::Ring => {
+                let diag: Vec<T> = (0..q).map(|a| bonds[a * q + a]).collect();
+                soft_min(&diag, s)
+            }
+        };
+        if top == T::infinity() {
+            return Err(Error::AllForbidden(
+                "every configuration of the chain has loss +inf".to_string(),
+            ));
+        }
+        Ok((g.constant + top, ()))
+    }
+}
+
+/// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`).
+pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
+    let qq = chain.q * chain.q;
+    let mut bonds = Vec::with_capacity(chain.bonds.len());
+    let mut constant = 0.0;
+    for (i, b) in chain.bonds.chunks_exact(qq).enumerate() {
+        let m = min(b);
+        if m == f64::INFINITY {
+            return Err(forbidden_bond(0, i));
+        }
+        bonds.extend(b.iter().map(|&x| x - m));
+        constant += m;
+    }
+    if chain.homogeneous {
+        constant *= pow2::<f64>(chain.levels);
+    }
+    Ok(ChainLoss { bonds, constant })
+}
+
+pub(super) fn forbidden_bond(level: usize, i: usize) -> Error {
+    Error::AllForbidden(format!(
+        "bond {i} of level {level} has loss +inf for every pair of states"
+    ))
+}
+
+/// Subtracts the minimum from a bond (finite entries); `None` if every entry is `+inf`.
+pub(super) fn subtract_min<T: Real>(b: &mut [T]) -> Option<T> {
+    let m = min(b);
+    if m == T::infinity() {
+        return None;
+    }
+    for x in b.iter_mut() {
+        *x = if *x == T::infinity() {
+            T::infinity()
+        } else {
+            *x - m
+        };
+    }
+    Some(m)
+}
+
+/// `2^n` as a scalar (`+inf` beyond the `f64` range).
+fn pow2<T: Real>(n: usize) -> T {
+    T::of(2f64.powi(i32::try_from(n).unwrap_or(i32::MAX)))
+}
