@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use hmaxent::constraints::frontier;
+use hmaxent::constraints::solve_mean;
 use hmaxent::constraints::MeanConstraint;
 use hmaxent::families::chain::{Boundary, Chain};
-use hmaxent::constraints::solve_mean;
 use hmaxent::model::Model;
 use hmaxent::Temperatures;
 use rand::rngs::SmallRng;

@@ -65,7 +65,10 @@ fn main() -> Result<(), hmaxent::Error> {
         "{:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
         "h", "H(Y_0)", "H(Y_2)", "lambda", "mu_2", "E f", "iters"
     );
-    let (lo, hi) = (free.solution.entropy(2), free.max_entropies.as_ref().unwrap()[1]);
+    let (lo, hi) = (
+        free.solution.entropy(2),
+        free.max_entropies.as_ref().unwrap()[1],
+    );
     for i in 0..=6 {
         let floor = lo + (hi - lo) * f64::from(i) / 6.5;
         let fit = solve_floors(&problem, Some(mean), &[0.0, floor])?;

@@ -244,9 +244,7 @@ fn extreme_mean_targets_are_exact_or_refused() {
     let h = two_blocks();
     let p = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0]).unwrap();
     // The boundary c = min f: Theorem A's limit, flagged.
-    let fit =
-        solve_mean(&p, &[1.0, 1.0], MeanConstraint::Equal(0.0))
-        .unwrap();
+    let fit = solve_mean(&p, &[1.0, 1.0], MeanConstraint::Equal(0.0)).unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.multiplier, None);
     let a = 2f64.sqrt() / (1.0 + 2f64.sqrt());
@@ -259,9 +257,7 @@ fn extreme_mean_targets_are_exact_or_refused() {
         assert!((got - want).abs() < 1e-12);
     }
     // The other boundary: all mass on the maximiser.
-    let fit =
-        solve_mean(&p, &[1.0, 0.0], MeanConstraint::Equal(1.0))
-        .unwrap();
+    let fit = solve_mean(&p, &[1.0, 0.0], MeanConstraint::Equal(1.0)).unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.solution.marginal(0), vec![0.0, 0.0, 0.0, 1.0]);
     // Targets a hair inside the range: finite multipliers, constraint met.

@@ -4,11 +4,11 @@
 //! boundary limits agree with the tabulated problem, the Gaussian's closed-form multiplier
 //! equals a root found by bisection, and the CLI follows the constrained-flow contract.
 
+use hmaxent::constraints::solve_mean;
 use hmaxent::constraints::{frontier, MeanConstraint};
 use hmaxent::families::cascade::Cascade;
 use hmaxent::families::chain::{Boundary, Chain};
 use hmaxent::families::quadratic::{modular_matrix, sibling_average, Modular, Quadratic};
-use hmaxent::constraints::solve_mean;
 use hmaxent::model::Model;
 use hmaxent::{cli, Hierarchy, Problem, Temperatures};
 use nalgebra::{DMatrix, DVector};
@@ -247,9 +247,7 @@ fn cascade_boundaries_equal_the_tabulated_limits() {
     let w = [1.0, 0.5, 2.0];
     for target in [r.min, r.max] {
         let fam = solve_mean(&c, &w, MeanConstraint::Equal(target)).unwrap();
-        let tab =
-            solve_mean(&problem, &w, MeanConstraint::Equal(target))
-            .unwrap();
+        let tab = solve_mean(&problem, &w, MeanConstraint::Equal(target)).unwrap();
         assert!(fam.boundary && tab.boundary);
         for (a, b) in fam.point.entropies.iter().zip(tab.solution.entropies()) {
             assert!(rel(*a, *b) < 1e-12, "{a} vs {b}");
@@ -433,9 +431,7 @@ fn pareto_over_a_family_equals_the_tabulated_frontier() {
     let c = hmaxent_chain(&bond);
     let (_, problem) = c.tabulate().unwrap();
     let weights = hmaxent::constraints::pareto::weights_grid(3, 4).unwrap();
-    let tab =
-        frontier(&problem, &weights, Some(MeanConstraint::Equal(1.5)))
-        .unwrap();
+    let tab = frontier(&problem, &weights, Some(MeanConstraint::Equal(1.5))).unwrap();
     let points = fam["points"].as_array().unwrap();
     assert_eq!(points.len(), tab.points.len());
     for (p, t) in points.iter().zip(&tab.points) {

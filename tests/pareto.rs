@@ -424,9 +424,7 @@ fn slack_floors_return_the_unconstrained_optimum_with_zero_multipliers() {
     let h = Hierarchy::new(vec![5, 2, 1], vec![vec![0, 0, 0, 1, 1], vec![0, 0]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.4, 1.0, 2.0, 0.3]).unwrap();
     let fit = solve_floors(&p, Some(0.6), &[0.1, 0.0]).unwrap();
-    let plain =
-        solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(0.6))
-        .unwrap();
+    let plain = solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(0.6)).unwrap();
     assert_eq!(fit.floor_multipliers, vec![0.0, 0.0]);
     assert!((fit.mean_multiplier.unwrap() - plain.multiplier.unwrap()).abs() < 1e-12);
     assert!((fit.objective - plain.solution.entropy(0)).abs() < 1e-12);
@@ -537,9 +535,7 @@ fn floor_constrained_optimum_matches_an_exponential_cone_program() {
     let c = 0.7;
     let h = Hierarchy::new(sizes.clone(), parents.clone()).unwrap();
     let p = Problem::new(&h, &f).unwrap();
-    let relaxed =
-        solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(c))
-        .unwrap();
+    let relaxed = solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(c)).unwrap();
     let hr = relaxed.solution.entropies().to_vec();
     let floors = vec![hr[1] + 0.03, hr[2] + 0.05];
     let fit = solve_floors(&p, Some(c), &floors).unwrap();

@@ -256,7 +256,13 @@ pub fn solve_floors_with<M: Model>(
     let fit = match mode {
         Mode::Face => {
             let face = model.minimisers()?;
-            let run = run(&face, Mode::Free { slack_mean: false }, floors, settings, range)?;
+            let run = run(
+                &face,
+                Mode::Free { slack_mean: false },
+                floors,
+                settings,
+                range,
+            )?;
             let (solution, point) = model.boundary(Side::Min, &run.weights)?;
             run.finish(solution, point)
         }
@@ -488,8 +494,7 @@ fn run<M: Model>(
         .filter(|x| x.is_finite())
         .fold(0.0f64, |a, x| a.max(x.abs()));
     let habs = floors.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    let tolerance =
-        settings.gradient_tolerance * (1.0 + mean.map_or(0.0, f64::abs) + fabs + habs);
+    let tolerance = settings.gradient_tolerance * (1.0 + mean.map_or(0.0, f64::abs) + fabs + habs);
     // Start at the solution without floors: lambda from the mean solver, mu = 0.
     let mut start = vec![0.0; n];
     let mut sweeps = 0;

@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
 use crate::cli::json;
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::cascade::Cascade;
-use crate::constraints::solve_mean;
 
 /// The input fields of a cascade (besides the constrained form's).
 pub const FIELDS: &[&str] = &[

@@ -12,9 +12,9 @@
 use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::chain::{Boundary, Chain, ChainSolution};
-use crate::constraints::solve_mean;
 use crate::model::Orientation;
 
 use crate::cli::json;

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::cli::json;
 use crate::constraints::mean::MeanConstraint;
-use crate::error::{Error, Result};
 use crate::constraints::MeanSolution;
+use crate::error::{Error, Result};
 use crate::temperatures::Temperatures;
 
 /// The input fields of the constrained form (added to every family's list).

@@ -16,9 +16,9 @@ use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
 use crate::cli::json;
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::exchangeable::{Exchangeable, MAX_LEVELS};
-use crate::constraints::solve_mean;
 
 /// The input fields of the family (besides the constrained form's).
 pub const FIELDS: &[&str] = &["family", "levels", "coupling", "c", "field", "temperatures"];
