@@ -262,12 +262,13 @@ pub fn solve_floors_with<M: Model>(
                 floors,
                 settings,
                 range,
+                max_entropies.is_some(),
             )?;
             let (solution, point) = model.boundary(Side::Min, &run.weights)?;
             run.finish(solution, point)
         }
         _ => {
-            let run = run(model, mode, floors, settings, range)?;
+            let run = run(model, mode, floors, settings, range, max_entropies.is_some())?;
             let (solution, point) = model.solve_scaled(run.lambda, &run.weights)?;
             run.finish(solution, point)
         }
@@ -475,6 +476,7 @@ fn run<M: Model>(
     floors: &[f64],
     settings: &FloorSettings,
     range: LossRange,
+    known_maxima: bool,
 ) -> Result<Finished> {
     let d = floors.len();
     let mean = match mode {
@@ -525,7 +527,7 @@ fn run<M: Model>(
         projected_norm(&out.x, &p.gradient) > tolerance
     };
     if far && stalled {
-        return Err(jointly_infeasible(floors));
+        return Err(unbounded(floors, known_maxima));
     }
     let (lambda, weights) = objective.split(&out.x)?;
     Ok(Finished {
@@ -551,8 +553,14 @@ fn projected_norm(x: &[f64], gradient: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn jointly_infeasible(floors: &[f64]) -> Error {
+/// The dual is unbounded: the floors cannot all hold (with the mean budget).
+fn unbounded(floors: &[f64], known_maxima: bool) -> Error {
+    let why = if known_maxima {
+        "are each attainable but not jointly with the mean constraint"
+    } else {
+        "cannot all hold on the feasible set (with the mean constraint, if any)"
+    };
     Error::InfeasibleProblem(format!(
-        "the entropy floors {floors:?} are each attainable but not jointly with the mean constraint (the dual is unbounded)"
+        "the entropy floors {floors:?} {why} (the dual is unbounded)"
     ))
 }

@@ -24,6 +24,7 @@
 
 mod cascade;
 mod chain;
+mod chain_sensitivity;
 mod exchangeable;
 mod problem;
 mod problem_sensitivity;
@@ -178,14 +179,7 @@ pub trait Model {
     /// # Errors
     /// [`Error::Numerical`] when `w K` overflows; the model's own errors.
     fn solve_free(&self, weights: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
-        let range = self.loss_range()?;
-        let scale = 1f64.max(range.min.abs()).max(range.max.abs());
-        let k = 2f64.powi(600) / scale;
-        let tau = weights.scaled(k).map_err(|_| {
-            Error::Numerical(format!(
-                "the zero-multiplier temperatures w * {k:e} do not fit in f64"
-            ))
-        })?;
+        let (tau, _) = scaled_temperatures(self, 0.0, weights)?;
         self.solve_point(&tau)
     }
 
@@ -259,6 +253,31 @@ pub trait Model {
         let _ = mean_at_most;
         Ok(None)
     }
+}
+
+/// The temperatures `tau = w / lambda` of the loss `lambda f` at weights `w`, with
+/// `1 / lambda`; for `lambda = 0` (the unconstrained optimum) `lambda = 1 / K` with
+/// `K = 2^600 / max(1, |min f|, |max f|)` ([`Model::solve_free`]).
+///
+/// # Errors
+/// [`Error::Numerical`] when `w / lambda` overflows; the errors of [`Model::loss_range`].
+pub(crate) fn scaled_temperatures<M: Model + ?Sized>(
+    model: &M,
+    lambda: f64,
+    w: &Temperatures,
+) -> Result<(Temperatures, f64)> {
+    let k = if lambda > 0.0 {
+        1.0 / lambda
+    } else {
+        let range = model.loss_range()?;
+        2f64.powi(600) / 1f64.max(range.min.abs()).max(range.max.abs())
+    };
+    let tau = w.scaled(k).map_err(|_| {
+        Error::Numerical(format!(
+            "the temperatures w * {k:e} of the loss scale {lambda} do not fit in f64"
+        ))
+    })?;
+    Ok((tau, k))
 }
 
 /// The error of a model that cannot compute a boundary limit exactly.

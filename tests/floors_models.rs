@@ -1,0 +1,186 @@
+//! Entropy floors over every model (proofs/convex_dual.md, "The floors dual and its exact
+//! Hessian"): the exact derivatives a family reports (`Model::sensitivity`) equal the
+//! tabulated engine's dual-number sweep on the same instance, the floors solve through a
+//! family equals the tabulated engine's (multipliers, entropies, `E f`), and a frontier of
+//! floor vectors has no dominated point.
+
+use hmaxent::constraints::{floors_frontier, solve_floors, solve_mean, MeanConstraint};
+use hmaxent::families::chain::{Boundary, Chain};
+use hmaxent::model::Model;
+use hmaxent::{Problem, Temperatures};
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const INF: f64 = f64::INFINITY;
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1.0)
+}
+
+/// A random small chain: `q` in {2, 3}, `L` in 1..=2, open or ring, homogeneous or not,
+/// entries in [-2, 2] with some `+inf`.
+fn chains() -> impl Strategy<Value = (Chain, u64)> {
+    (
+        2usize..=3,
+        1usize..=2,
+        any::<bool>(),
+        any::<bool>(),
+        any::<u64>(),
+        0.0f64..0.15,
+    )
+        .prop_map(|(q, l, ring, homogeneous, seed, p_inf)| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let boundary = if ring { Boundary::Ring } else { Boundary::Open };
+            let n = if homogeneous { 1 } else { 1 << l };
+            let bonds: Vec<f64> = (0..n * q * q)
+                .map(|_| {
+                    if rng.random::<f64>() < p_inf {
+                        INF
+                    } else {
+                        rng.random_range(-2.0..2.0)
+                    }
+                })
+                .collect();
+            let chain = if homogeneous {
+                Chain::homogeneous(q, l, boundary, &bonds).unwrap()
+            } else {
+                Chain::inhomogeneous(q, l, boundary, bonds).unwrap()
+            };
+            (chain, seed)
+        })
+}
+
+/// The model's exact derivatives against the tabulated engine's at the same `(lambda, w)`.
+fn compare_sensitivity<M: Model>(model: &M, problem: &Problem, lambda: f64, w: &[f64]) {
+    let w = Temperatures::new(w).unwrap();
+    let (pm, sm) = model.sensitivity(lambda, &w).unwrap();
+    let (pt, st) = problem.sensitivity(lambda, &w).unwrap();
+    assert!(rel(pm.expected_loss, pt.expected_loss) < 1e-10, "E f {pm:?} vs {pt:?}");
+    for (a, b) in pm.entropies.iter().zip(&pt.entropies) {
+        assert!(rel(*a, *b) < 1e-10, "H {a} vs {b}");
+    }
+    // Derivatives on the scale of the largest of their kind.
+    let scale = |v: &[f64], u: &[f64]| v.iter().chain(u).fold(1.0f64, |m, x| m.max(x.abs()));
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        let s = scale(a, b);
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-9 * s, "{what}: {a:?} vs {b:?} (lambda {lambda})");
+        }
+    };
+    close(&[sm.loss_by_scale], &[st.loss_by_scale], "dE f/dlambda");
+    close(&sm.loss_by_weight, &st.loss_by_weight, "dE f/dw");
+    close(&sm.entropy_by_scale, &st.entropy_by_scale, "dH/dlambda");
+    close(&sm.entropy_by_weight, &st.entropy_by_weight, "dH/dw");
+}
+
+/// Floors between the relaxed entropies (inactive below them) and the attainable maxima.
+fn random_floors(relaxed: &[f64], max: &[f64], rng: &mut StdRng) -> Vec<f64> {
+    relaxed[1..]
+        .iter()
+        .zip(max)
+        .map(|(&h, &m)| match rng.random_range(0..3) {
+            0 => h - rng.random_range(0.0..0.3),
+            _ => h + rng.random_range(0.05..0.9) * (m - h).max(0.0),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The chain's top-down pass in dual numbers gives the same statistics and derivatives
+    /// as the tabulated engine's dual-number sweep (`lambda = 0` through `w / lambda` at
+    /// `lambda = 2^-600`, against the exact zero loss).
+    #[test]
+    fn chain_derivatives_equal_the_tabulated_engine((chain, seed) in chains()) {
+        let (_, problem) = chain.tabulate().unwrap();
+        prop_assume!(chain.loss_range().is_ok());
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xd1ff);
+        let levels = chain.levels() + 1;
+        let w: Vec<f64> = (0..levels)
+            .map(|k| if k == 0 { rng.random_range(0.3..2.0) } else { rng.random_range(0.0..2.0) })
+            .collect();
+        for lambda in [0.0, rng.random_range(0.2..3.0), 40.0] {
+            compare_sensitivity(&chain, &problem, lambda, &w);
+        }
+    }
+
+    /// Floors through the chain equal the tabulated engine's floors on the same instance:
+    /// multipliers, entropies and `E f`, with and without a mean budget, floors active and
+    /// inactive.
+    #[test]
+    fn chain_floors_equal_the_tabulated_engine((chain, seed) in chains()) {
+        let (_, problem) = chain.tabulate().unwrap();
+        let Ok(range) = chain.loss_range() else { return Ok(()) };
+        prop_assume!(range.max - range.min > 1e-3);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0xf100);
+        let levels = chain.levels() + 1;
+        let mut w0 = vec![0.0; levels];
+        w0[0] = 1.0;
+        let c = range.min + rng.random_range(0.1..0.9) * (range.max - range.min);
+        for mean in [Some(c), None] {
+            let relaxed = match mean {
+                Some(c) => solve_mean(&problem, &w0, MeanConstraint::AtMost(c)).unwrap().point,
+                None => problem.solve_free(&Temperatures::new(&w0).unwrap()).unwrap().1,
+            };
+            let max = problem.max_level_entropies(mean).unwrap().unwrap();
+            let floors = random_floors(&relaxed.entropies, &max, &mut rng);
+            let tab = match solve_floors(&problem, mean, &floors) {
+                Ok(t) if t.status.is_converged() => t,
+                // Jointly infeasible floors: the family says so too.
+                Err(e) => {
+                    prop_assert!(solve_floors(&chain, mean, &floors).is_err(), "{e}");
+                    continue;
+                }
+                Ok(_) => continue,
+            };
+            let fam = solve_floors(&chain, mean, &floors).unwrap();
+            prop_assert!(fam.status.is_converged(), "{fam:?}");
+            prop_assert!(rel(fam.point.expected_loss, tab.point.expected_loss) < 1e-10);
+            for (a, b) in fam.point.entropies.iter().zip(&tab.point.entropies) {
+                prop_assert!(rel(*a, *b) < 1e-10, "H {} vs {}", a, b);
+            }
+            prop_assert!(rel(fam.objective, tab.objective) < 1e-10);
+            match (fam.mean_multiplier, tab.mean_multiplier) {
+                (Some(a), Some(b)) => prop_assert!(rel(a, b) < 1e-8, "lambda {} vs {}", a, b),
+                (a, b) => prop_assert_eq!(a, b),
+            }
+            for (a, b) in fam.floor_multipliers.iter().zip(&tab.floor_multipliers) {
+                prop_assert!(rel(*a, *b) < 1e-8, "mu {:?} vs {:?}", fam.floor_multipliers, tab.floor_multipliers);
+            }
+        }
+    }
+}
+
+/// A frontier of floor vectors over a chain has no dominated point, and each point meets
+/// its floors (active ones with equality) and the mean budget.
+#[test]
+fn a_floors_frontier_over_a_chain_has_no_dominated_point() {
+    let chain = Chain::homogeneous(2, 3, Boundary::Open, &[0.0, 1.0, 1.0, 0.0]).unwrap();
+    let bonds = 8.0;
+    let c = 0.2 * bonds;
+    let relaxed = solve_floors(&chain, Some(c), &[0.0; 3]).unwrap();
+    let h = &relaxed.point.entropies;
+    // The largest H(Y_1), H(Y_2) with E f <= c, from the tabulated instance.
+    let (_, problem) = chain.tabulate().unwrap();
+    let m = problem.max_level_entropies(Some(c)).unwrap().unwrap();
+    let floors: Vec<Vec<f64>> = (0..6)
+        .map(|i| {
+            let t = i as f64 / 5.0;
+            vec![
+                h[1] + 0.3 * t * (m[0] - h[1]),
+                h[2] + 0.3 * (1.0 - t) * (m[1] - h[2]),
+                0.0,
+            ]
+        })
+        .collect();
+    let fr = floors_frontier(&chain, Some(c), &floors).unwrap();
+    assert!(fr.dominated.is_empty(), "{:?}", fr.dominated);
+    for (pt, f) in fr.points.iter().zip(&floors) {
+        assert!(pt.expected_loss <= c * (1.0 + 1e-10));
+        for k in 1..=3 {
+            assert!(pt.entropies[k] >= f[k - 1] - 1e-9, "{:?} vs {f:?}", pt.entropies);
+        }
+    }
+}
