@@ -56,7 +56,10 @@ fn compare_sensitivity<M: Model>(model: &M, problem: &Problem, lambda: f64, w: &
     let w = Temperatures::new(w).unwrap();
     let (pm, sm) = model.sensitivity(lambda, &w).unwrap();
     let (pt, st) = problem.sensitivity(lambda, &w).unwrap();
-    assert!(rel(pm.expected_loss, pt.expected_loss) < 1e-10, "E f {pm:?} vs {pt:?}");
+    assert!(
+        rel(pm.expected_loss, pt.expected_loss) < 1e-10,
+        "E f {pm:?} vs {pt:?}"
+    );
     for (a, b) in pm.entropies.iter().zip(&pt.entropies) {
         assert!(rel(*a, *b) < 1e-10, "H {a} vs {b}");
     }
@@ -65,7 +68,10 @@ fn compare_sensitivity<M: Model>(model: &M, problem: &Problem, lambda: f64, w: &
     let close = |a: &[f64], b: &[f64], what: &str| {
         let s = scale(a, b);
         for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() <= 1e-9 * s, "{what}: {a:?} vs {b:?} (lambda {lambda})");
+            assert!(
+                (x - y).abs() <= 1e-9 * s,
+                "{what}: {a:?} vs {b:?} (lambda {lambda})"
+            );
         }
     };
     close(&[sm.loss_by_scale], &[st.loss_by_scale], "dE f/dlambda");
@@ -180,7 +186,95 @@ fn a_floors_frontier_over_a_chain_has_no_dominated_point() {
     for (pt, f) in fr.points.iter().zip(&floors) {
         assert!(pt.expected_loss <= c * (1.0 + 1e-10));
         for k in 1..=3 {
-            assert!(pt.entropies[k] >= f[k - 1] - 1e-9, "{:?} vs {f:?}", pt.entropies);
+            assert!(
+                pt.entropies[k] >= f[k - 1] - 1e-9,
+                "{:?} vs {f:?}",
+                pt.entropies
+            );
+        }
+    }
+}
+
+/// A random Gaussian: `A = R R' + n I / 2` on 4 coordinates, pairs then all summed.
+fn gaussian(rng: &mut StdRng) -> hmaxent::families::quadratic::Quadratic {
+    use nalgebra::{DMatrix, DVector};
+    let r = DMatrix::from_fn(4, 4, |_, _| rng.random_range(-1.0..1.0));
+    let a = &r * r.transpose() + DMatrix::identity(4, 4) * 2.0;
+    let b = DVector::from_fn(4, |_, _| rng.random_range(-1.0..1.0));
+    let m1 = DMatrix::from_row_slice(2, 4, &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
+    let m2 = DMatrix::from_row_slice(1, 2, &[1.0, 1.0]);
+    hmaxent::families::quadratic::Quadratic::new(a, b, vec![m1, m2]).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The Gaussian's covariance formulas against central differences of its own exact
+    /// statistics (an independent computation: only values, through the flow), and the
+    /// symmetry `dE f/dw_k = -dH_k/dlambda` of the floors dual's Hessian.
+    #[test]
+    fn gaussian_derivatives_match_central_differences(seed in any::<u64>()) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let q = gaussian(&mut rng);
+        let w = [1.0, rng.random_range(0.0..2.0), rng.random_range(0.0..2.0)];
+        let lambda = rng.random_range(0.3..3.0);
+        let stats = |lambda: f64, w: &[f64]| {
+            let t = Temperatures::new(&w.iter().map(|x| x / lambda).collect::<Vec<_>>()).unwrap();
+            let s = q.solve(&t).unwrap();
+            let mut v = vec![s.expected_loss];
+            v.extend(s.entropies);
+            v
+        };
+        let (_, sens) = q.sensitivity(lambda, &Temperatures::new(&w).unwrap()).unwrap();
+        let h = 1e-5;
+        let fd = |plus: Vec<f64>, minus: Vec<f64>| -> Vec<f64> {
+            plus.iter().zip(&minus).map(|(a, b)| (a - b) / (2.0 * h)).collect()
+        };
+        let by_lambda = fd(stats(lambda + h, &w), stats(lambda - h, &w));
+        prop_assert!((by_lambda[0] - sens.loss_by_scale).abs() < 1e-6 * (1.0 + by_lambda[0].abs()));
+        for k in 0..3 {
+            prop_assert!((by_lambda[1 + k] - sens.entropy_by_scale[k]).abs() < 1e-6);
+        }
+        for j in 1..3 {
+            let (mut wp, mut wm) = (w, w);
+            wp[j] += h;
+            wm[j] -= h;
+            let by_w = fd(stats(lambda, &wp), stats(lambda, &wm));
+            prop_assert!((by_w[0] - sens.loss_by_weight[j]).abs() < 1e-6 * (1.0 + by_w[0].abs()));
+            for k in 0..3 {
+                prop_assert!((by_w[1 + k] - sens.entropy_by_weight(j, k)).abs() < 1e-6,
+                    "dH_{}/dw_{}: {} vs {}", k, j, by_w[1 + k], sens.entropy_by_weight(j, k));
+            }
+            let sym = sens.loss_by_weight[j] + sens.entropy_by_scale[j];
+            prop_assert!(sym.abs() < 1e-10 * (1.0 + sens.loss_by_weight[j].abs()), "symmetry {}", sym);
+        }
+    }
+
+    /// Floors on a Gaussian: the answer meets its floors (active ones with equality, to the
+    /// tolerance) and the mean budget, and is the mean-constrained optimum at the weights
+    /// `(1, mu)` the floors solve reports (the multipliers are the weights, proofs/pareto.md).
+    #[test]
+    fn gaussian_floors_are_the_mean_constrained_optimum_at_their_multipliers(seed in any::<u64>()) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let q = gaussian(&mut rng);
+        let range = q.loss_range().unwrap();
+        let c = range.min + rng.random_range(0.5..3.0);
+        let relaxed = solve_floors(&q, Some(c), &[-50.0, -50.0]).unwrap();
+        let h = &relaxed.point.entropies;
+        let floors = [h[1] + rng.random_range(-0.2..0.3), h[2] + rng.random_range(-0.2..0.3)];
+        let fit = solve_floors(&q, Some(c), &floors).unwrap();
+        prop_assert!(fit.status.is_converged(), "{:?}", fit.status);
+        prop_assert!(rel(fit.point.expected_loss, c) < 1e-10);
+        for k in 0..2 {
+            prop_assert!(fit.point.entropies[k + 1] >= floors[k] - 1e-9);
+            if fit.floor_multipliers[k] > 0.0 {
+                prop_assert!((fit.point.entropies[k + 1] - floors[k]).abs() < 1e-9);
+            }
+        }
+        let mean = solve_mean(&q, &fit.weights, MeanConstraint::Equal(c)).unwrap();
+        prop_assert!(rel(mean.multiplier.unwrap(), fit.mean_multiplier.unwrap()) < 1e-9);
+        for (a, b) in mean.point.entropies.iter().zip(&fit.point.entropies) {
+            prop_assert!(rel(*a, *b) < 1e-10);
         }
     }
 }

@@ -268,7 +268,14 @@ pub fn solve_floors_with<M: Model>(
             run.finish(solution, point)
         }
         _ => {
-            let run = run(model, mode, floors, settings, range, max_entropies.is_some())?;
+            let run = run(
+                model,
+                mode,
+                floors,
+                settings,
+                range,
+                max_entropies.is_some(),
+            )?;
             let (solution, point) = model.solve_scaled(run.lambda, &run.weights)?;
             run.finish(solution, point)
         }

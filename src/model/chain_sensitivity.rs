@@ -22,11 +22,11 @@
 
 use super::{ModelPoint, Sensitivity};
 use crate::dual::Dual;
-use num_traits::Float;
 use crate::error::{Error, Result};
 use crate::families::chain::{Boundary, Chain, ChainLoss, Decimation};
 use crate::rg::sweep;
 use crate::temperatures::Temperatures;
+use num_traits::Float;
 
 /// Directions per pass.
 const WIDTH: usize = 8;
@@ -43,10 +43,10 @@ struct Pass {
 /// `sum_b P_b d_b + log z` and `P` for the shifted losses `x` at `s` (`+inf` entries get
 /// probability 0).
 fn conditional(x: &[D], s: D, p: &mut [D]) -> D {
-    let m = x
-        .iter()
-        .copied()
-        .fold(D::constant(f64::INFINITY), |a, b| if b.re < a.re { b } else { a });
+    let m = x.iter().copied().fold(
+        D::constant(f64::INFINITY),
+        |a, b| if b.re < a.re { b } else { a },
+    );
     let mut z = D::constant(0.0);
     for (pb, &xb) in p.iter_mut().zip(x) {
         *pb = if xb.re == f64::INFINITY {

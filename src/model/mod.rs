@@ -29,6 +29,7 @@ mod exchangeable;
 mod problem;
 mod problem_sensitivity;
 mod quadratic;
+mod quadratic_sensitivity;
 mod sensitivity;
 
 pub use sensitivity::Sensitivity;
