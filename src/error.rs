@@ -74,7 +74,7 @@ pub enum Error {
         len: usize,
     },
     /// Level sizes must not grow: `n_k <= n_{k-1}`, and every level has a state.
-    #[error("level {level} has {size} states but level {finer} has {finer_size}; level sizes must satisfy n_0 >= n_1 >= ... >= n_d >= 1")]
+    #[error("{}", level_sizes(*level, *size, *finer, *finer_size))]
     LevelSizes {
         /// The offending level.
         level: usize,
@@ -282,6 +282,16 @@ impl Error {
             len,
             expected,
         }
+    }
+}
+
+/// The message of [`Error::LevelSizes`]: an empty level, or one larger than the level below.
+fn level_sizes(level: usize, size: usize, finer: usize, finer_size: usize) -> String {
+    let rule = "level sizes must satisfy n_0 >= n_1 >= ... >= n_d >= 1";
+    if size == 0 {
+        format!("level {level} has no states; {rule}")
+    } else {
+        format!("level {level} has {size} states but level {finer} has {finer_size}; {rule}")
     }
 }
 

@@ -8,21 +8,11 @@
 //! everything the crate returns is in the user's order.
 
 use crate::error::{Error, Result};
+use crate::memory;
 use std::collections::HashMap;
 use std::hash::Hash;
 
 pub(crate) use crate::numerics::layout::Layout;
-
-/// Largest number of level-0 states a tabulated hierarchy may have (`2^32`).
-pub const MAX_STATES: usize = 1 << 32;
-
-/// Largest number of states over all levels together (`2^33`: a binary tree on
-/// [`MAX_STATES`] leaves), checked before anything is allocated.
-pub const MAX_TOTAL_STATES: usize = 1 << 33;
-
-/// Largest depth `d` of a tabulated hierarchy (`2^12`): every level costs a table and a
-/// pass of the sweep, even a level of one state.
-pub const MAX_DEPTH: usize = 1 << 12;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Blocks {
@@ -55,22 +45,20 @@ pub struct Hierarchy {
     parents: Option<Vec<Vec<usize>>>,
 }
 
-/// Refuses a depth above [`MAX_DEPTH`], before anything is allocated.
-fn check_depth(d: usize) -> Result<()> {
-    if d > MAX_DEPTH {
-        return Err(Error::InvalidInput(format!(
-            "a hierarchy of depth {d} exceeds the depth limit of {MAX_DEPTH} (MAX_DEPTH) for \
-             tabulated problems"
-        )));
-    }
-    Ok(())
+/// The memory check of every constructor ([`crate::memory`]): `states` over `levels` levels.
+fn check_size(states: usize, levels: usize) -> Result<()> {
+    memory::check_tabulated(
+        || format!("a tabulated hierarchy of {levels} levels"),
+        states,
+        levels,
+    )
 }
 
 impl Hierarchy {
     /// A single level with `n` states (depth 0).
     ///
     /// # Errors
-    /// [`Error::LevelSizes`] if `n = 0`, [`Error::TooLarge`] above [`MAX_STATES`].
+    /// [`Error::LevelSizes`] if `n = 0`, [`Error::TooLarge`] beyond memory ([`crate::memory`]).
     pub fn flat(n: usize) -> Result<Self> {
         Self::new(vec![n], vec![])
     }
@@ -82,9 +70,8 @@ impl Hierarchy {
     /// [`Error::InvalidInput`] if `sizes` is empty;
     /// [`Error::LengthMismatch`] if `parents.len() != sizes.len() - 1` or a parent array
     /// does not have `n_{k-1}` entries; [`Error::ParentOutOfRange`]; [`Error::LevelSizes`] if
-    /// a level is empty or larger than the level below; [`Error::TooLarge`] above
-    /// [`MAX_STATES`] level-0 states or [`MAX_TOTAL_STATES`] states in all;
-    /// [`Error::InvalidInput`] above [`MAX_DEPTH`].
+    /// a level is empty or larger than the level below; [`Error::TooLarge`] when the states
+    /// and levels would not fit in memory ([`crate::memory`]).
     pub fn new(sizes: Vec<usize>, parents: Vec<Vec<usize>>) -> Result<Self> {
         if sizes.is_empty() {
             return Err(Error::InvalidInput(
@@ -94,22 +81,8 @@ impl Hierarchy {
         if parents.len() + 1 != sizes.len() {
             return Err(Error::length("parents", parents.len(), sizes.len() - 1));
         }
-        if sizes[0] > MAX_STATES {
-            return Err(Error::TooLarge {
-                what: "level 0".to_string(),
-                states: sizes[0],
-                limit: MAX_STATES,
-            });
-        }
-        check_depth(sizes.len() - 1)?;
         let total = sizes.iter().fold(0usize, |a, &n| a.saturating_add(n));
-        if total > MAX_TOTAL_STATES {
-            return Err(Error::TooLarge {
-                what: "all levels together".to_string(),
-                states: total,
-                limit: MAX_TOTAL_STATES,
-            });
-        }
+        check_size(total, sizes.len())?;
         for (k, &n) in sizes.iter().enumerate() {
             if n == 0 {
                 return Err(Error::LevelSizes {
@@ -209,7 +182,8 @@ impl Hierarchy {
     /// `parent` is called once per state and level, finest level first.
     ///
     /// # Errors
-    /// [`Error::TooLarge`] above [`MAX_STATES`] (before `parent` is called);
+    /// [`Error::TooLarge`] beyond memory ([`crate::memory`]: checked for `n_0` and the
+    /// depth before `parent` is called, then level by level);
     /// [`Error::LevelSizes`] as soon as a level would be larger than the one below (nothing
     /// of that size is allocated); otherwise as [`Hierarchy::new`].
     ///
@@ -226,16 +200,14 @@ impl Hierarchy {
         depth: usize,
         mut parent: impl FnMut(usize, usize) -> usize,
     ) -> Result<Self> {
-        if n0 > MAX_STATES {
-            return Err(Error::TooLarge {
-                what: "level 0".to_string(),
-                states: n0,
-                limit: MAX_STATES,
-            });
-        }
+        check_size(n0, depth.saturating_add(1))?;
         let mut sizes = vec![n0];
         let mut parents = Vec::with_capacity(depth);
+        let mut total = n0;
         for k in 0..depth {
+            // The level about to be listed has sizes[k] <= n0 states.
+            total = total.saturating_add(sizes[k]);
+            check_size(total, depth + 1)?;
             let p: Vec<usize> = (0..sizes[k]).map(|x| parent(k, x)).collect();
             let n = p.iter().max().map_or(0, |&m| m.saturating_add(1));
             if n > sizes[k] {
@@ -277,7 +249,7 @@ impl Hierarchy {
     /// the next (states with one level-`k` label share their level-`(k+1)` label).
     ///
     /// # Errors
-    /// [`Error::TooLarge`] above [`MAX_STATES`]; [`Error::InvalidMap`] naming the first
+    /// [`Error::TooLarge`] beyond memory ([`crate::memory`]); [`Error::InvalidMap`] naming the first
     /// level-0 state whose labels are not nested; otherwise as [`Hierarchy::new`].
     ///
     /// ```
@@ -296,19 +268,16 @@ impl Hierarchy {
         depth: usize,
         mut label: impl FnMut(usize, usize) -> K,
     ) -> Result<(Self, Vec<Vec<K>>)> {
-        if n0 > MAX_STATES {
-            return Err(Error::TooLarge {
-                what: "level 0".to_string(),
-                states: n0,
-                limit: MAX_STATES,
-            });
-        }
+        check_size(n0, depth.saturating_add(1))?;
         // state[x]: the state of level-0 state x at the level being built (level 0: x).
         let mut state: Vec<usize> = (0..n0).collect();
         let mut sizes = vec![n0];
         let mut parents: Vec<Vec<usize>> = Vec::with_capacity(depth);
         let mut labels = Vec::with_capacity(depth);
+        let mut total = n0;
         for k in 1..=depth {
+            total = total.saturating_add(sizes[k - 1]);
+            check_size(total, depth + 1)?;
             let mut index: HashMap<K, usize> = HashMap::new();
             let mut names: Vec<K> = Vec::new();
             let mut parent = vec![usize::MAX; sizes[k - 1]];
@@ -343,9 +312,9 @@ impl Hierarchy {
     /// (leaf `i` has parent `i / b`).
     ///
     /// # Errors
-    /// [`Error::InvalidSetting`] for `b = 0`; [`Error::TooLarge`] if `b^d` exceeds
-    /// [`MAX_STATES`] or `d` exceeds [`MAX_DEPTH`] (nothing is allocated; with `b >= 2` the
-    /// states of all levels are then fewer than [`MAX_TOTAL_STATES`]).
+    /// [`Error::InvalidSetting`] for `b = 0`; [`Error::TooLarge`] when the `b^d + ... + 1`
+    /// states and `d + 1` levels would not fit in memory ([`crate::memory`]; nothing is
+    /// allocated).
     pub fn complete(b: usize, d: usize) -> Result<Self> {
         if b == 0 {
             return Err(Error::InvalidSetting {
@@ -354,16 +323,20 @@ impl Hierarchy {
                 reason: "must be at least 1",
             });
         }
-        check_depth(d)?;
-        let n0 = u32::try_from(d)
-            .ok()
-            .and_then(|d| b.checked_pow(d))
-            .filter(|&n| n <= MAX_STATES)
-            .ok_or_else(|| Error::TooLarge {
-                what: format!("complete tree with branching {b} and depth {d} ({b}^{d} leaves)"),
-                states: b.saturating_pow(u32::try_from(d).unwrap_or(u32::MAX)),
-                limit: MAX_STATES,
-            })?;
+        let n0 = b.saturating_pow(u32::try_from(d).unwrap_or(u32::MAX));
+        // n_k = n0 / b^k: the sum of all levels (saturating), without allocating.
+        let mut total = 0usize;
+        let mut n = n0;
+        for _ in 0..=d.min(usize::BITS as usize * 2) {
+            total = total.saturating_add(n);
+            n /= b;
+        }
+        total = total.saturating_add(d.saturating_sub(usize::BITS as usize * 2));
+        memory::check_tabulated(
+            || format!("the complete tree with branching {b} and depth {d}"),
+            total,
+            d.saturating_add(1),
+        )?;
         let mut sizes = Vec::with_capacity(d + 1);
         let mut n = n0;
         for _ in 0..=d {

@@ -60,6 +60,7 @@ pub mod families;
 pub mod hierarchy;
 pub mod inverse;
 pub mod lattice;
+pub mod memory;
 pub mod model;
 pub mod numerics;
 pub mod problem;

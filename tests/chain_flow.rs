@@ -772,3 +772,53 @@ fn larger_alphabets_agree_with_the_tabulated_engine() {
         }
     }
 }
+
+/// The command line's chain output at the edges of the constrained problem (docs/cli.md,
+/// "Constrained flows"): `--summary` keeps `bonds`; a chain given by one `bond` gets one
+/// matrix per level also at a boundary; with a zero multiplier the bonds are those of the
+/// problem actually solved (loss 0 on the allowed pairs at temperatures `w`).
+#[test]
+fn cli_chain_bonds_describe_the_returned_optimum() {
+    let run = |v: Value, summary: bool| cli::flow::run(&v, summary).unwrap();
+    let base = |extra: Value| {
+        let mut v = json!({"family": "chain", "levels": 2, "boundary": "open",
+                           "bond": [[0.0, 1.0], [1.0, 0.0]]});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    // --summary keeps the bonds.
+    let out = run(base(json!({"temperatures": [1.0, 1.0, 1.0]})), true);
+    assert_eq!(out["bonds"].as_array().unwrap().len(), 3);
+    // At the boundary c = min f = 0 the minimisers are the two constant configurations:
+    // one matrix per level, 0 on the diagonal and forbidden off it.
+    let out = run(
+        base(json!({"weights": [1.0, 1.0, 1.0], "mean": 0.0})),
+        false,
+    );
+    assert_eq!(out["boundary"], true);
+    for level in out["bonds"].as_array().unwrap() {
+        assert_eq!(level.as_array().unwrap().len(), 1, "{level}");
+        assert_eq!(level[0], json!([[0.0, null], [null, 0.0]]));
+    }
+    // c = 2 is the unconstrained mean (each of the 4 bonds costs 1 with probability 1/2):
+    // multiplier 0, uniform P*, and zero bonds at temperatures w.
+    let out = run(
+        base(json!({"weights": [1.0, 1.0, 1.0], "mean": 2.0})),
+        false,
+    );
+    assert_eq!(out["multiplier"], 0.0);
+    assert_eq!(out["temperatures"], json!([1.0, 1.0, 1.0]));
+    for level in out["bonds"].as_array().unwrap() {
+        assert_eq!(level[0], json!([[0.0, 0.0], [0.0, 0.0]]), "{level}");
+    }
+    let h0 = out["entropies"][0].as_f64().unwrap();
+    assert!((h0 - 5.0 * 2f64.ln()).abs() < 1e-12, "{h0}");
+    // No signed zeros anywhere in the output.
+    let out = run(
+        base(json!({"weights": [1.0, 0.0, 0.0], "mean": 3.5})),
+        false,
+    );
+    assert!(!out.to_string().contains("-0.0"), "{out}");
+}

@@ -265,10 +265,10 @@ proptest! {
         let fit = solve_floors(&q, Some(c), &floors).unwrap();
         prop_assert!(fit.status.is_converged(), "{:?}", fit.status);
         prop_assert!(rel(fit.point.expected_loss, c) < 1e-10);
-        for k in 0..2 {
-            prop_assert!(fit.point.entropies[k + 1] >= floors[k] - 1e-9);
+        for (k, &floor) in floors.iter().enumerate() {
+            prop_assert!(fit.point.entropies[k + 1] >= floor - 1e-9);
             if fit.floor_multipliers[k] > 0.0 {
-                prop_assert!((fit.point.entropies[k + 1] - floors[k]).abs() < 1e-9);
+                prop_assert!((fit.point.entropies[k + 1] - floor).abs() < 1e-9);
             }
         }
         let mean = solve_mean(&q, &fit.weights, MeanConstraint::Equal(c)).unwrap();

@@ -312,6 +312,35 @@ fn oversized_and_special_inputs_are_io_errors() {
 }
 
 #[test]
+fn a_path_that_is_a_pipe_is_read_like_a_file() {
+    use std::io::Write;
+    // `/dev/stdin` is the pipe below, as `<(...)` would be in a shell.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(["solve", "--summary", "/dev/stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"parents": [], "loss": [0, 1], "temperatures": [1]}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v["free_energy"].as_f64().unwrap();
+    assert!((f + (1.0 + (-1f64).exp()).ln()).abs() < 1e-15, "{f}");
+}
+
+#[test]
 fn duplicate_keys_are_refused_by_name() {
     for text in [
         r#"{"parents": [], "loss": [1, 2], "loss": [1, 2], "temperatures": [1]}"#,
@@ -330,12 +359,19 @@ fn sizes_are_checked_before_allocation_and_name_their_limit() {
         (
             "solve",
             json!({"tree": {"branching": 1, "depth": 100000000}, "loss": [0], "temperatures": [1]}),
-            "4096",
+            "memory budget",
         ),
         (
             "solve",
             json!({"tree": {"branching": 2, "depth": 48}, "loss": [0], "temperatures": [1]}),
             "limit",
+        ),
+        (
+            // Moment mode without a loss: nothing of the tree's size is read from the input.
+            "solve",
+            json!({"tree": {"branching": 2, "depth": 31}, "weights": vec![1.0; 32],
+                   "features": [{"indices": [0], "values": [1.0]}], "targets": [0.5]}),
+            "memory budget",
         ),
         (
             "pareto",

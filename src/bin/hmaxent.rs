@@ -36,7 +36,8 @@ enum Command {
         #[arg(long)]
         svg: Option<String>,
     },
-    /// Parameter flows of the built-in families (chain, quadratic, log-cascade).
+    /// Parameter flows of the built-in families (chain, quadratic, quadratic-modular,
+    /// log-cascade, hierarchical-ising).
     Flow {
         /// Problem file (stdin when absent or `-`).
         path: Option<String>,
@@ -46,52 +47,58 @@ enum Command {
     },
 }
 
-/// The largest input read, in bytes (docs/cli.md, "Input size").
-const MAX_INPUT_BYTES: u64 = 64 << 20;
+/// The largest input read, in bytes: a sixteenth of the memory budget
+/// (`hmaxent::memory::memory_budget`; parsing costs a few times the text), at least 64 MiB
+/// (docs/cli.md, "Input size").
+fn max_input_bytes() -> u64 {
+    (hmaxent::memory::memory_budget() / 16).max(64 << 20)
+}
 
 /// The exit status after a closed stdout (a broken pipe): what a shell reports for a process
 /// ended by `SIGPIPE`, `128 + 13` (docs/cli.md, "Errors").
 const BROKEN_PIPE_STATUS: u8 = 141;
 
-/// Reads at most [`MAX_INPUT_BYTES`] (more is an `io` error naming the limit). A path must
-/// name a regular file: a FIFO, a device such as `/dev/zero` or a directory is refused
-/// before it is opened (opening a FIFO would wait for a writer).
+/// Reads a JSON text from `path` (stdin for `None` or `-`; a regular file, a FIFO such as
+/// `<(...)`, `/dev/stdin`, ...), in chunks, refusing as soon as it is known not to be one:
+/// more than [`max_input_bytes`], or a control byte that no JSON text contains (anything
+/// below `0x20` but tab, line feed and carriage return), so `/dev/zero` or a binary file
+/// ends at its first chunk. Both are `io` errors naming the limit or the byte.
 fn read(path: Option<&str>) -> Result<String, Error> {
-    let too_large = |what: &str| {
-        Error::Io(format!(
-            "{what} is larger than the input limit of {MAX_INPUT_BYTES} bytes"
-        ))
+    let (name, mut source): (&str, Box<dyn Read>) = match path {
+        None | Some("-") => ("stdin", Box::new(std::io::stdin())),
+        Some(p) => (
+            p,
+            Box::new(
+                std::fs::File::open(p).map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?,
+            ),
+        ),
     };
+    let limit = max_input_bytes();
     let mut bytes = Vec::new();
-    match path {
-        None | Some("-") => {
-            std::io::stdin()
-                .take(MAX_INPUT_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?;
-            if bytes.len() as u64 > MAX_INPUT_BYTES {
-                return Err(too_large("stdin"));
-            }
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = match source.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Io(format!("cannot read {name}: {e}"))),
+        };
+        if let Some(i) = chunk[..n]
+            .iter()
+            .position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        {
+            return Err(Error::Io(format!(
+                "cannot read {name}: not a JSON text (byte {:#04x} at offset {})",
+                chunk[i],
+                bytes.len() + i
+            )));
         }
-        Some(p) => {
-            let meta =
-                std::fs::metadata(p).map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?;
-            if !meta.is_file() {
-                return Err(Error::Io(format!(
-                    "cannot read {p}: not a regular file (a FIFO, device or directory); \
-                     pipe it to stdin instead"
-                )));
-            }
-            if meta.len() > MAX_INPUT_BYTES {
-                return Err(too_large(p));
-            }
-            std::fs::File::open(p)
-                .and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
-                .map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?;
-            if bytes.len() as u64 > MAX_INPUT_BYTES {
-                return Err(too_large(p));
-            }
+        if (bytes.len() + n) as u64 > limit {
+            return Err(Error::Io(format!(
+                "{name} is larger than the input limit of {limit} bytes"
+            )));
         }
+        bytes.extend_from_slice(&chunk[..n]);
     }
     String::from_utf8(bytes)
         .map_err(|e| Error::InvalidInput(format!("malformed JSON: the input is not UTF-8 ({e})")))

@@ -16,13 +16,23 @@ pub fn object<'a>(v: &'a Value, what: &str, allowed: &[&str]) -> Result<&'a Map<
     let m = v
         .as_object()
         .ok_or_else(|| bad(format!("{what} must be a JSON object")))?;
-    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(bad(format!(
-            "unknown field `{k}` in {what}; allowed fields: {}",
-            allowed.join(", ")
-        )));
-    }
+    known_fields(m, what, &[allowed])?;
     Ok(m)
+}
+
+/// Every key of `m` is in one of the `allowed` lists.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the first unknown field, `what`, and every allowed field.
+pub fn known_fields(m: &Map<String, Value>, what: &str, allowed: &[&[&str]]) -> Result<()> {
+    let known = |k: &str| allowed.iter().any(|list| list.contains(&k));
+    match m.keys().find(|k| !known(k)) {
+        Some(k) => Err(bad(format!(
+            "unknown field `{k}` in {what}; allowed fields: {}",
+            allowed.concat().join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A required field.
@@ -132,25 +142,35 @@ fn short(v: &Value) -> String {
 /// A finite output number.
 ///
 /// # Errors
-/// [`Error::Numerical`] if `x` is not finite (JSON cannot carry it).
+/// [`Error::Overflow`] naming `field` if `x` is infinite, [`Error::Numerical`] if it is NaN
+/// (JSON carries neither).
 pub fn out(x: f64, field: &str) -> Result<Value> {
     if x.is_finite() {
-        Ok(Value::from(x))
-    } else {
+        // `-0.0` prints as `0.0`: a zero temperature or gap has no sign worth reporting.
+        Ok(Value::from(if x == 0.0 { 0.0 } else { x }))
+    } else if x.is_nan() {
         Err(Error::Numerical(format!(
-            "{field} = {x} does not fit in a finite f64"
+            "{field} is not a number (NaN): an intermediate overflow met a zero"
         )))
+    } else {
+        Err(Error::overflow(field, None, None))
     }
 }
 
 /// An array of finite output numbers.
 ///
 /// # Errors
-/// As [`out`].
+/// As [`out`], naming the entry.
 pub fn out_vec(xs: &[f64], field: &str) -> Result<Value> {
     xs.iter()
         .enumerate()
-        .map(|(i, &x)| out(x, &format!("{field}[{i}]")))
+        .map(|(i, &x)| {
+            if x.is_finite() {
+                out(x, field)
+            } else {
+                out(x, &format!("{field}[{i}]"))
+            }
+        })
         .collect::<Result<Vec<_>>>()
         .map(Value::Array)
 }

@@ -164,20 +164,16 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
                 .to_string(),
         ));
     }
-    if let Some(k) = m
-        .keys()
-        .find(|k| !own.contains(&k.as_str()) && !extra.contains(&k.as_str()))
-    {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the {family} pareto input; allowed fields: {}, {}",
-            own.iter()
-                .filter(|f| **f != "temperatures")
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-            extra.join(", ")
-        )));
-    }
+    let own: Vec<&str> = own
+        .iter()
+        .copied()
+        .filter(|f| *f != "temperatures")
+        .collect();
+    super::json::known_fields(
+        m,
+        &format!("the {family} pareto input"),
+        &[&own[..], &extra[..]],
+    )?;
     let mean = mean_of(m)?;
     match family {
         "chain" => family_frontier(&flow::chain::chain(m)?, m, mean, svg),

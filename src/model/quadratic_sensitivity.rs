@@ -50,7 +50,7 @@ pub(super) fn sensitivity(
         let unit = &c.covariance / cum[j];
         d.push(&lift * unit * lift.transpose());
         if j + 1 < levels {
-            lift = lift * &c.gain;
+            lift *= &c.gain;
         }
     }
     // T_k and the Cholesky factor of C_k, level by level.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::constrained::{self, Mode};
 use crate::cli::json;
 use crate::constraints::solve_mean;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::families::cascade::Cascade;
 
 /// The input fields of a cascade (besides the constrained form's).
@@ -55,16 +55,11 @@ pub fn cascade(input: &Map<String, Value>) -> Result<Cascade> {
 /// attainable interval; `numerical` for results beyond `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
     let _ = summary;
-    if let Some(k) = input
-        .keys()
-        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
-    {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the log-cascade flow input; allowed fields: {}, {}",
-            FIELDS.join(", "),
-            constrained::FIELDS.join(", ")
-        )));
-    }
+    json::known_fields(
+        input,
+        "the log-cascade flow input",
+        &[FIELDS, constrained::FIELDS],
+    )?;
     let cascade = cascade(input)?;
     let depth = cascade.depth();
     let mut o = Map::new();

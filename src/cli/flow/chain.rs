@@ -5,9 +5,11 @@
 //! `null` entries are `+inf`. Output: `free_energy`, `entropies`, `expected_loss`, `bonds`
 //! (per level the normalised renormalised bond matrices, `null` for `+inf`), and the extras
 //! `conditional_entropies`, `cumulative_temperatures` and `constants` (`C_k`, so that
-//! `g_k(y) = C_k + sum_j bonds[k][j](y_j, y_{j+1})`). `--summary` omits `bonds` and
-//! `constants`. With `weights` and `mean` / `mean_at_most` in place of `temperatures`: the
-//! mean-constrained chain, with the fields of [`constrained::put_fit`] added.
+//! `g_k(y) = C_k + sum_j bonds[k][j](y_j, y_{j+1})`); `--summary` changes nothing (the chain
+//! has no table beyond its bonds). With `weights` and `mean` / `mean_at_most` in place of
+//! `temperatures`: the mean-constrained chain, with the fields of [`constrained::put_fit`]
+//! added; `bonds` and `constants` are those of the problem whose optimum is returned (with a
+//! zero multiplier: the loss `0` on the allowed pairs at temperatures `w`).
 
 use serde_json::{Map, Value};
 
@@ -16,6 +18,7 @@ use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::chain::{Boundary, Chain, ChainSolution};
 use crate::model::Orientation;
+use crate::temperatures::Temperatures;
 
 use crate::cli::json;
 
@@ -117,7 +120,7 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
                     row.iter()
                         .map(|&x| {
                             if x.is_finite() {
-                                Value::from(x)
+                                Value::from(x + 0.0) // -0.0 prints as 0.0
                             } else {
                                 Value::Null
                             }
@@ -129,7 +132,7 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
     )
 }
 
-/// Runs the family on a parsed input object; `summary` omits the per-level bond tables.
+/// Runs the family on a parsed input object (`summary` is accepted and changes nothing).
 /// With `weights` and `mean` / `mean_at_most` in place of `temperatures` it solves the
 /// mean-constrained problem ([`crate::constraints::solve_mean`]) and reports the chain at the
 /// optimum; with a negative multiplier the flow is that of `-f` at `|tau|`, and `bonds` and
@@ -140,16 +143,12 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
 /// forbidden or the mean is outside the attainable interval, `numerical` for results beyond
 /// `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    if let Some(k) = input
-        .keys()
-        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
-    {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the chain flow input; allowed fields: {}, {}",
-            FIELDS.join(", "),
-            constrained::FIELDS.join(", ")
-        )));
-    }
+    let _ = summary;
+    json::known_fields(
+        input,
+        "the chain flow input",
+        &[FIELDS, constrained::FIELDS],
+    )?;
     let c = chain(input)?;
     let mut o = Map::new();
     match constrained::mode(input, c.levels() + 1)? {
@@ -160,7 +159,7 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             json::put_vec(&mut o, "entropies", &s.entropies)?;
             json::put(&mut o, "expected_loss", s.expected_loss)?;
             json::put_vec(&mut o, "cumulative_temperatures", t.cumulative_slice())?;
-            put_solution(&mut o, &c, &sol, 1.0, summary)?;
+            put_solution(&mut o, &c, &sol, 1.0)?;
         }
         Mode::Constrained {
             weights,
@@ -172,47 +171,72 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
                 Orientation::Negated => -1.0,
             };
             constrained::put_fit(&mut o, &fit)?;
-            put_solution(&mut o, &c, &fit.solution, sign, summary)?;
+            if fit.multiplier == Some(0.0) {
+                // The optimum is Theorem A for the zero loss on the allowed pairs at `w`:
+                // report that problem's bonds, not those of `f` at the huge temperatures
+                // that evaluated it.
+                let free = allowed_pairs(&c)?.solve(&Temperatures::new(&weights)?)?;
+                put_solution(&mut o, &c, &free, 1.0)?;
+            } else {
+                put_solution(&mut o, &c, &fit.solution, sign)?;
+            }
         }
     }
     Ok(Value::Object(o))
 }
 
-/// `conditional_entropies`, and unless `summary` the bonds and constants of every level
-/// (times `sign`: `-1` turns the flow of `-f` back into losses of `f`).
+/// The chain with loss `0` on every allowed pair and `+inf` on every forbidden one: the
+/// problem whose Theorem A optimum at `w` is the zero-multiplier optimum.
+fn allowed_pairs(c: &Chain) -> Result<Chain> {
+    let zero = |b: &[f64]| -> Vec<f64> {
+        b.iter()
+            .map(|&x| if x == f64::INFINITY { x } else { 0.0 })
+            .collect()
+    };
+    if c.is_homogeneous() {
+        Chain::homogeneous(c.q(), c.levels(), c.boundary(), &zero(c.bond(0)))
+    } else {
+        let n = 1usize << c.levels();
+        let bonds = (0..n).flat_map(|i| zero(c.bond(i))).collect();
+        Chain::inhomogeneous(c.q(), c.levels(), c.boundary(), bonds)
+    }
+}
+
+/// `conditional_entropies`, and the bonds and constants of every level (times `sign`: `-1`
+/// turns the flow of `-f` back into losses of `f`). A chain given by one `bond` gets one
+/// matrix per level whenever the bonds of that level are all equal (always, except at a
+/// boundary limit whose minimisers differ along the chain).
 fn put_solution(
     o: &mut Map<String, Value>,
     c: &Chain,
     sol: &ChainSolution,
     sign: f64,
-    summary: bool,
 ) -> Result<()> {
     json::put_vec(
         o,
         "conditional_entropies",
         &sol.summary.conditional_entropies,
     )?;
-    if !summary {
-        let q = c.q();
-        let mut bonds = Vec::with_capacity(c.levels() + 1);
-        let mut constants = Vec::with_capacity(c.levels() + 1);
-        for k in 0..=c.levels() {
-            let g = sol.flow.loss(k);
-            let signed: Vec<f64> = g
-                .bonds
-                .iter()
-                .map(|&x| if x.is_finite() { sign * x } else { x })
-                .collect();
-            bonds.push(Value::Array(
-                signed
-                    .chunks_exact(q * q)
-                    .map(|b| matrix_out(b, q))
-                    .collect(),
-            ));
-            constants.push(sign * g.constant);
+    let q = c.q();
+    let mut bonds = Vec::with_capacity(c.levels() + 1);
+    let mut constants = Vec::with_capacity(c.levels() + 1);
+    for k in 0..=c.levels() {
+        let g = sol.flow.loss(k);
+        let signed: Vec<f64> = g
+            .bonds
+            .iter()
+            .map(|&x| if x.is_finite() { sign * x } else { x })
+            .collect();
+        let mut matrices: Vec<&[f64]> = signed.chunks_exact(q * q).collect();
+        if c.is_homogeneous() && matrices.windows(2).all(|w| w[0] == w[1]) {
+            matrices.truncate(1);
         }
-        o.insert("bonds".to_string(), Value::Array(bonds));
-        json::put_vec(o, "constants", &constants)?;
+        bonds.push(Value::Array(
+            matrices.into_iter().map(|b| matrix_out(b, q)).collect(),
+        ));
+        constants.push(sign * g.constant);
     }
+    o.insert("bonds".to_string(), Value::Array(bonds));
+    json::put_vec(o, "constants", &constants)?;
     Ok(())
 }

@@ -49,16 +49,11 @@ pub fn model(m: &Map<String, Value>) -> Result<Exchangeable> {
 /// # Errors
 /// `invalid_input` for anything malformed; `numerical` for results beyond `f64`.
 pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
-    if let Some(k) = input
-        .keys()
-        .find(|k| !FIELDS.contains(&k.as_str()) && !constrained::FIELDS.contains(&k.as_str()))
-    {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the hierarchical-ising flow input; allowed fields: {}, {}",
-            FIELDS.join(", "),
-            constrained::FIELDS.join(", ")
-        )));
-    }
+    json::known_fields(
+        input,
+        "the hierarchical-ising flow input",
+        &[FIELDS, constrained::FIELDS],
+    )?;
     let model = model(input)?;
     let n = model.levels();
     let mut o = Map::new();

@@ -48,13 +48,7 @@ pub const MODULAR_FIELDS: &[&str] = &[
 ];
 
 fn check_fields(input: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
-    if let Some(k) = input.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(Error::InvalidInput(format!(
-            "unknown field `{k}` in the {what} flow input; allowed fields: {}",
-            allowed.join(", ")
-        )));
-    }
-    Ok(())
+    json::known_fields(input, &format!("the {what} flow input"), &[allowed])
 }
 
 /// A matrix given as a non-empty list of equally long rows of finite numbers.
