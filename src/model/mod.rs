@@ -23,6 +23,7 @@
 //! [`crate::constraints::frontier`].
 
 mod cascade;
+mod cascade_sensitivity;
 mod chain;
 mod chain_sensitivity;
 mod exchangeable;
@@ -180,7 +181,14 @@ pub trait Model {
     /// # Errors
     /// [`Error::Numerical`] when `w K` overflows; the model's own errors.
     fn solve_free(&self, weights: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
-        let (tau, _) = scaled_temperatures(self, 0.0, weights)?;
+        let range = self.loss_range()?;
+        let scale = 1f64.max(range.min.abs()).max(range.max.abs());
+        let k = 2f64.powi(600) / scale;
+        let tau = weights.scaled(k).map_err(|_| {
+            Error::Numerical(format!(
+                "the zero-multiplier temperatures w * {k:e} do not fit in f64"
+            ))
+        })?;
         self.solve_point(&tau)
     }
 
@@ -257,8 +265,10 @@ pub trait Model {
 }
 
 /// The temperatures `tau = w / lambda` of the loss `lambda f` at weights `w`, with
-/// `1 / lambda`; for `lambda = 0` (the unconstrained optimum) `lambda = 1 / K` with
-/// `K = 2^600 / max(1, |min f|, |max f|)` ([`Model::solve_free`]).
+/// `1 / lambda`, for [`Model::sensitivity`]; for `lambda = 0` (the unconstrained optimum)
+/// `lambda = 1 / K` with `K = 2^300 / max(1, |min f|, |max f|)`: like [`Model::solve_free`]'s
+/// `2^600` far below `f64` rounding (`f / (K S)` changes a Gibbs weight by `2^-300`
+/// relative), while tangents of order `K^2` and `1 / K^2` still fit in `f64`.
 ///
 /// # Errors
 /// [`Error::Numerical`] when `w / lambda` overflows; the errors of [`Model::loss_range`].
@@ -271,7 +281,7 @@ pub(crate) fn scaled_temperatures<M: Model + ?Sized>(
         1.0 / lambda
     } else {
         let range = model.loss_range()?;
-        2f64.powi(600) / 1f64.max(range.min.abs()).max(range.max.abs())
+        2f64.powi(300) / 1f64.max(range.min.abs()).max(range.max.abs())
     };
     let tau = w.scaled(k).map_err(|_| {
         Error::Numerical(format!(
