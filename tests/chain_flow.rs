@@ -12,9 +12,10 @@ use hmaxent::cli;
 use hmaxent::dual::Dual;
 use hmaxent::families::chain::{
     fixed_point, interaction, ising_bond, ising_fixed_points, ising_flow, ising_flow_diagram,
-    ising_parameters, BondScalar, Boundary, Chain, IsingCouplings,
+    ising_parameters, BondScalar, Boundary, Chain, Decimation, IsingCouplings,
 };
 use hmaxent::numerics::soft_min_plus;
+use hmaxent::rg::{reconstruct, sweep};
 use hmaxent::{Error, Temperatures};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -105,6 +106,58 @@ proptest! {
                 prop_assert_eq!(b.kind(), hmaxent::ErrorKind::Infeasible);
             }
             (a, b) => prop_assert!(false, "tabulated {:?} vs flow {:?}", a.err(), b.err()),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The chain's top-down pass through the one driver (`rg::reconstruct` with the
+    /// `Reconstruct` of `Decimation`), homogeneous chains included, against the tabulated
+    /// engine: every conditional entropy, `E f = C_0 + E[sum_i phi_{0,i}]`, and the pair
+    /// marginals of every level's bonds (levels >= 1) summed from the tabulated `P*_k`.
+    #[test]
+    fn top_down_through_the_driver_equals_the_tabulated_engine((chain, tau) in chains()) {
+        let t = Temperatures::new(&tau).unwrap();
+        let (_, problem) = chain.tabulate().unwrap();
+        let (Ok(tab), Ok(flow)) = (problem.solve(&t), chain.flow(&t)) else {
+            return Ok(());
+        };
+        let step = Decimation::<f64>::new(&chain);
+        let swept = sweep(&step, flow.loss(0), t.cumulative_slice()).unwrap();
+        let rec = reconstruct(&step, swept.conditionals);
+        let l = chain.levels();
+        prop_assert_eq!(rec.conditional_entropies.len(), l + 1);
+        for (k, &h) in rec.conditional_entropies.iter().enumerate() {
+            let want = if k < l { tab.conditional_entropy(k) } else { tab.entropy(l) };
+            prop_assert!(close(h, want, 1e-12), "H(Y_{} | Y_{}): {} vs tabulated {}", k, k + 1, h, want);
+        }
+        let e = flow.loss(0).constant + rec.marginals[0].expected_loss;
+        prop_assert!(close(e, tab.expected_total_loss(), 1e-12),
+            "E f: {} vs tabulated {}", e, tab.expected_total_loss());
+        let q = chain.q();
+        for k in 1..=l {
+            let m = chain.sites(k).unwrap();
+            let bonds = if chain.boundary() == Boundary::Open { m - 1 } else { m };
+            // A ring's top has one site and one bond, from the site to itself.
+            let mut want = vec![0.0; bonds * q * q];
+            let mut y = vec![0usize; m];
+            for (idx, p) in tab.marginal(k).into_iter().enumerate() {
+                let mut x = idx;
+                for d in y.iter_mut().rev() {
+                    *d = x % q;
+                    x /= q;
+                }
+                for j in 0..bonds {
+                    want[j * q * q + y[j] * q + y[(j + 1) % m]] += p;
+                }
+            }
+            let got = &rec.marginals[k].pairs;
+            prop_assert_eq!(got.len(), want.len());
+            for (i, (&a, &b)) in got.iter().zip(&want).enumerate() {
+                prop_assert!((a - b).abs() <= 1e-12, "level {} pair entry {}: {} vs tabulated {}", k, i, a, b);
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 //! A seeded fuzz test of the front door: mutated inputs for `solve`, `pareto` and `flow`.
 //!
 //! Every run must end in one JSON object (exit 0) or one line `error: <kind>: ...` with a
-//! known kind (exit 2): never a panic (exit 101), never longer than 10 s. Most inputs go
-//! through the subcommands in-process (a panic is caught and counted); a sample goes through
-//! the binary itself, which checks the exit status and the streams.
+//! known kind (exit 2): never a panic (exit 101), never longer than 10 s, never a resident
+//! set over 1 GB. Most inputs go through the subcommands in-process (a panic is caught and
+//! counted; the test process's own peak resident set is checked at the end); a sample goes
+//! through the binary itself, which checks the exit status and the streams, kills a run at
+//! 10 s, and reads the children's peak resident set (`getrusage(RUSAGE_CHILDREN)`, Linux).
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -167,7 +169,7 @@ fn in_process(cmd: &str, text: &str) -> Result<(), String> {
             _ => cli::flow::run(&v, true),
         }
     }));
-    if start.elapsed() > Duration::from_secs(10) {
+    if start.elapsed() > TIME_LIMIT {
         return Err(format!("took {:?}", start.elapsed()));
     }
     match outcome {
@@ -189,8 +191,28 @@ fn in_process(cmd: &str, text: &str) -> Result<(), String> {
     }
 }
 
+/// The limits of one run of the binary.
+const TIME_LIMIT: Duration = Duration::from_secs(10);
+const RSS_LIMIT_KB: i64 = 1 << 20;
+
+/// The largest resident set (KB) of any child process waited for so far
+/// (`getrusage(RUSAGE_CHILDREN)`, Linux only; `None` elsewhere).
+#[cfg(target_os = "linux")]
+fn children_max_rss_kb() -> Option<i64> {
+    // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    (rc == 0).then_some(usage.ru_maxrss as i64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn children_max_rss_kb() -> Option<i64> {
+    None
+}
+
 /// Runs one input through the binary: exit 0 with one JSON object on stdout, or exit 2 with
-/// one error line on stderr and nothing on stdout.
+/// one error line on stderr and nothing on stdout; killed (and failed) after 10 s, failed if
+/// a child's resident set ever exceeded 1 GB.
 fn through_binary(cmd: &str, text: &str) -> Result<(), String> {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
@@ -204,10 +226,39 @@ fn through_binary(cmd: &str, text: &str) -> Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if start.elapsed() > Duration::from_secs(10) {
-        return Err(format!("took {:?}", start.elapsed()));
+    let mut stdin = child.stdin.take().unwrap();
+    let text = text.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if start.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("killed after {:?}", start.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let _ = writer.join();
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if let Some(kb) = children_max_rss_kb().filter(|&kb| kb > RSS_LIMIT_KB) {
+        return Err(format!("a child's resident set reached {kb} KB"));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -251,6 +302,23 @@ fn fuzz(seed: u64, count: usize, every_binary: usize) {
         failures.len(),
         failures.join("\n")
     );
+    if let Some(kb) = own_max_rss_kb() {
+        assert!(kb <= RSS_LIMIT_KB, "the in-process runs reached {kb} KB");
+    }
+}
+
+/// The test process's own peak resident set (KB), Linux only.
+#[cfg(target_os = "linux")]
+fn own_max_rss_kb() -> Option<i64> {
+    // SAFETY: as in `children_max_rss_kb`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    (rc == 0).then_some(usage.ru_maxrss as i64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn own_max_rss_kb() -> Option<i64> {
+    None
 }
 
 #[test]

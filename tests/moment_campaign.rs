@@ -304,6 +304,17 @@ fn judge(seed: u64, tally: &mut Tally) {
                 Sense::Le => *t >= 0.0,
                 Sense::Ge => *t <= 0.0,
             });
+            // theta·(phi(x) - c) state by state, the differences first (an offset common
+            // to phi_i and c_i cancels exactly); its rounding is within
+            // 2 (m + 2) eps sum_i |theta_i (phi_i(x) - c_i)|.
+            let separated = (0..case.sizes[0]).filter(|&x| ok[x]).all(|x| {
+                let terms: Vec<f64> = (0..m)
+                    .map(|i| direction[i] * (case.features[i][x] - case.targets[i]))
+                    .collect();
+                let exposed: f64 = terms.iter().sum();
+                let size: f64 = terms.iter().map(|t| t.abs()).sum();
+                exposed > 2.0 * (m as f64 + 2.0) * f64::EPSILON * size
+            });
             let tc: f64 = direction
                 .iter()
                 .zip(&case.targets)
@@ -317,14 +328,7 @@ fn judge(seed: u64, tally: &mut Tally) {
                         .sum::<f64>()
                 })
                 .fold(f64::INFINITY, f64::min);
-            let magnitude: f64 = (0..m)
-                .map(|i| {
-                    let big = case.features[i].iter().fold(0.0f64, |a, v| a.max(v.abs()));
-                    direction[i].abs() * big.max(case.targets[i].abs())
-                })
-                .sum();
-            let rounding = 4.0 * (m as f64 + 2.0) * f64::EPSILON * magnitude;
-            if signs && hull - tc > rounding {
+            if signs && separated {
                 tally.infeasible += 1;
             } else {
                 tally.bad_certificate.push((
@@ -365,16 +369,21 @@ fn campaign(first: u64, count: u64) -> Tally {
         .chain(&tally.bad_certificate)
         .chain(&tally.other)
         .chain(&tally.numerical)
-        .take(20)
+        .take(if std::env::var("SHOW_ALL").is_ok() {
+            usize::MAX
+        } else {
+            20
+        })
     {
         eprintln!("  seed {seed}: {what}");
     }
     tally
 }
 
-/// No answer misses a target, every certificate separates. `numerical` remains on targets
-/// within about `1e-9` of a face, where the LP stalls, and a rare `all_forbidden` when a
-/// face carries only reference masses near `1e-300`; both are bounded here and reported.
+/// No answer misses a target, every certificate separates, no other error. `numerical`
+/// remains only on targets `1e-9` inside a face (Newton's multipliers run past the face and
+/// its masses underflow: 3 of the first 2,000 seeds, 7 of the 5,000 of the long run), bounded
+/// here at 0.2% and reported.
 fn assert_clean(t: &Tally, total: usize) {
     assert!(
         t.missed.is_empty(),
@@ -386,9 +395,9 @@ fn assert_clean(t: &Tally, total: usize) {
         "certificates: {:?}",
         t.bad_certificate
     );
-    assert!(t.other.len() * 100 <= total, "other errors: {:?}", t.other);
+    assert!(t.other.is_empty(), "other errors: {:?}", t.other);
     assert!(
-        t.numerical.len() * 100 <= 8 * total,
+        t.numerical.len() * 500 <= total,
         "numerical: {:?}",
         t.numerical
     );
@@ -396,12 +405,12 @@ fn assert_clean(t: &Tally, total: usize) {
 
 #[test]
 fn every_answer_meets_its_targets_or_is_certified_infeasible() {
-    assert_clean(&campaign(0, 400), 400);
+    assert_clean(&campaign(0, 2_000), 2_000);
 }
 
 /// The full campaign (`cargo test --test moment_campaign -- --ignored`).
 #[test]
-#[ignore = "about a minute; the default run covers the first 400 seeds"]
+#[ignore = "about 10 s; the default run covers the first 2,000 seeds"]
 fn campaign_of_five_thousand_problems() {
     assert_clean(&campaign(1_000_000, 5_000), 5_000);
 }

@@ -437,36 +437,50 @@ fn certificate(
     Ok(direction)
 }
 
-/// The certificate `theta` proves infeasibility when `theta·c < min_x theta·phi(x)` (over the
-/// allowed states) by more than the rounding of the two sums, bounded by
-/// `4 (m + 2) eps sum_i |theta_i| max(|c_i|, max_x |phi_i(x)|)`: then the exact numbers are
-/// ordered the same way. Both numbers are computed here in `f64` from the rows as given, so
-/// the error states exactly what was checked. `None` when they are not that clearly apart.
+/// The certificate `theta` proves infeasibility when `min_x theta·(phi(x) - c) > 0` over the
+/// allowed states, i.e. `theta·c < min_x theta·phi(x)`. The differences `phi_i(x) - c_i` are
+/// taken first, so a common offset (`1e6` on a row) cancels exactly instead of rounding both
+/// sums: state by state the computed `theta·(phi(x) - c)` is within
+/// `2 (m + 2) eps sum_i |theta_i (phi_i(x) - c_i)|` of the exact value, and the certificate
+/// is accepted when it exceeds that bound on every allowed state. The error reports
+/// `target_value = theta·c` and `hull_min = theta·c + min_x theta·(phi(x) - c)`. `None`
+/// when they are not that clearly apart (or no state is allowed).
 pub(crate) fn separation(
     features: &[Row],
     allowed: &[bool],
     targets: &[f64],
     theta: &[f64],
 ) -> Option<Error> {
+    let n = allowed.len();
+    let mut margin = vec![0.0; n];
+    let mut size = vec![0.0; n];
+    let mut values = vec![0.0; n];
+    for ((row, &t), &c) in features.iter().zip(theta).zip(targets) {
+        if t == 0.0 {
+            continue;
+        }
+        values.iter_mut().for_each(|v| *v = 0.0);
+        row.for_each(|x, v| values[x] = v);
+        for ((m, s), &v) in margin.iter_mut().zip(size.iter_mut()).zip(&values) {
+            let term = t * (v - c);
+            *m += term;
+            *s += term.abs();
+        }
+    }
+    let bound = 2.0 * (theta.len() as f64 + 2.0) * f64::EPSILON;
+    let mut least = f64::INFINITY;
+    for x in (0..n).filter(|&x| allowed[x]) {
+        // (NaN fails too.)
+        let separates = margin[x] > bound * size[x];
+        if !separates {
+            return None;
+        }
+        least = least.min(margin[x]);
+    }
     let target_value: f64 = theta.iter().zip(targets).map(|(t, c)| t * c).sum();
-    let mut along = vec![0.0; allowed.len()];
-    Row::add_combination(features, theta, &mut along);
-    let hull_min = (0..allowed.len())
-        .filter(|&x| allowed[x])
-        .map(|x| along[x])
-        .fold(f64::INFINITY, f64::min);
-    let magnitude: f64 = features
-        .iter()
-        .zip(theta.iter().zip(targets))
-        .map(|(row, (t, c))| {
-            let (lo, hi) = row.range();
-            t.abs() * c.abs().max(lo.abs()).max(hi.abs())
-        })
-        .sum();
-    let rounding = 4.0 * (theta.len() as f64 + 2.0) * f64::EPSILON * magnitude;
-    (hull_min - target_value > rounding).then(|| Error::InfeasibleMoments {
+    least.is_finite().then(|| Error::InfeasibleMoments {
         direction: theta.to_vec(),
         target_value,
-        hull_min,
+        hull_min: target_value + least,
     })
 }

@@ -9,6 +9,7 @@ pub mod features;
 pub mod floors;
 pub mod mean;
 pub mod moments;
+pub(crate) mod nearest;
 pub(crate) mod newton;
 pub mod pareto;
 pub mod root;

@@ -132,7 +132,8 @@ pub(crate) fn stopped(x: &[f64], r: &[f64], value: f64, stop: &Stopping) -> bool
 /// Minimises `objective` over the box `bounds` from `start` (projected first).
 ///
 /// # Errors
-/// Whatever the objective's evaluations return.
+/// Whatever the objective's evaluations at the start and at accepted points return (a trial
+/// point of the line search whose evaluation fails is a step too long, and is halved).
 pub(crate) fn minimise(
     objective: &impl Objective,
     bounds: &[Bound],
@@ -168,6 +169,13 @@ pub(crate) fn minimise(
             &stop.gradient,
             cap,
         );
+        // A direction that is not finite (a Hessian of subnormal entries under reference
+        // masses near 1e-300) falls back to the gradient step.
+        let d = if d.iter().all(|v| v.is_finite()) {
+            d
+        } else {
+            residual.iter().map(|r| -r).collect()
+        };
         // The cap measures the projected move: a variable held at its bound by a steep
         // gradient (a huge `d_i` that projection cancels) must not shrink the others' step.
         let mut probe: Vec<f64> = x.iter().zip(&d).map(|(t, d)| t + d).collect();
@@ -187,7 +195,15 @@ pub(crate) fn minimise(
             if trial == x {
                 break;
             }
-            let next = objective.point(&trial)?;
+            // A trial point whose evaluation fails (its losses overflow) is too far: halve.
+            let next = match objective.point(&trial) {
+                Ok(next) if next.value.is_finite() => next,
+                _ => {
+                    evaluations += 1;
+                    alpha *= 0.5;
+                    continue;
+                }
+            };
             evaluations += 1;
             let change: Vec<f64> = trial.iter().zip(&x).map(|(a, b)| a - b).collect();
             let decrease = dot(&at.gradient, &change);
@@ -304,7 +320,8 @@ fn pseudo_solve_split(h: DMatrix<f64>, g: &DVector<f64>) -> (DVector<f64>, DVect
     let mut step = DVector::zeros(g.len());
     let mut null = DVector::zeros(g.len());
     for (k, &l) in eig.eigenvalues.iter().enumerate() {
-        if l > cut && l > 0.0 {
+        // A normal eigenvalue only: `1 / l` of a subnormal one overflows.
+        if l > cut && l.is_normal() && l > 0.0 {
             step += eig.eigenvectors.column(k) * (coeff[k] / l);
         } else {
             null += eig.eigenvectors.column(k) * coeff[k];

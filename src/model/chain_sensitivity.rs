@@ -98,7 +98,7 @@ fn pass(chain: &Chain, tau: &Temperatures, seed: f64, start: usize) -> Result<Pa
         })
         .collect();
     let g0 = ChainLoss {
-        bonds: bonds0,
+        bonds: bonds0.into(),
         constant: D::constant(0.0),
     };
     let flow = sweep(&Decimation::<D>::new(chain), &g0, &cumulative)?;

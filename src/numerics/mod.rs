@@ -8,7 +8,8 @@
 //! One idea per file: [`real`] (the scalar of a sweep), [`cpu`] (which vector kernels run),
 //! `vector` (`exp`/`ln` over slices), `logsumexp` (soft minima of one slice), `min_plus`
 //! (soft min-plus matrix products), `blocks` (a renormalisation step over every block of a
-//! level), `layout` (where the blocks are), `reduce` (small reductions). The block and
+//! level), `layout` (where the blocks are), `reduce` (small reductions), `transfer` (the
+//! kernels of nearest-neighbour chains). The block and
 //! matrix kernels are internals of the sweep (`pub(crate)`); what is public here is the
 //! scalar trait, the slice functions and the one-slice formulas.
 
@@ -27,5 +28,5 @@ pub(crate) use logsumexp::{entropy_term, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
 pub use real::Real;
-pub(crate) use reduce::{nearly_equal, sum_pairs, CompensatedSum};
+pub(crate) use reduce::{nearly_equal, sum_pairs};
 pub use vector::{exp_slice, ln_slice};

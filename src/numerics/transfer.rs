@@ -1,5 +1,10 @@
-//! Transfer kernels of nearest-neighbour chains.
+//! Kernels of nearest-neighbour chains (docs/families-chain.md): the soft min-plus product
+//! of two `q x q` bonds (one decimation step, `phi'(a, c) = -s log sum_b exp(-(l(a, b) +
+//! r(b, c)) / s)`, for one pair or a whole level) and one level of the top-down pass (pair
+//! marginals, conditional entropy, expected loss). Fixed alphabets `q = 2, 3` use stack
+//! arrays and batched vectorised `exp`/`ln`; larger ones the factored product of `min_plus`.
 
+use super::logsumexp::{gibbs_into, min};
 use super::min_plus::{soft_min_plus, soft_min_plus_factored, soft_min_plus_scratch};
 use super::reduce::CompensatedSum;
 use super::vector::{exp_slice, ln_slice};
@@ -185,46 +190,21 @@ pub(crate) fn exact_level<const Q: usize>(bonds: &[f64], s: f64, out: &mut [f64]
     }
 }
 
-/// Levels 1 and 0 of [`chain_top_down`] for a fixed alphabet `Q`, from the level-2 pair
-/// marginals `marg`, in blocks of level-2 bonds (the level-1 pair marginals are kept for one
-/// block only): `(H(Y_1 | Y_2), H(Y_0 | Y_1), E[f] - C_0)`.
+/// One level of a chain's top-down pass for a fixed alphabet `Q`: from the pair marginals
+/// `marg` of the level-`(k+1)` bonds (`M_{k+1,j}(a, c)`, `Q^2` per bond) and the level-`k`
+/// bonds at `s = S_k`, the pair marginals of the level-`k` bonds into `finer` (zeroed, two per
+/// coarse bond; written only if `WRITE`),
+///
+/// ```text
+/// M_{k,2j}(a, b) += M_{k+1,j}(a, c) P(b | a, c),   M_{k,2j+1}(b, c) += M_{k+1,j}(a, c) P(b | a, c),
+/// P(b | a, c) = exp(-d_b) / z,   d_b = (x_b - m) / s,   x_b = phi_{k,2j}(a, b) + phi_{k,2j+1}(b, c),
+/// ```
+///
+/// and `(H(Y_k | Y_{k+1}), E[sum_i phi_{k,i}])` with
+/// `H(Y_k | Y_{k+1}) = sum_j sum_{a,c} M_{k+1,j}(a, c) (sum_b P(b | a, c) d_b + log z)`.
+/// [`BATCH`] bond pairs share one vectorised `exp` and one `ln`.
 #[inline(always)]
-pub(crate) fn top_down_bottom<const Q: usize>(
-    bonds1: &[f64],
-    s1: f64,
-    bonds0: &[f64],
-    s0: f64,
-    marg: &[f64],
-) -> (f64, f64, f64) {
-    const BLOCK: usize = 256;
-    let qq = Q * Q;
-    let mut local = vec![0.0; 2 * BLOCK * qq];
-    let (mut h1, mut h0, mut e0) = (
-        CompensatedSum::default(),
-        CompensatedSum::default(),
-        CompensatedSum::default(),
-    );
-    for (i, m2) in marg.chunks(BLOCK * qq).enumerate() {
-        let n = m2.len() / qq;
-        let b1 = &bonds1[2 * i * BLOCK * qq..][..2 * n * qq];
-        let b0 = &bonds0[4 * i * BLOCK * qq..][..4 * n * qq];
-        let m1 = &mut local[..2 * n * qq];
-        m1.fill(0.0);
-        let (h, _) = top_down_level::<Q, false>(b1, s1, m2, m1);
-        h1.add(h);
-        let (h, e) = top_down_level::<Q, true>(b0, s0, m1, &mut []);
-        h0.add(h);
-        e0.add(e);
-    }
-    (h1.value(), h0.value(), e0.value())
-}
-
-/// One level of [`chain_top_down`] for a fixed alphabet `Q`: pair marginals `marg` of the
-/// level-`(k+1)` bonds to those of the level-`k` bonds (`finer`, zeroed; not written at
-/// level 0, `LEVEL0`), with the level's conditional entropy and, at level 0, the expected
-/// normalised loss.
-#[inline(always)]
-pub(crate) fn top_down_level<const Q: usize, const LEVEL0: bool>(
+pub(crate) fn top_down_level<const Q: usize, const WRITE: bool>(
     bonds: &[f64],
     s: f64,
     marg: &[f64],
@@ -265,12 +245,12 @@ pub(crate) fn top_down_level<const Q: usize, const LEVEL0: bool>(
         }
         let mut lnz = z;
         ln_slice(lnz[..n].as_flattened_mut().as_flattened_mut());
-        let pairs = if LEVEL0 {
-            &mut none[..]
-        } else {
+        let pairs = if WRITE {
             finer_batches
                 .next()
                 .expect("one finer pair per coarse bond")
+        } else {
+            &mut none[..]
         };
         for (i, (mj, lr)) in margs
             .chunks_exact(qq)
@@ -278,12 +258,12 @@ pub(crate) fn top_down_level<const Q: usize, const LEVEL0: bool>(
             .enumerate()
         {
             let (left, right) = lr.split_at(qq);
-            let pair = if LEVEL0 {
-                &mut pairs[..0]
-            } else {
+            let pair = if WRITE {
                 &mut pairs[2 * qq * i..][..2 * qq]
+            } else {
+                &mut pairs[..0]
             };
-            let (ml, mr) = pair.split_at_mut(if LEVEL0 { 0 } else { qq });
+            let (ml, mr) = pair.split_at_mut(if WRITE { qq } else { 0 });
             let mut hj = 0.0;
             let mut ej = 0.0;
             for a in 0..Q {
@@ -299,9 +279,8 @@ pub(crate) fn top_down_level<const Q: usize, const LEVEL0: bool>(
                         let pb = e[i][a][c][b] * inv_z;
                         if pb > 0.0 {
                             hac -= pb * t[i][a][c][b];
-                            if LEVEL0 {
-                                eac += pb * (left[a * Q + b] + right[b * Q + c]);
-                            } else {
+                            eac += pb * (left[a * Q + b] + right[b * Q + c]);
+                            if WRITE {
                                 ml[a * Q + b] += w * pb;
                                 mr[b * Q + c] += w * pb;
                             }
@@ -316,4 +295,113 @@ pub(crate) fn top_down_level<const Q: usize, const LEVEL0: bool>(
         }
     }
     (h.value(), expected.value())
+}
+
+/// [`top_down_level`] for any alphabet `q`, one bond pair at a time; `bond(i)` is the
+/// level-`k` bond `i` (`q x q`), `finer` is written when given. `e` and `d` are scratch of
+/// `q^3` entries, `lnz` of `q^2`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn top_down_level_any<'b>(
+    bond: impl Fn(usize) -> &'b [f64],
+    q: usize,
+    s: f64,
+    marg: &[f64],
+    mut finer: Option<&mut [f64]>,
+    scratch: &mut Vec<f64>,
+) -> (f64, f64) {
+    let qq = q * q;
+    scratch.resize(2 * qq * q + qq, 0.0);
+    let (e, rest) = scratch.split_at_mut(qq * q);
+    let (d, lnz) = rest.split_at_mut(qq * q);
+    let mut h = CompensatedSum::default();
+    let mut expected = CompensatedSum::default();
+    for (j, mj) in marg.chunks_exact(qq).enumerate() {
+        let (left, right) = (bond(2 * j), bond(2 * j + 1));
+        // Shifted exponents of every (a, c) with weight, then one vectorised exp.
+        for a in 0..q {
+            for c in 0..q {
+                let ac = a * q + c;
+                let db = &mut d[ac * q..][..q];
+                let mut mn = f64::INFINITY;
+                for (b, x) in db.iter_mut().enumerate() {
+                    *x = left[a * q + b] + right[b * q + c];
+                    mn = mn.min(*x);
+                }
+                let eb = &mut e[ac * q..][..q];
+                if mj[ac] > 0.0 && mn < f64::INFINITY {
+                    for (y, x) in eb.iter_mut().zip(db.iter_mut()) {
+                        *x = (*x - mn) / s;
+                        *y = -*x;
+                    }
+                } else {
+                    eb.iter_mut().for_each(|y| *y = f64::NEG_INFINITY);
+                }
+            }
+        }
+        exp_slice(e);
+        for (ac, zac) in lnz.iter_mut().enumerate() {
+            *zac = e[ac * q..][..q].iter().sum::<f64>();
+            if *zac == 0.0 {
+                *zac = 1.0;
+            }
+        }
+        ln_slice(lnz);
+        let mut pair = finer
+            .as_deref_mut()
+            .map(|f| f[2 * j * qq..][..2 * qq].split_at_mut(qq));
+        let mut hj = 0.0;
+        let mut ej = 0.0;
+        for a in 0..q {
+            for c in 0..q {
+                let ac = a * q + c;
+                let w = mj[ac];
+                if w <= 0.0 {
+                    continue;
+                }
+                let zac = e[ac * q..][..q].iter().sum::<f64>();
+                if zac == 0.0 {
+                    continue;
+                }
+                let inv_z = 1.0 / zac;
+                let mut hac = 0.0;
+                let mut eac = 0.0;
+                for b in 0..q {
+                    let pb = e[ac * q + b] * inv_z;
+                    if pb > 0.0 {
+                        hac += pb * d[ac * q + b];
+                        eac += pb * (left[a * q + b] + right[b * q + c]);
+                        if let Some((ml, mr)) = pair.as_mut() {
+                            ml[a * q + b] += w * pb;
+                            mr[b * q + c] += w * pb;
+                        }
+                    }
+                }
+                hj += w * (hac + lnz[ac]);
+                ej += w * eac;
+            }
+        }
+        h.add(hj);
+        expected.add(ej);
+    }
+    (h.value(), expected.value())
+}
+
+/// The Gibbs distribution of `values` at `s` into `p`, and its entropy
+/// `H = sum_i p_i (v_i - m) / s + log z`, `m = min_i v_i`, `z = sum_i exp(-(v_i - m) / s)`
+/// (compensated sum).
+pub(crate) fn gibbs_entropy(values: &[f64], s: f64, p: &mut [f64]) -> f64 {
+    gibbs_into(values, s, p);
+    let m = min(values);
+    let mut h = CompensatedSum::default();
+    let mut z = 0.0;
+    for &v in values {
+        z += (-(v - m) / s).exp();
+    }
+    for (&pi, &v) in p.iter().zip(values) {
+        if pi > 0.0 {
+            h.add(pi * ((v - m) / s));
+        }
+    }
+    h.add(z.ln());
+    h.value()
 }

@@ -127,22 +127,50 @@ pub fn refine_levels<R: Reconstruct>(
     conditionals: Vec<R::Conditional>,
     coarse: R::Marginal,
 ) -> Reconstruction<R> {
-    let levels = conditionals.len() + 1;
-    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(levels);
-    let mut entropies = Vec::with_capacity(levels);
-    let mut coarse = coarse;
-    for (level, conditional) in conditionals.into_iter().enumerate().rev() {
-        let (fine, h) = family.refine(level, conditional, &coarse);
-        marginals.push(std::mem::replace(&mut coarse, fine));
-        entropies.push(h);
-    }
-    marginals.push(coarse);
+    let mut marginals: Vec<R::Marginal> = Vec::with_capacity(conditionals.len() + 1);
+    let (finest, entropies) = descend(family, conditionals, coarse, |m| marginals.push(m));
+    marginals.push(finest);
     marginals.reverse();
-    entropies.reverse();
     Reconstruction {
         marginals,
         conditional_entropies: entropies,
     }
+}
+
+/// The top-down pass of Theorem A keeping only the finest marginal: `P*_0` and
+/// `H(Y_k | Y_{k+1})` for `k < d`, then `H(Y_d)`, as [`reconstruct`] gives them, with every
+/// coarser marginal dropped as soon as the next is formed (memory: two levels). `None` for an
+/// empty list.
+pub fn reconstruct_finest<R: Reconstruct>(
+    family: &R,
+    conditionals: Vec<R::Conditional>,
+) -> Option<(R::Marginal, Vec<R::Scalar>)> {
+    let mut conditionals = conditionals;
+    let top = conditionals.pop()?;
+    let (coarse, h) = family.top_marginal(top);
+    let (finest, mut entropies) = descend(family, conditionals, coarse, drop);
+    entropies.push(h);
+    Some((finest, entropies))
+}
+
+/// The one top-down loop: `P*_k = refine(P*_{k+1})` for `k = m-1..0`, each coarser marginal
+/// handed to `coarser` once the finer one is formed; returns `P*_0` and `H(Y_k | Y_{k+1})`
+/// for `k < m`, finest first.
+fn descend<R: Reconstruct>(
+    family: &R,
+    conditionals: Vec<R::Conditional>,
+    coarse: R::Marginal,
+    mut coarser: impl FnMut(R::Marginal),
+) -> (R::Marginal, Vec<R::Scalar>) {
+    let mut entropies = Vec::with_capacity(conditionals.len() + 1);
+    let mut coarse = coarse;
+    for (level, conditional) in conditionals.into_iter().enumerate().rev() {
+        let (fine, h) = family.refine(level, conditional, &coarse);
+        coarser(std::mem::replace(&mut coarse, fine));
+        entropies.push(h);
+    }
+    entropies.reverse();
+    (coarse, entropies)
 }
 
 /// The chain rule `H(Y_k) = H(Y_k | Y_{k+1}) + H(Y_{k+1})`, summed from the top: every

@@ -30,8 +30,8 @@ use crate::error::Result;
 use crate::numerics::Real;
 
 pub use driver::{
-    coarse_grain_levels, coarse_grain_losses, reconstruct, refine_levels, sweep, Flow,
-    Reconstruction,
+    coarse_grain_levels, coarse_grain_losses, reconstruct, reconstruct_finest, refine_levels,
+    sweep, Flow, Reconstruction,
 };
 
 /// One renormalisation-group step of a loss family (docs/concepts.md, 'Theorem A').

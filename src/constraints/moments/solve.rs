@@ -20,6 +20,7 @@
 
 use super::super::feasibility::{locate_scaled, separation, Verdict};
 use super::super::features::Row;
+use super::super::nearest::nearest_certificate;
 use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
 use super::super::scaling::{scale, Scaling};
 use super::engine::Engine;
@@ -78,17 +79,38 @@ impl MomentProblem<'_> {
     /// other path finds an answer.
     pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
         let scaled = self.scaled();
-        let all = self.allowed.clone();
         if self.rows.is_empty() || !settings.feasibility_check {
+            let all = self.allowed.clone();
             return Ok(self.attempt(&scaled, all, false, settings, None)?.fit);
         }
+        let answer = self.paths(&scaled, settings);
+        let failed = match &answer {
+            Ok(fit) => !matches!(fit.status, Status::Converged | Status::Boundary),
+            Err(Error::Numerical(_)) => true,
+            Err(_) => false,
+        };
+        if failed {
+            // No path found an answer: the targets may lie just outside, where the LP's
+            // direction is too coarse; their nearest point gives one that separates.
+            let (rows, allowed, targets) = (&self.rows, &self.allowed, &self.targets);
+            let scale = &scaled.map.scale;
+            if let Some(e) = nearest_certificate(rows, allowed, targets, &self.senses, scale) {
+                return Err(e);
+            }
+        }
+        answer
+    }
+
+    /// The paths of the module docs, in order.
+    fn paths(&self, scaled: &Scaled, settings: &ConvexSettings) -> Result<MomentSolution> {
+        let all = self.allowed.clone();
         let probe = ConvexSettings {
             max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
             ..*settings
         };
         let mut spent = (0, 0);
         let mut start = None;
-        match self.attempt(&scaled, all.clone(), false, &probe, None) {
+        match self.attempt(scaled, all.clone(), false, &probe, None) {
             Ok(a) if a.accepted() => {
                 let p = a.fit.solution.marginal_block(0);
                 if interior_witness(
@@ -118,14 +140,14 @@ impl MomentProblem<'_> {
         let verdict = locate_scaled(&scaled.rows, &self.allowed, &scaled.targets, &self.senses);
         let resume = |start: Option<Vec<f64>>, spent| -> Result<Attempt> {
             Ok(add(
-                self.attempt(&scaled, all.clone(), false, settings, start)?,
+                self.attempt(scaled, all.clone(), false, settings, start)?,
                 spent,
             ))
         };
         match verdict {
             Ok(Verdict::Interior) => Ok(resume(start, spent)?.fit),
             Ok(Verdict::Face(support)) => {
-                let face = add(self.attempt(&scaled, support, true, settings, None)?, spent);
+                let face = add(self.attempt(scaled, support, true, settings, None)?, spent);
                 if face.accepted() {
                     return Ok(face.fit);
                 }
@@ -141,7 +163,7 @@ impl MomentProblem<'_> {
                 // Not separated beyond rounding: the targets are within rounding of the hull,
                 // on the face the direction exposes.
                 let face = exposed_face(&scaled.rows, &self.allowed, &direction);
-                let near = add(self.attempt(&scaled, face, true, settings, None)?, spent);
+                let near = add(self.attempt(scaled, face, true, settings, None)?, spent);
                 if near.accepted() {
                     return Ok(near.fit);
                 }

@@ -1,5 +1,8 @@
 //! One decimation step of a chain: the renormalised loss and the step map.
 
+use std::cell::Cell;
+use std::sync::Arc;
+
 use super::definition::{Boundary, Chain};
 use super::scalar::BondScalar;
 use crate::error::{Error, Result};
@@ -10,14 +13,22 @@ use crate::rg::Renormalise;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainLoss<T> {
     /// The level's bond matrices, each normalised to `min = 0` (row-major `q x q`,
-    /// concatenated; one matrix for a homogeneous chain).
-    pub bonds: Vec<T>,
+    /// concatenated; one matrix for a homogeneous chain), shared with the step's
+    /// [`super::ChainConditional`] (no copy).
+    pub bonds: Arc<[T]>,
     /// `C_k`: the constants split off at levels `< k` (and from the input bonds), each
     /// multiplied by the number of bonds it stands for.
     pub constant: T,
 }
 
-/// One decimation step of a chain (implements [`Renormalise`]); `T` is the scalar (`f64` or
+thread_local! {
+    /// The kernels' scratch, kept between steps: a homogeneous flow's step is one small
+    /// product, where a fresh allocation would be a fair part of its cost.
+    static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+/// One decimation step of a chain (implements [`Renormalise`], and [`crate::rg::Reconstruct`]
+/// in `f64`); `T` is the scalar (`f64` or
 /// a dual number).
 ///
 /// A derivative pass may read its finest level from `f64` bonds instead of its `g_0` (which
@@ -65,7 +76,7 @@ impl<T: BondScalar> Decimation<'_, T> {
 impl<T: BondScalar> Renormalise for Decimation<'_, T> {
     type Scalar = T;
     type Loss = ChainLoss<T>;
-    type Conditional = ();
+    type Conditional = T::Conditional;
 
     fn depth(&self) -> usize {
         self.levels
@@ -73,29 +84,32 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
 
     /// `phi'_j = soft_min_plus(phi_{2j}, phi_{2j+1})` at `S_k`, normalised; the constants
     /// `c_j` go into `C_{k+1} = C_k + sum_j c_j` (homogeneous: `C_k + 2^(L-k-1) c`).
-    fn coarse_grain(&self, level: usize, g: &ChainLoss<T>, s: T) -> Result<(ChainLoss<T>, ())> {
+    fn coarse_grain(
+        &self,
+        level: usize,
+        g: &ChainLoss<T>,
+        s: T,
+    ) -> Result<(ChainLoss<T>, T::Conditional)> {
         let q = self.q;
         let qq = q * q;
-        let mut ws = Vec::new();
+        let mut ws = SCRATCH.take();
         let input = self.input.filter(|_| level == 0);
         let n_in = input.map_or(g.bonds.len(), <[f64]>::len);
         let n_out = if self.homogeneous { 1 } else { n_in / qq / 2 };
-        let mut bonds = vec![T::zero(); n_out * qq];
+        let mut shared = zeros::<T>(n_out * qq);
+        let bonds = Arc::get_mut(&mut shared).expect("a new table has one owner");
         let mut sum = T::zero();
-        if input.is_none()
-            && !self.homogeneous
-            && T::soft_min_plus_level(&g.bonds, q, s, &mut bonds)
-        {
+        if input.is_none() && !self.homogeneous && T::soft_min_plus_level(&g.bonds, q, s, bonds) {
             for (j, out) in bonds.chunks_exact_mut(qq).enumerate() {
                 let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
                 sum = sum + c;
             }
             return Ok((
                 ChainLoss {
-                    bonds,
+                    bonds: shared,
                     constant: g.constant + sum,
                 },
-                (),
+                T::conditional(&g.bonds, s),
             ));
         }
         let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
@@ -116,30 +130,31 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
             let c = subtract_min(out).ok_or_else(|| forbidden_bond(level + 1, j))?;
             sum = sum + c;
         }
+        SCRATCH.set(ws);
         if self.homogeneous {
             sum = sum * pow2::<T>(self.levels - level - 1);
         }
         Ok((
             ChainLoss {
-                bonds,
+                bonds: shared,
                 constant: g.constant + sum,
             },
-            (),
+            T::conditional(&g.bonds, s),
         ))
     }
 
     /// Open: `F = C_L - S_L log sum_{a,c} exp(-phi_L(a, c) / S_L)` (the two end sites);
     /// ring: `F = C_L - S_L log sum_a exp(-phi_L(a, a) / S_L)` (the one site, its bond to
     /// itself).
-    fn top(&self, g: &ChainLoss<T>, s: T) -> Result<(T, ())> {
+    fn top(&self, g: &ChainLoss<T>, s: T) -> Result<(T, T::Conditional)> {
         let q = self.q;
-        let mut lifted = Vec::new();
         let bonds = match self.input.filter(|_| self.levels == 0) {
             Some(x) => {
+                let mut lifted = Vec::new();
                 self.lift(&x[..q * q], &mut lifted);
-                &lifted[..]
+                Arc::from(lifted)
             }
-            None => &g.bonds[..],
+            None => Arc::clone(&g.bonds),
         };
         let top = match self.boundary {
             Boundary::Open => soft_min(&bonds[..q * q], s),
@@ -153,27 +168,44 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
                 "every configuration of the chain has loss +inf".to_string(),
             ));
         }
-        Ok((g.constant + top, ()))
+        Ok((g.constant + top, T::conditional(&bonds, s)))
     }
 }
 
+/// The level-0 loss: bonds normalised to `min = 0`, their minima (times the number of bonds
 /// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`).
 pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
     let qq = chain.q * chain.q;
-    let mut bonds = Vec::with_capacity(chain.bonds.len());
+    let mut shared = zeros::<f64>(chain.bonds.len());
+    let bonds = Arc::get_mut(&mut shared).expect("a new table has one owner");
     let mut constant = 0.0;
-    for (i, b) in chain.bonds.chunks_exact(qq).enumerate() {
+    for (i, (b, out)) in chain
+        .bonds
+        .chunks_exact(qq)
+        .zip(bonds.chunks_exact_mut(qq))
+        .enumerate()
+    {
         let m = min(b);
         if m == f64::INFINITY {
             return Err(forbidden_bond(0, i));
         }
-        bonds.extend(b.iter().map(|&x| x - m));
+        for (o, &x) in out.iter_mut().zip(b) {
+            *o = x - m;
+        }
         constant += m;
     }
     if chain.homogeneous {
         constant *= pow2::<f64>(chain.levels);
     }
-    Ok(ChainLoss { bonds, constant })
+    Ok(ChainLoss {
+        bonds: shared,
+        constant,
+    })
+}
+
+/// A new table of `n` zeros, shared once filled (one allocation, header and entries).
+fn zeros<T: Real>(n: usize) -> Arc<[T]> {
+    std::iter::repeat(T::zero()).take(n).collect()
 }
 
 pub(super) fn forbidden_bond(level: usize, i: usize) -> Error {

@@ -35,6 +35,7 @@
 //! equivalent (`tabulate`) and the `±1` Ising chain in closed form (`ising`). The soft
 //! min-plus kernels of a step live with the other kernels (`crate::numerics`).
 
+mod conditional;
 mod decimation;
 mod definition;
 mod flow;
@@ -45,6 +46,7 @@ mod solve;
 mod tabulate;
 mod top_down;
 
+pub use conditional::ChainConditional;
 pub use decimation::{ChainLoss, Decimation};
 pub use definition::{
     Boundary, Chain, MAX_FLOW_ENTRIES, MAX_FLOW_WORK, MAX_LEVELS, MAX_Q, MAX_SAMPLER_ENTRIES,
@@ -57,3 +59,4 @@ pub use ising::{
 };
 pub use sampler::ChainSampler;
 pub use scalar::BondScalar;
+pub use top_down::ChainMarginal;

@@ -1,5 +1,8 @@
 //! The scalar of a chain flow and its decimation kernel.
 
+use std::sync::Arc;
+
+use super::conditional::ChainConditional;
 use crate::dual::Dual;
 use crate::numerics::transfer::{exact_level, f64_kernel, kernel_scratch};
 use crate::numerics::Real;
@@ -18,6 +21,14 @@ use crate::numerics::Real;
 /// which is forward-mode differentiation of the kernel done by hand (test
 /// `dual_kernel_matches_generic_dual_arithmetic`).
 pub trait BondScalar: Real {
+    /// What a step at this scalar keeps for the top-down pass: the level's bonds and `S_k`
+    /// ([`ChainConditional`]) in `f64`; nothing for dual numbers (derivative passes are not
+    /// reconstructed).
+    type Conditional;
+
+    /// The conditional of a level with bonds `bonds` at `s = S_k`.
+    fn conditional(bonds: &Arc<[Self]>, s: Self) -> Self::Conditional;
+
     /// `x` as a scalar whose derivative along direction 0 is `x` itself (for finite `x`;
     /// `+inf` gets none): the seed of `f -> (1 + t) f`. `f64` has no tangents: `x`.
     fn seed_t(x: f64) -> Self;
@@ -41,6 +52,15 @@ pub trait BondScalar: Real {
 }
 
 impl BondScalar for f64 {
+    type Conditional = ChainConditional;
+
+    fn conditional(bonds: &Arc<[f64]>, s: f64) -> ChainConditional {
+        ChainConditional {
+            bonds: Arc::clone(bonds),
+            s,
+        }
+    }
+
     fn seed_t(x: f64) -> f64 {
         x
     }
@@ -74,6 +94,10 @@ impl BondScalar for f64 {
 }
 
 impl<const N: usize> BondScalar for Dual<N> {
+    type Conditional = ();
+
+    fn conditional(_bonds: &Arc<[Self]>, _s: Self) {}
+
     fn seed_t(x: f64) -> Self {
         let mut d = Dual::constant(x);
         if x.is_finite() && N > 0 {

@@ -1,16 +1,18 @@
 //! The flow and the solve of a chain: `g_0..g_L` through the driver, and the free energy,
 //! entropies and expected loss from the flow's derivatives.
 
+use std::sync::Arc;
+
+use super::conditional::ChainConditional;
 use super::decimation::{normalised, ChainLoss, Decimation};
 use super::definition::Chain;
 use super::flow::{ChainFlow, ChainSolution};
 use super::scalar::BondScalar;
-use super::top_down::chain_top_down;
 use crate::dual::Dual;
 use crate::error::{Error, Result};
 use crate::families::FlowSolution;
 use crate::rg::driver::level_entropies;
-use crate::rg::{sweep, Flow};
+use crate::rg::{reconstruct_finest, sweep, Flow};
 use crate::temperatures::Temperatures;
 
 impl Chain {
@@ -21,6 +23,15 @@ impl Chain {
     /// [`Error::LengthMismatch`] if `temperatures` does not have `L + 1` levels;
     /// [`Error::AllForbidden`] if every configuration has loss `+inf`.
     pub fn flow(&self, temperatures: &Temperatures) -> Result<ChainFlow> {
+        self.flow_and_conditionals(temperatures)
+            .map(|(flow, _)| flow)
+    }
+
+    /// [`Chain::flow`] with the conditionals of every level (for the top-down pass).
+    fn flow_and_conditionals(
+        &self,
+        temperatures: &Temperatures,
+    ) -> Result<(ChainFlow, Vec<ChainConditional>)> {
         self.check_temperatures(temperatures)?;
         let step = Decimation::<f64>::new(self);
         let g0 = normalised(self)?;
@@ -28,7 +39,7 @@ impl Chain {
         let mut losses = Vec::with_capacity(self.levels + 1);
         losses.push(g0);
         losses.extend(flow.losses);
-        Ok(ChainFlow {
+        let chain_flow = ChainFlow {
             q: self.q,
             levels: self.levels,
             boundary: self.boundary,
@@ -36,16 +47,19 @@ impl Chain {
             losses,
             cumulative: temperatures.cumulative_slice().to_vec(),
             free_energy: flow.free_energy,
-        })
+        };
+        Ok((chain_flow, flow.conditionals))
     }
 
     /// The flow with its derivatives (docs/concepts.md, "5. Theorem A" envelope identities): free energy, every
     /// level's entropy `H(Y_k) = -dF/dtau_k = -sum_{j >= k} dF/dS_j` and the expected loss
     /// `E[f] = dF/dt` for `f -> (1 + t) f`.
     ///
-    /// Inhomogeneous chains take the `f64` flow and one top-down pass (`chain_top_down`,
-    /// `O(2^L q^3)`, no dual numbers): `dF/dS_k = -H(Y_k | Y_{k+1})`, and given the level-`(k+1)`
-    /// sites the decimated sites are independent, each depending on its two neighbours only,
+    /// Inhomogeneous chains take the `f64` flow and one top-down pass through the driver
+    /// ([`crate::rg::reconstruct_finest`] with the [`crate::rg::Reconstruct`] of
+    /// [`Decimation`], `O(2^L q^3)`, no dual numbers): `dF/dS_k = -H(Y_k | Y_{k+1})`, and given
+    /// the level-`(k+1)` sites the decimated sites are independent, each depending on its two
+    /// neighbours only,
     ///
     /// ```text
     /// H(Y_k | Y_{k+1}) = sum_j sum_{a,c} M_{k+1,j}(a, c) H(P(. | a, c)),
@@ -70,14 +84,17 @@ impl Chain {
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
         self.check_temperatures(temperatures)?;
         if !self.homogeneous {
-            let flow = self.flow(temperatures)?;
+            let (flow, conditionals) = self.flow_and_conditionals(temperatures)?;
             if !flow.free_energy.is_finite() {
                 return Err(Error::Numerical(format!(
                     "free energy = {} does not fit in a finite f64",
                     flow.free_energy
                 )));
             }
-            let (conditional_entropies, expected_loss) = chain_top_down(&flow);
+            let step = Decimation::<f64>::new(self);
+            let (finest, conditional_entropies) = reconstruct_finest(&step, conditionals)
+                .ok_or_else(|| Error::Numerical("a flow without a top".to_string()))?;
+            let expected_loss = flow.losses[0].constant + finest.expected_loss;
             return finish(flow, conditional_entropies, expected_loss);
         }
         let l = self.levels;
@@ -122,7 +139,7 @@ impl Chain {
         };
         // The normalised bonds carry their own value as t-tangent, the minima (in C_0) theirs.
         let dual_g0 = ChainLoss {
-            bonds: Vec::new(),
+            bonds: Arc::from([]),
             constant: Dual::<N>::seed_t(g0.constant),
         };
         let cum: Vec<Dual<N>> = cumulative
@@ -171,7 +188,7 @@ impl Chain {
             ..Decimation::new(self)
         };
         let g0 = ChainLoss {
-            bonds: Vec::new(),
+            bonds: Arc::from([]),
             constant: Dual::constant(0.0),
         };
         let cumulative: Vec<Dual<N>> = (start..=self.levels)

@@ -1,0 +1,22 @@
+//! What the top-down pass of a chain needs of one level.
+
+use std::sync::Arc;
+
+/// What the top-down pass needs of one level (the [`crate::rg::Renormalise::Conditional`] of a
+/// [`super::Decimation`]): the level's bonds `phi_{k,i}` (those of `g_k`, shared) and `S_k`, which fix
+/// the conditional of every decimated site given its two neighbours,
+///
+/// ```text
+/// P(b | a, c) = exp(-(phi_{k,2j}(a, b) + phi_{k,2j+1}(b, c)) / S_k) / Z(a, c),
+/// ```
+///
+/// and, for the top, `P(a, c) ∝ exp(-phi_L(a, c) / S_L)` (open) or
+/// `P(a) ∝ exp(-phi_L(a, a) / S_L)` (ring). Only the `f64` flow is reconstructed: a derivative
+/// pass (dual numbers) keeps no conditionals ([`super::BondScalar::Conditional`] is `()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainConditional {
+    /// The level's normalised bonds (row-major `q x q`, concatenated; one if homogeneous).
+    pub bonds: Arc<[f64]>,
+    /// `S_k`.
+    pub s: f64,
+}
