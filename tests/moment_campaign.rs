@@ -466,6 +466,25 @@ fn a_tiny_reference_mass_still_gives_an_interior_answer() {
 }
 
 #[test]
+fn targets_near_a_vertex_of_reference_mass_1e_262_are_not_all_forbidden() {
+    // Targets 1e-9 inside (seed 1000651) and outside (1002912) a face whose states carry
+    // reference masses near 1e-262: Newton's Hessian there has subnormal eigenvalues, whose
+    // inverses once made the multipliers NaN and every state look forbidden.
+    let mut t = Tally::default();
+    for seed in [1_000_651, 1_002_912] {
+        judge(seed, &mut t);
+    }
+    assert!(
+        t.other.is_empty()
+            && t.numerical.is_empty()
+            && t.missed.is_empty()
+            && t.bad_certificate.is_empty(),
+        "{t:?}"
+    );
+    assert_eq!(t.converged + t.boundary + t.infeasible, 2);
+}
+
+#[test]
 #[ignore = "debugging aid"]
 fn show_one_seed() {
     let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
