@@ -165,7 +165,13 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
                 _ => {}
             }
         }
-        let n0 = hierarchy(&with_loss)?.size(0);
+        let h = hierarchy(&with_loss)?;
+        let listed = m
+            .get("features")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        crate::constraints::moments::check_size(&h, listed)?;
+        let n0 = h.size(0);
         with_loss.insert("loss".into(), Value::from(vec![0.0; n0]));
         problem(&with_loss)?
     };
