@@ -11,6 +11,8 @@
 //!   temperatures or a root search runs);
 //! * `fresh_memory_ns_per_state`: the same with [`Problem::solve`], whose tables are new
 //!   memory the operating system zeroes page by page on first touch;
+//! * `sweep_cpu_ns_per_state`: the CPU time of those solves (all threads, best of the
+//!   repetitions), which a loaded machine inflates less than the wall time;
 //! * `exp_ns`: one scalar `f64::exp` per element over a slice of `N` values (the "exp floor");
 //! * `copy_ns`: copying an `N`-element `f64` slice (the memory floor);
 //! * `peak_extra_f64_per_state`: growth of the peak resident set during one solve, in `f64`s
@@ -84,6 +86,25 @@ fn status_kb(field: &str) -> Option<u64> {
 /// Resets the peak resident set (`VmHWM`) to the current one; `false` if unsupported.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time of this process so far (every thread, user and system), in seconds: under load
+/// it counts the work of a solve without the time its threads waited for a core (NaN off
+/// Linux).
+#[cfg(target_os = "linux")]
+fn cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_seconds() -> f64 {
+    f64::NAN
 }
 
 /// Best time in nanoseconds per element of `f` over `reps` runs.
@@ -184,14 +205,16 @@ fn main() -> hmaxent::Result<()> {
     let src: Vec<f64> = (0..n).map(|_| -8.0 * rng.random::<f64>()).collect();
     let mut dst = vec![0.0; n];
     let mut best = vec![f64::INFINITY; profiles.len()];
+    let mut cpu = vec![f64::INFINITY; profiles.len()];
     let mut fresh_ns = f64::INFINITY;
     let pool = BufferPool::default();
     let (mut exp_ns, mut exp_slice_ns, mut copy_ns) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
     for _ in 0..args.reps {
-        for ((_, t), b) in profiles.iter().zip(best.iter_mut()) {
-            let start = Instant::now();
+        for ((_, t), (b, c)) in profiles.iter().zip(best.iter_mut().zip(cpu.iter_mut())) {
+            let (start, cpu_start) = (Instant::now(), cpu_seconds());
             checksum += solve(t, &mut buffer, Some(&pool))?;
             *b = b.min(start.elapsed().as_secs_f64() * 1e9 / n as f64);
+            *c = c.min((cpu_seconds() - cpu_start) * 1e9 / n as f64);
         }
         let start = Instant::now();
         checksum += solve(&profiles[0].1, &mut buffer, None)?;
@@ -226,6 +249,7 @@ fn main() -> hmaxent::Result<()> {
             "levels": d + 1,
             "depth": d,
             "sweep_ns_per_state": sweep_ns,
+            "sweep_cpu_ns_per_state": cpu.iter().copied().fold(0.0, f64::max),
             "exp_ns": exp_ns,
             "ratio_to_exp_floor": sweep_ns / exp_ns,
             "copy_ns": copy_ns,

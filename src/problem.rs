@@ -226,13 +226,15 @@ impl Problem {
                 }
             })
             .collect::<Result<_>>()?;
-        let solved = tiled::solve(
+        let weights: Vec<Option<&[f64]>> = (0..h.levels()).map(|k| self.level_loss(k)).collect();
+        let solved = tiled::solve_expecting(
             h,
             &potentials,
             &g0,
             temperatures.cumulative_slice(),
             Tiling::default(),
             pool,
+            &weights,
         )
         .map_err(|e| self.overflow_or(e))
         .and_then(|solved| match solved.free_energy.is_finite() {
@@ -247,14 +249,12 @@ impl Problem {
                 return Err(e);
             }
         };
-        let (free_energy, marginals, conditional_entropies) = (
+        let (free_energy, marginals, conditional_entropies, expected) = (
             solved.free_energy,
             solved.marginals,
             solved.conditional_entropies,
+            solved.expectations,
         );
-        let expected: Vec<f64> = (0..h.levels())
-            .map(|k| expectation(&marginals[k], self.level_loss(k)))
-            .collect();
         let relative = self.reference.as_ref().map(|q| {
             marginals
                 .iter()

@@ -28,6 +28,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::feasibility::separation;
 use super::features::Row;
+use super::newton::{dot, norm};
 use super::sense::Sense;
 use crate::error::Error;
 
@@ -346,14 +347,6 @@ impl Geometry {
         }
         None
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
 }
 
 #[cfg(test)]

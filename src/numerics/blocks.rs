@@ -39,7 +39,7 @@ pub(crate) fn scale_blocks_weighted<T: Real>(
     match layout {
         Layout::Uniform(2) => T::kernel(
             #[inline(always)]
-            || scale_uniform_weighted::<T, 2>(coarse, h, out),
+            || scale_pairs_weighted(coarse, h, out),
         ),
         Layout::Uniform(4) => T::kernel(
             #[inline(always)]
@@ -50,6 +50,34 @@ pub(crate) fn scale_blocks_weighted<T: Real>(
             sum_pairs(coarse, h, |py, hy| py * hy)
         }
     }
+}
+
+/// [`scale_uniform_weighted`] for blocks of two, written so that it vectorises: each group
+/// of 8 coarse values is first spread over the 16 children (`[c0, c0, c1, c1, ...]`). The
+/// same products and the same 8 partial sums, so the same values bit for bit.
+#[inline(always)]
+fn scale_pairs_weighted<T: Real>(coarse: &[T], h: &[T], out: &mut [T]) -> T {
+    const LANES: usize = 8;
+    let n = coarse.len().min(h.len()).min(out.len() / 2);
+    let (coarse, h, out) = (&coarse[..n], &h[..n], &mut out[..n * 2]);
+    let split = n / LANES * LANES;
+    let mut acc = [T::zero(); LANES];
+    for ((c, hy), o) in coarse[..split]
+        .chunks_exact(LANES)
+        .zip(h[..split].chunks_exact(LANES))
+        .zip(out[..split * 2].chunks_exact_mut(2 * LANES))
+    {
+        let mut spread = [T::zero(); 2 * LANES];
+        for i in 0..LANES {
+            acc[i] = acc[i] + c[i] * hy[i];
+            spread[2 * i] = c[i];
+            spread[2 * i + 1] = c[i];
+        }
+        for (x, &s) in o.iter_mut().zip(&spread) {
+            *x = *x * s;
+        }
+    }
+    weighted_tail::<T, 2>(acc, &coarse[split..], &h[split..], &mut out[split * 2..])
 }
 
 #[inline(always)]
@@ -71,10 +99,17 @@ fn scale_uniform_weighted<T: Real, const B: usize>(coarse: &[T], h: &[T], out: &
             }
         }
     }
-    scale_uniform::<T, B>(&coarse[split..], &mut out[split * B..]);
-    let tail = coarse[split..]
+    weighted_tail::<T, B>(acc, &coarse[split..], &h[split..], &mut out[split * B..])
+}
+
+/// The end of the weighted scalings: the blocks after the last group of 8 scaled one by
+/// one, and the 8 partial sums `acc` added pairwise, then the tail's sum.
+#[inline(always)]
+fn weighted_tail<T: Real, const B: usize>(acc: [T; 8], coarse: &[T], h: &[T], out: &mut [T]) -> T {
+    scale_uniform::<T, B>(coarse, out);
+    let tail = coarse
         .iter()
-        .zip(&h[split..])
+        .zip(h)
         .fold(T::zero(), |t, (&x, &y)| t + x * y);
     let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
     (half(0) + half(4)) + tail
@@ -357,6 +392,8 @@ fn gibbs_uniform<T: Real, const B: usize>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
 /// ```text
 /// w = exp(-(hi - lo) / s),   soft = lo - s log1p(w)      (+inf for an all-+inf block)
 /// ```
+///
+/// with `log1p` from [`Real::ln_1p_in_place`] (`w` is in `[0, 1]`).
 pub(crate) fn soft_pairs_grow<T: Real>(
     g: &[T],
     layout: Layout<'_>,
@@ -376,14 +413,31 @@ pub(crate) fn soft_pairs_grow<T: Real>(
     Some(soft)
 }
 
+/// [`soft_pairs_grow`] into a caller's slice `soft` (one value per block of two): `false`
+/// (and nothing written) unless the layout is blocks of two and `1/s` is finite.
+pub(crate) fn soft_pairs_into<T: Real>(g: &[T], layout: Layout<'_>, s: T, soft: &mut [T]) -> bool {
+    if layout != Layout::Uniform(2) || !(T::one() / s).is_finite() {
+        return false;
+    }
+    assert_eq!(soft.len(), g.len() / 2);
+    let mut out = Out::Slice(soft, 0);
+    T::kernel(
+        #[inline(always)]
+        || soft_pairs(g, s, &mut out),
+    );
+    true
+}
+
 #[inline(always)]
 fn soft_pairs<T: Real>(g: &[T], s: T, soft_out: &mut Out<'_, T>) {
     let inv_s = T::one() / s;
     let per = CHUNK / 2;
+    let all = g;
     let mut mins = vec![T::zero(); per.min(g.len() / 2)];
     let mut w = mins.clone();
     let mut ln_z = mins.clone();
-    for g in g.chunks(per * 2) {
+    for (i, g) in g.chunks(per * 2).enumerate() {
+        prefetch(all.get((i + 1) * per * 2..).unwrap_or(&[]), per * 2);
         let k = g.len() / 2;
         let soft = soft_out.next(k);
         let (mins, w, ln_z) = (&mut mins[..k], &mut w[..k], &mut ln_z[..k]);
@@ -395,17 +449,9 @@ fn soft_pairs<T: Real>(g: &[T], s: T, soft_out: &mut Out<'_, T>) {
             *w = (base - hi) * inv_s;
         }
         T::exp_in_place(w);
-        for (z, &w) in ln_z.iter_mut().zip(w.iter()) {
-            *z = T::one() + w;
-        }
-        T::ln_in_place(ln_z);
-        for (((&m, &w), &ln_u), sf) in mins.iter().zip(w.iter()).zip(ln_z.iter()).zip(soft) {
-            let u = T::one() + w;
-            let lz = if u == T::one() {
-                w
-            } else {
-                ln_u * (w / (u - T::one()))
-            };
+        ln_z.copy_from_slice(w);
+        T::ln_1p_in_place(ln_z);
+        for ((&m, &lz), sf) in mins.iter().zip(ln_z.iter()).zip(soft) {
             *sf = if m < T::infinity() {
                 m - s * lz
             } else {
@@ -413,6 +459,25 @@ fn soft_pairs<T: Real>(g: &[T], s: T, soft_out: &mut Out<'_, T>) {
             };
         }
     }
+}
+
+/// Asks for the first `len` values of `next` to be brought into the cache (a hint, no effect
+/// on results): the hardware prefetcher does not cross 4 KiB pages, and the leaves of a
+/// large problem come from memory one chunk (a page) after another.
+#[inline(always)]
+fn prefetch<T>(next: &[T], len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(&next[..len.min(next.len())]);
+        let base = next.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: the address is inside `next` (prefetches never fault anyway).
+            unsafe { _mm_prefetch(base.add(offset), _MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (next, len);
 }
 
 /// [`gibbs_blocks`] for blocks of two (binary trees), when `1/s` is finite. The smaller
@@ -424,10 +489,12 @@ fn gibbs_pairs<T: Real>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
     let [mut cond_out, mut soft_out, mut entropy_out] = out;
     let inv_s = T::one() / s;
     let per = CHUNK / 2;
+    let all = g;
     let mut mins = vec![T::zero(); per.min(g.len() / 2)];
     let mut w = mins.clone();
     let mut ln_z = mins.clone();
-    for g in g.chunks(per * 2) {
+    for (i, g) in g.chunks(per * 2).enumerate() {
+        prefetch(all.get((i + 1) * per * 2..).unwrap_or(&[]), per * 2);
         let k = g.len() / 2;
         let cond = cond_out.next(g.len());
         let (soft, entropy) = (soft_out.next(k), entropy_out.next(k));
@@ -441,23 +508,15 @@ fn gibbs_pairs<T: Real>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
             *w = (base - hi) * inv_s;
         }
         T::exp_in_place(w);
-        for (z, &w) in ln_z.iter_mut().zip(w.iter()) {
-            *z = T::one() + w;
-        }
-        T::ln_in_place(ln_z);
+        ln_z.copy_from_slice(w);
+        // log1p(w), not log(1 + w): for tiny w the rounded 1 + w would lose Z's digits.
+        T::ln_1p_in_place(ln_z);
         let per_block = mins.iter().zip(w.iter()).zip(ln_z.iter());
         let outputs = soft.iter_mut().zip(entropy.iter_mut());
         let data = g.chunks_exact(2).zip(cond.chunks_exact_mut(2));
-        for (((&m, &w), &ln_u), ((sf, en), (pair, cp))) in per_block.zip(outputs.zip(data)) {
+        for (((&m, &w), &lz), ((sf, en), (pair, cp))) in per_block.zip(outputs.zip(data)) {
             let finite = m < T::infinity();
             let u = T::one() + w;
-            // log1p(w) to full relative accuracy from log(u) of the rounded u = 1 + w
-            // (Goldberg's trick): for tiny w, log(u) alone would lose digits of Z's log.
-            let lz = if u == T::one() {
-                w
-            } else {
-                ln_u * (w / (u - T::one()))
-            };
             let inv_z = T::one() / u;
             let p_lo = if finite { inv_z } else { T::zero() };
             let p_hi = if finite { w * inv_z } else { T::zero() };

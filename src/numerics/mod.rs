@@ -6,12 +6,12 @@
 //! module calls `exp` on a loss.
 //!
 //! One idea per file: [`real`] (the scalar of a sweep), [`cpu`] (which vector kernels run),
-//! `vector` (`exp`/`ln` over slices), `logsumexp` (soft minima of one slice), `min_plus`
-//! (soft min-plus matrix products), `blocks` (a renormalisation step over every block of a
-//! level), `layout` (where the blocks are), `reduce` (small reductions), `transfer` (the
-//! kernels of nearest-neighbour chains). The block and
-//! matrix kernels are internals of the sweep (`pub(crate)`); what is public here is the
-//! scalar trait, the slice functions and the one-slice formulas.
+//! `vector` (`exp`/`ln`/`ln_1p` over slices), `logsumexp` (soft minima of one slice),
+//! `min_plus` (soft min-plus matrix products), `blocks` (a renormalisation step over every
+//! block of a level), `layout` (where the blocks are), `reduce` (small reductions), `stream`
+//! (copies with non-temporal stores), `transfer` (the kernels of nearest-neighbour chains).
+//! The block and matrix kernels are internals of the sweep (`pub(crate)`); what is public
+//! here is the scalar trait, the slice functions and the one-slice formulas.
 
 pub(crate) mod blocks;
 pub mod cpu;
@@ -20,13 +20,17 @@ mod logsumexp;
 mod min_plus;
 pub mod real;
 mod reduce;
+mod stream;
 pub(crate) mod transfer;
 mod vector;
 
-pub(crate) use blocks::{gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow};
+pub(crate) use blocks::{
+    gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow, soft_pairs_into,
+};
 pub(crate) use logsumexp::{entropy_term, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
 pub use real::Real;
 pub(crate) use reduce::{nearly_equal, sum_pairs};
-pub use vector::{exp_slice, ln_slice};
+pub use stream::copy_streaming;
+pub use vector::{exp_slice, ln_1p_slice, ln_slice};

@@ -5,7 +5,8 @@ use std::fmt::Debug;
 use num_traits::Float;
 
 use super::cpu::{self, Isa};
-use super::vector::{exp_slice, ln_slice};
+use super::stream::copy_streaming;
+use super::vector::{exp_slice, ln_1p_slice, ln_slice};
 
 /// The scalar of a sweep: `f64`, or a forward-mode dual number carrying derivatives.
 ///
@@ -28,6 +29,17 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         for x in xs {
             *x = x.ln();
         }
+    }
+    /// `x <- ln(1 + x)` for every element, `0 <= x <= 1` (`f64`: [`ln_1p_slice`]).
+    fn ln_1p_in_place(xs: &mut [Self]) {
+        for x in xs {
+            *x = x.ln_1p();
+        }
+    }
+    /// `dst <- src` for an output written once and read much later (`f64`:
+    /// [`copy_streaming`], non-temporal stores).
+    fn copy_out(src: &[Self], dst: &mut [Self]) {
+        dst.copy_from_slice(src);
     }
     /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
     /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
@@ -52,6 +64,12 @@ impl Real for f64 {
     }
     fn ln_in_place(xs: &mut [Self]) {
         ln_slice(xs);
+    }
+    fn ln_1p_in_place(xs: &mut [Self]) {
+        ln_1p_slice(xs);
+    }
+    fn copy_out(src: &[Self], dst: &mut [Self]) {
+        copy_streaming(src, dst);
     }
     #[inline(always)]
     fn kernel<R, F: FnOnce() -> R>(f: F) -> R {

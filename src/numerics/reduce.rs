@@ -10,8 +10,9 @@ pub(crate) fn nearly_equal(a: f64, b: f64) -> bool {
 }
 
 /// `sum_i f(a_i, b_i)` over the common length, with 8 partial sums so the reduction is
-/// not bound by the latency of one addition chain (and vectorises).
-#[inline]
+/// not bound by the latency of one addition chain (and vectorises; always inlined, so it
+/// is compiled for the vector instructions of the kernel that calls it).
+#[inline(always)]
 pub(crate) fn sum_pairs<T: Real, F: Fn(T, T) -> T>(a: &[T], b: &[T], f: F) -> T {
     const LANES: usize = 8;
     let n = a.len().min(b.len());

@@ -27,10 +27,10 @@ use rayon::prelude::*;
 
 use super::pool::{BufferPool, Pools};
 use super::tabulated::Tabulated;
-use super::{coarse_grain_levels, coarse_grain_losses, reconstruct, refine_levels, sweep};
+use super::{coarse_grain_levels, reconstruct, refine_levels, sweep};
 use crate::error::Result;
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{cpu, Real};
+use crate::numerics::{cpu, gibbs_blocks, scale_blocks_weighted, soft_pairs_into, sum_pairs, Real};
 
 /// How a tabulated solve is split into subtrees and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,19 @@ pub(crate) struct Solved<T> {
     pub marginals: Vec<Vec<T>>,
     /// `H(Y_k | Y_{k+1})` for `k < d`, then `H(Y_d)`.
     pub conditional_entropies: Vec<T>,
+    /// `E[w_k] = sum_x P*_k(x) w_k(x)` for every level `k` (terms with `P*_k(x) = 0` left
+    /// out, so `w_k(x) = +inf` there adds nothing; `0` where `w_k` is `None`); empty unless
+    /// weights were given ([`solve_expecting`]).
+    pub expectations: Vec<T>,
+}
+
+/// `sum_x p(x) w(x)` over the terms with `p(x) > 0`.
+fn expectation<T: Real>(p: &[T], w: &[T]) -> T {
+    let term = |p: T, w: T| if p > T::zero() { p * w } else { T::zero() };
+    T::kernel(
+        #[inline(always)]
+        || sum_pairs(p, w, term),
+    )
 }
 
 /// Position on level `k` where block `z` of level `k + 1` starts (`z = n_{k+1}` gives `n_k`).
@@ -220,6 +233,155 @@ fn split_by<T>(v: &mut [T], ranges: impl Iterator<Item = Range<usize>>) -> Vec<&
     out
 }
 
+/// What every tile reads: the hierarchy, potentials `u_1..u_d`, leaf losses and cumulative
+/// temperatures (as for [`solve`]).
+#[derive(Clone, Copy)]
+struct Inputs<'a, T> {
+    h: &'a Hierarchy,
+    potentials: &'a [Option<Vec<T>>],
+    g0: &'a [T],
+    cumulative: &'a [T],
+}
+
+impl<'a, T: Real> Inputs<'a, T> {
+    /// The blocks of level `k + 1` over level `k` inside a tile whose positions on each
+    /// level are `ranges` (counted from the tile's first position).
+    fn layout(&self, k: usize, ranges: &[Range<usize>]) -> Layout<'a> {
+        match self.h.layout(k) {
+            Layout::Offsets(o) => Layout::Offsets(&o[ranges[k + 1].start..=ranges[k + 1].end]),
+            uniform => uniform,
+        }
+    }
+
+    /// `g_{k+1} <- g_{k+1} + u_{k+1}` on the tile's positions `range` of level `k + 1`.
+    fn add_potential(&self, k: usize, range: Range<usize>, g: &mut [T]) {
+        if let Some(Some(u)) = self.potentials.get(k) {
+            for (g, &u) in g.iter_mut().zip(&u[range]) {
+                *g = *g + u;
+            }
+        }
+    }
+}
+
+/// A table of `n` values from `pool` (contents unspecified).
+fn scratch<T: Real>(pool: &BufferPool<T>, n: usize) -> Vec<T> {
+    let mut v = pool.take(n);
+    v.resize(n.max(v.len()), T::zero());
+    v
+}
+
+/// Phase 1 of one tile (`f64`-wide scalars): its roots' losses `g_c` into `out`, read from
+/// the leaves in place and coarse-grained through two tables of the thread's `local` pool
+/// (the soft minima alone for blocks of two, [`soft_pairs_into`]; the full step otherwise).
+fn tile_up<T: Real>(
+    problem: Inputs<'_, T>,
+    ranges: &[Range<usize>],
+    out: &mut [T],
+    local: &BufferPool<T>,
+) {
+    let c = ranges.len() - 1;
+    let widest = ranges[1..].iter().map(Range::len).max().unwrap_or(0);
+    let (mut a, mut b) = (scratch(local, widest), scratch(local, widest));
+    let (mut cond, mut entropy) = (Vec::new(), Vec::new());
+    for k in 0..c {
+        let src = if k == 0 {
+            &problem.g0[ranges[0].clone()]
+        } else {
+            &a[..ranges[k].len()]
+        };
+        let n = ranges[k + 1].len();
+        let layout = problem.layout(k, ranges);
+        if !soft_pairs_into(src, layout, problem.cumulative[k], &mut b[..n]) {
+            cond.resize(src.len(), T::zero());
+            entropy.resize(n, T::zero());
+            gibbs_blocks(
+                src,
+                layout,
+                problem.cumulative[k],
+                &mut cond,
+                &mut b[..n],
+                &mut entropy[..n],
+            );
+        }
+        problem.add_potential(k, ranges[k + 1].clone(), &mut b[..n]);
+        std::mem::swap(&mut a, &mut b);
+    }
+    out.copy_from_slice(&a[..out.len()]);
+    local.give(a);
+    local.give(b);
+}
+
+/// Phase 3 of one tile (`f64`-wide scalars): coarse-grained again from the leaves, every
+/// level's conditionals, losses `g_1..g_c` and block entropies kept in tables of the thread's
+/// `local` pool (in cache), then scaled in place top-down from the roots' marginal `pc`
+/// (`P*(x) = P*(y) P*(x | y)`), each level copied once into the tile's piece of the output
+/// marginals `outs` (levels `0..c`, with [`Real::copy_out`]). Returns the tile's share
+/// `sum_y P*(y) H(X | y)` of each level's conditional entropy, then its share of each
+/// level's expectation of `weights` (see [`Solved::expectations`]).
+fn tile_down<T: Real>(
+    problem: Inputs<'_, T>,
+    ranges: &[Range<usize>],
+    pc: &[T],
+    outs: Vec<&mut [T]>,
+    weights: &[Option<&[T]>],
+    local: &BufferPool<T>,
+) -> Vec<T> {
+    let c = ranges.len() - 1;
+    // Level k's conditionals (then marginal) at at[k]..at[k + 1]; g_{k+1} and the entropies
+    // of the blocks of level k + 1 at above[k]..above[k + 1].
+    let offsets = |from: usize| {
+        let mut o = vec![0];
+        for r in &ranges[from..] {
+            o.push(o[o.len() - 1] + r.len());
+        }
+        o
+    };
+    let (at, above) = (offsets(0), offsets(1));
+    let mut p = scratch(local, at[c]);
+    let mut g = scratch(local, above[c]);
+    let mut entropy = scratch(local, above[c]);
+    for k in 0..c {
+        let (below, next) = g.split_at_mut(above[k]);
+        let src = if k == 0 {
+            &problem.g0[ranges[0].clone()]
+        } else {
+            &below[above[k - 1]..]
+        };
+        let soft = &mut next[..ranges[k + 1].len()];
+        let layout = problem.layout(k, ranges);
+        let blocks = &mut entropy[above[k]..above[k + 1]];
+        gibbs_blocks(
+            src,
+            layout,
+            problem.cumulative[k],
+            &mut p[at[k]..at[k + 1]],
+            soft,
+            blocks,
+        );
+        problem.add_potential(k, ranges[k + 1].clone(), soft);
+    }
+    let mut shares = vec![T::zero(); 2 * c];
+    for (k, out) in outs.into_iter().enumerate().rev() {
+        let (fine, coarser) = p.split_at_mut(at[k + 1]);
+        let coarse: &[T] = if k + 1 == c {
+            pc
+        } else {
+            &coarser[..at[k + 2] - at[k + 1]]
+        };
+        let fine = &mut fine[at[k]..];
+        let blocks = &entropy[above[k]..above[k + 1]];
+        shares[k] = scale_blocks_weighted(problem.layout(k, ranges), coarse, blocks, fine);
+        if let Some(Some(w)) = weights.get(k) {
+            shares[c + k] = expectation(fine, &w[ranges[k].clone()]);
+        }
+        T::copy_out(fine, out);
+    }
+    local.give(p);
+    local.give(g);
+    local.give(entropy);
+    shares
+}
+
 /// Solves the tabulated problem on `hierarchy` with potentials `u_1..u_d` (block order, as
 /// for [`Tabulated::new`]) for the leaf losses `g0` at cumulative temperatures `cumulative`
 /// (`S_0..S_d`): `F`, every level's marginal and every conditional entropy. Marginal tables
@@ -235,6 +397,43 @@ pub(crate) fn solve<T: Real>(
     tiling: Tiling,
     pool: &BufferPool<T>,
 ) -> Result<Solved<T>> {
+    solve_expecting(hierarchy, potentials, g0, cumulative, tiling, pool, &[])
+}
+
+/// [`solve`], also giving the expectation of `weights[k]` (block order, `None` for zero)
+/// under every level's marginal ([`Solved::expectations`], one per level if `weights` is
+/// not empty). Tiles add their shares while their marginals are in cache, in tile order,
+/// so this too is the same bit for bit whatever the number of threads.
+///
+/// # Errors
+/// As [`solve`].
+pub(crate) fn solve_expecting<T: Real>(
+    hierarchy: &Hierarchy,
+    potentials: &[Option<Vec<T>>],
+    g0: &[T],
+    cumulative: &[T],
+    tiling: Tiling,
+    pool: &BufferPool<T>,
+    weights: &[Option<&[T]>],
+) -> Result<Solved<T>> {
+    let whole_expectations = |marginals: &[Vec<T>], done: &[T]| -> Vec<T> {
+        if weights.is_empty() {
+            return Vec::new();
+        }
+        (0..marginals.len())
+            .map(|k| match (done.get(k), weights.get(k)) {
+                (Some(&e), _) => e,
+                (None, Some(Some(w))) => expectation(&marginals[k], w),
+                (None, _) => T::zero(),
+            })
+            .collect()
+    };
+    let inputs = Inputs {
+        h: hierarchy,
+        potentials,
+        g0,
+        cumulative,
+    };
     let d = hierarchy.depth();
     let n0 = hierarchy.size(0);
     let whole = Tabulated::new(hierarchy, potentials).with_pool(pool);
@@ -255,6 +454,7 @@ pub(crate) fn solve<T: Real>(
         let rec = reconstruct(&whole, flow.conditionals);
         return Ok(Solved {
             free_energy: flow.free_energy,
+            expectations: whole_expectations(&rec.marginals, &[]),
             marginals: rec.marginals,
             conditional_entropies: rec.conditional_entropies,
         });
@@ -282,11 +482,15 @@ pub(crate) fn solve<T: Real>(
         |(ranges, out)| {
             SCRATCH.with(|s| {
                 s.with::<T, _>(|local| {
+                    if !keep {
+                        tile_up(inputs, ranges, out, local);
+                        return Ok(None);
+                    }
                     let e = Tabulated::new(hierarchy, potentials)
                         .with_pool(local)
                         .window(0, ranges);
                     let g = table(&g0[ranges[0].clone()], local);
-                    if keep {
+                    {
                         let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
                         local.give(g);
                         let (mut losses, conditionals) = swept?;
@@ -295,15 +499,8 @@ pub(crate) fn solve<T: Real>(
                             local.give(top);
                         }
                         losses.into_iter().for_each(|v| local.give(v));
-                        return Ok(Some(conditionals));
+                        Ok(Some(conditionals))
                     }
-                    let swept = coarse_grain_losses(&e, &g, &cumulative[..c], |v| local.give(v));
-                    local.give(g);
-                    if let Some(top) = swept? {
-                        out.copy_from_slice(&top);
-                        local.give(top);
-                    }
-                    Ok(None)
                 })
             })
         },
@@ -344,20 +541,13 @@ pub(crate) fn solve<T: Real>(
         |((ranges, outs), kept)| {
             SCRATCH.with(|s| {
                 s.with::<T, _>(|local| {
+                    let Some(conditionals) = kept else {
+                        let pc = &pc[ranges[c].clone()];
+                        return Ok(tile_down(inputs, ranges, pc, outs, weights, local));
+                    };
                     let e = Tabulated::new(hierarchy, potentials)
                         .with_pool(local)
                         .window(0, ranges);
-                    let conditionals = match kept {
-                        Some(conditionals) => conditionals,
-                        None => {
-                            let g = table(&g0[ranges[0].clone()], local);
-                            let swept = coarse_grain_levels(&e, &g, &cumulative[..c]);
-                            local.give(g);
-                            let (losses, conditionals) = swept?;
-                            losses.into_iter().for_each(|v| local.give(v));
-                            conditionals
-                        }
-                    };
                     let coarse = table(&pc[ranges[c].clone()], local);
                     let rec = refine_levels(&e, conditionals, coarse);
                     for (out, m) in outs.into_iter().zip(rec.marginals.iter()) {
@@ -370,16 +560,24 @@ pub(crate) fn solve<T: Real>(
         },
     );
     let shares = shares.into_iter().collect::<Result<Vec<_>>>()?;
-    let mut conditional_entropies = vec![T::zero(); c];
+    // Entropy shares, then (phase 3 without kept conditionals) expectation shares.
+    let mut sums = vec![T::zero(); 2 * c];
     for share in &shares {
-        for (h, &s) in conditional_entropies.iter_mut().zip(share) {
+        for (h, &s) in sums.iter_mut().zip(share) {
             *h = *h + s;
         }
     }
+    let tiled_expectations = match shares.first() {
+        Some(share) if share.len() == 2 * c => sums.split_off(c),
+        _ => Vec::new(),
+    };
+    let mut conditional_entropies = sums;
+    conditional_entropies.truncate(c);
     conditional_entropies.extend(top_rec.conditional_entropies);
     marginals.extend(top_rec.marginals);
     Ok(Solved {
         free_energy: flow.free_energy,
+        expectations: whole_expectations(&marginals, &tiled_expectations),
         marginals,
         conditional_entropies,
     })
@@ -467,8 +665,18 @@ mod tests {
                     tile_states: tile,
                 };
                 let pool = BufferPool::default();
-                let one = solve(h, potentials, g0, cumulative, tiling(1), &pool);
-                let two = solve(h, potentials, g0, cumulative, tiling(2), &pool);
+                // Expectations of the leaf losses (finite part) and of every potential.
+                let finite: Vec<f64> = g0
+                    .iter()
+                    .map(|&x| if x.is_finite() { x } else { 0.0 })
+                    .collect();
+                let weights: Vec<Option<&[f64]>> = std::iter::once(Some(&finite[..]))
+                    .chain(potentials.iter().map(|u| u.as_deref()))
+                    .collect();
+                let one =
+                    solve_expecting(h, potentials, g0, cumulative, tiling(1), &pool, &weights);
+                let two =
+                    solve_expecting(h, potentials, g0, cumulative, tiling(2), &pool, &weights);
                 let Ok(flow) = flow else {
                     assert!(one.is_err() && two.is_err());
                     return;
@@ -476,6 +684,23 @@ mod tests {
                 let rec = reconstruct(&engine, flow.conditionals);
                 let (one, two) = (one.unwrap(), two.unwrap());
                 assert!(close(one.free_energy, flow.free_energy, 1e-14));
+                // Expectations: a plain loop over the reference marginals.
+                for (k, w) in weights.iter().enumerate() {
+                    let want: f64 = match w {
+                        Some(w) => rec.marginals[k]
+                            .iter()
+                            .zip(*w)
+                            .filter(|(p, _)| **p > 0.0)
+                            .map(|(p, w)| p * w)
+                            .sum(),
+                        None => 0.0,
+                    };
+                    let got = one.expectations[k];
+                    assert!(
+                        (got - want).abs() <= 1e-13 * want.abs().max(1.0),
+                        "E_{k}: {got} vs {want}"
+                    );
+                }
                 for (k, (m, r)) in one.marginals.iter().zip(&rec.marginals).enumerate() {
                     assert_eq!(m.len(), r.len());
                     for (a, b) in m.iter().zip(r) {
@@ -498,6 +723,7 @@ mod tests {
                     bits(&one.conditional_entropies),
                     bits(&two.conditional_entropies)
                 );
+                assert_eq!(bits(&one.expectations), bits(&two.expectations));
             });
         }
     }
