@@ -13,7 +13,7 @@
 //! ```
 
 use hmaxent::constraints::pareto::weights_grid;
-use hmaxent::constraints::MeanConstraint;
+use hmaxent::constraints::{frontier, solve_floors, MeanConstraint};
 use hmaxent::{Hierarchy, Problem};
 use serde_json::json;
 
@@ -30,7 +30,7 @@ fn main() -> Result<(), hmaxent::Error> {
     let problem = Problem::new(&h, &loss)?;
 
     let weights = weights_grid(3, 4)?;
-    let frontier = problem.pareto_frontier(&weights, Some(MeanConstraint::Equal(mean)))?;
+    let frontier = frontier(&problem, &weights, Some(MeanConstraint::Equal(mean)))?;
     println!("Frontier at E f = {mean} over the weight grid (steps = 4):");
     println!(
         "{:>18} {:>10} {:>9} {:>9} {:>9} {:>9}",
@@ -55,20 +55,23 @@ fn main() -> Result<(), hmaxent::Error> {
     );
 
     // The epsilon-constraint form: maximise H(Y_0) with E f <= mean and H(Y_2) >= floor.
-    let free = problem.solve_floors(Some(mean), &[0.0, 0.0])?;
+    let free = solve_floors(&problem, Some(mean), &[0.0, 0.0])?;
     println!(
         "Epsilon-constraint: max H(Y_0) s.t. E f <= {mean}, H(Y_2) >= h (unconstrained H(Y_2) = {:.5}, attainable max {:.5}):",
         free.solution.entropy(2),
-        free.max_entropies[1]
+        free.max_entropies.as_ref().unwrap()[1]
     );
     println!(
         "{:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6}",
         "h", "H(Y_0)", "H(Y_2)", "lambda", "mu_2", "E f", "iters"
     );
-    let (lo, hi) = (free.solution.entropy(2), free.max_entropies[1]);
+    let (lo, hi) = (
+        free.solution.entropy(2),
+        free.max_entropies.as_ref().unwrap()[1],
+    );
     for i in 0..=6 {
         let floor = lo + (hi - lo) * f64::from(i) / 6.5;
-        let fit = problem.solve_floors(Some(mean), &[0.0, floor])?;
+        let fit = solve_floors(&problem, Some(mean), &[0.0, floor])?;
         println!(
             "{floor:>8.5} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>10.6} {:>6}",
             fit.objective,

@@ -16,6 +16,7 @@
 //! 4. show the boundary example of docs/concepts.md, "8. Boundaries", where the zero-temperature limit is *not* uniform on
 //!    the minimisers.
 
+use hmaxent::constraints::solve_mean;
 use hmaxent::{Hierarchy, MeanConstraint, Problem, Result, Solution, Temperatures};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -93,7 +94,7 @@ fn main() -> Result<()> {
         MeanConstraint::AtMost(2.0),
     ];
     for constraint in constraints {
-        let fit = problem.solve_mean(&weights, constraint)?;
+        let fit = solve_mean(&problem, &weights, constraint)?;
         match constraint {
             MeanConstraint::Equal(c) => println!("\nE[f] = {c}:"),
             MeanConstraint::AtMost(c) => println!("\nE[f] <= {c}:"),
@@ -147,8 +148,8 @@ fn main() -> Result<()> {
     // ── 4. the boundary example of docs/concepts.md, "8. Boundaries" ───────────────────────────────────────────────
     section("4. Boundary: leaves {0,1} -> A, {2,3} -> B, f = (0,0,0,1), w = (1,1), c = min f");
     let h2 = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
-    let fit = Problem::new(&h2, &[0.0, 0.0, 0.0, 1.0])?
-        .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.0))?;
+    let p2 = Problem::new(&h2, &[0.0, 0.0, 0.0, 1.0])?;
+    let fit = solve_mean(&p2, &[1.0, 1.0], MeanConstraint::Equal(0.0))?;
     println!(
         "boundary = {}, multiplier = {:?}, P*_0 = {}",
         fit.boundary,

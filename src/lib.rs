@@ -13,6 +13,7 @@
 //! conditionals (`docs/concepts.md`, "Theorem A").
 //!
 //! ```
+//! use hmaxent::constraints::solve_mean;
 //! use hmaxent::{Hierarchy, MeanConstraint, Problem, Temperatures};
 //!
 //! fn main() -> Result<(), hmaxent::Error> {
@@ -23,7 +24,7 @@
 //!     let sol = problem.solve(&Temperatures::new(&[1.0, 1.0])?)?;
 //!     println!("F = {:.6}, P* = {:?}", sol.free_energy(), sol.marginal(0));
 //!     // Maximise H(Y_0) + H(Y_1) subject to E[f] = 0.1.
-//!     let fit = problem.solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.1))?;
+//!     let fit = solve_mean(&problem, &[1.0, 1.0], MeanConstraint::Equal(0.1))?;
 //!     println!("lambda = {:?}, P* = {:?}", fit.multiplier, fit.solution.marginal(0));
 //!     Ok(())
 //! }

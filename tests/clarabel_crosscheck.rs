@@ -385,10 +385,12 @@ fn the_mean_constrained_optimum_agrees_with_an_exponential_cone_program() {
         }
         for frac in [0.2, 0.5, 0.8] {
             let c = lo + frac * (hi - lo);
-            let fit = inst
-                .problem()
-                .solve_mean(&inst.tau, MeanConstraint::Equal(c))
-                .unwrap();
+            let fit = hmaxent::constraints::solve_mean(
+                &inst.problem(),
+                &inst.tau,
+                MeanConstraint::Equal(c),
+            )
+            .unwrap();
             let zero = vec![0.0; f.len()];
             let cone = cone_program(inst, &zero, &inst.tau, Some(c));
             // The cone program minimises -sum w H (or sum w D): its value is -objective.

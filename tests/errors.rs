@@ -2,7 +2,7 @@
 //! matched here as an enum value, the location travels as data, and a finite input whose
 //! loss overflows `f64` is `Numerical` (an overflow), never `Infeasible` (forbidden).
 
-use hmaxent::constraints::{ConvexSettings, MomentProblem};
+use hmaxent::constraints::{solve_mean, ConvexSettings, MomentProblem};
 use hmaxent::{Error, ErrorKind, Hierarchy, MeanConstraint, Problem, Temperatures};
 
 const MAX: f64 = f64::MAX;
@@ -62,9 +62,7 @@ fn every_state_forbidden_is_infeasible() {
 fn a_mean_target_outside_the_attainable_interval_is_infeasible_with_the_interval() {
     let h = two_by_one();
     let p = Problem::new(&h, &[0.0, 1.0]).unwrap();
-    let e = p
-        .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(2.0))
-        .unwrap_err();
+    let e = solve_mean(&p, &[1.0, 1.0], MeanConstraint::Equal(2.0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Infeasible);
     assert_eq!(
         e,
@@ -89,9 +87,7 @@ fn finite_losses_whose_sum_overflows_are_numerical_not_forbidden() {
     assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
     assert!(e.to_string().contains("overflows f64"), "{e}");
     // The constrained solve names the state whose total loss overflowed.
-    let e = p
-        .solve_mean(&[1.0, 1.0], MeanConstraint::AtMost(0.0))
-        .unwrap_err();
+    let e = solve_mean(&p, &[1.0, 1.0], MeanConstraint::AtMost(0.0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
     assert_eq!((e.level(), e.index()), (Some(0), Some(0)));
 }
@@ -105,9 +101,7 @@ fn finite_losses_whose_sum_overflows_downwards_are_numerical() {
         .unwrap();
     let e = p.solve(&unit(2)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
-    let e = p
-        .solve_mean(&[1.0, 1.0], MeanConstraint::AtMost(0.0))
-        .unwrap_err();
+    let e = solve_mean(&p, &[1.0, 1.0], MeanConstraint::AtMost(0.0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Numerical, "{e:?}");
 }
 

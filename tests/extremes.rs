@@ -1,7 +1,7 @@
 //! docs/concepts.md, "11. Numerical policy": extreme but valid inputs stay finite and exact where a closed form exists, and
 //! bad inputs are typed errors (never panics) with the right `kind()`.
 
-use hmaxent::constraints::MeanConstraint;
+use hmaxent::constraints::{solve_mean, MeanConstraint};
 use hmaxent::{inverse, Error, ErrorKind, Hierarchy, Problem, Solution, Temperatures};
 
 /// Every number a solution reports is finite; every marginal is a distribution consistent
@@ -244,9 +244,7 @@ fn extreme_mean_targets_are_exact_or_refused() {
     let h = two_blocks();
     let p = Problem::new(&h, &[0.0, 0.0, 0.0, 1.0]).unwrap();
     // The boundary c = min f: Theorem A's limit, flagged.
-    let fit = p
-        .solve_mean(&[1.0, 1.0], MeanConstraint::Equal(0.0))
-        .unwrap();
+    let fit = solve_mean(&p, &[1.0, 1.0], MeanConstraint::Equal(0.0)).unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.multiplier, None);
     let a = 2f64.sqrt() / (1.0 + 2f64.sqrt());
@@ -259,21 +257,19 @@ fn extreme_mean_targets_are_exact_or_refused() {
         assert!((got - want).abs() < 1e-12);
     }
     // The other boundary: all mass on the maximiser.
-    let fit = p
-        .solve_mean(&[1.0, 0.0], MeanConstraint::Equal(1.0))
-        .unwrap();
+    let fit = solve_mean(&p, &[1.0, 0.0], MeanConstraint::Equal(1.0)).unwrap();
     assert!(fit.boundary);
     assert_eq!(fit.solution.marginal(0), vec![0.0, 0.0, 0.0, 1.0]);
     // Targets a hair inside the range: finite multipliers, constraint met.
     for c in [1e-9, 1.0 - 1e-9] {
-        let fit = p.solve_mean(&[1.0, 0.5], MeanConstraint::Equal(c)).unwrap();
+        let fit = solve_mean(&p, &[1.0, 0.5], MeanConstraint::Equal(c)).unwrap();
         assert!(fit.multiplier.unwrap().is_finite());
         assert!((fit.solution.expected_total_loss() - c).abs() < 1e-12);
         assert_sane(&fit.solution, &format!("c = {c}"));
     }
     // Losses of size 1e300 under a mean constraint.
     let p = Problem::new(&Hierarchy::flat(3).unwrap(), &[-1e300, 0.0, 1e300]).unwrap();
-    let fit = p.solve_mean(&[1.0], MeanConstraint::Equal(2e299)).unwrap();
+    let fit = solve_mean(&p, &[1.0], MeanConstraint::Equal(2e299)).unwrap();
     assert!((fit.solution.expected_total_loss() - 2e299).abs() < 1e-12 * 1e300);
     assert_sane(&fit.solution, "mean with 1e300 losses");
 }
@@ -527,7 +523,7 @@ fn bad_inputs_are_typed_errors_with_the_right_kind() {
     // Mean constraints: f ranges over [0, 3].
     let w = [1.0, 1.0];
     refused!(
-        ok().solve_mean(&w, MeanConstraint::Equal(-0.5)),
+        solve_mean(&ok(), &w, MeanConstraint::Equal(-0.5)),
         Error::Infeasible {
             min: 0.0,
             max: 3.0,
@@ -536,7 +532,7 @@ fn bad_inputs_are_typed_errors_with_the_right_kind() {
         ErrorKind::Infeasible
     );
     refused!(
-        ok().solve_mean(&w, MeanConstraint::Equal(3.5)),
+        solve_mean(&ok(), &w, MeanConstraint::Equal(3.5)),
         Error::Infeasible {
             min: 0.0,
             max: 3.0,
@@ -545,39 +541,41 @@ fn bad_inputs_are_typed_errors_with_the_right_kind() {
         ErrorKind::Infeasible
     );
     refused!(
-        ok().solve_mean(&w, MeanConstraint::AtMost(-1e-3)),
+        solve_mean(&ok(), &w, MeanConstraint::AtMost(-1e-3)),
         Error::Infeasible { .. },
         ErrorKind::Infeasible
     );
     refused!(
-        ok().solve_mean(&w, MeanConstraint::Equal(nan)),
+        solve_mean(&ok(), &w, MeanConstraint::Equal(nan)),
         Error::InvalidSetting { field: "mean", .. },
         ErrorKind::InvalidInput
     );
     refused!(
-        ok().solve_mean(&w, MeanConstraint::Equal(inf)),
+        solve_mean(&ok(), &w, MeanConstraint::Equal(inf)),
         Error::InvalidSetting { field: "mean", .. },
         ErrorKind::InvalidInput
     );
     refused!(
-        ok().solve_mean(&[0.0, 1.0], MeanConstraint::Equal(1.0)),
+        solve_mean(&ok(), &[0.0, 1.0], MeanConstraint::Equal(1.0)),
         Error::InvalidValue { index: 0, .. },
         ErrorKind::InvalidInput
     );
     refused!(
-        ok().solve_mean(&[1.0, -1.0], MeanConstraint::Equal(1.0)),
+        solve_mean(&ok(), &[1.0, -1.0], MeanConstraint::Equal(1.0)),
         Error::InvalidValue { index: 1, .. },
         ErrorKind::InvalidInput
     );
     refused!(
-        ok().solve_mean(&[1.0], MeanConstraint::Equal(1.0)),
+        solve_mean(&ok(), &[1.0], MeanConstraint::Equal(1.0)),
         Error::LengthMismatch { .. },
         ErrorKind::InvalidInput
     );
     refused!(
-        Problem::new(&h, &[inf; 4])
-            .unwrap()
-            .solve_mean(&w, MeanConstraint::Equal(0.0)),
+        solve_mean(
+            &Problem::new(&h, &[inf; 4]).unwrap(),
+            &w,
+            MeanConstraint::Equal(0.0)
+        ),
         Error::AllForbidden(_),
         ErrorKind::Infeasible
     );

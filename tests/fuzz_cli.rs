@@ -442,6 +442,14 @@ fn sizes_are_checked_before_allocation_and_name_their_limit() {
             "memory budget",
         ),
         (
+            // The tree fits; 31 constraints' dual-number tables (about 50 GB) do not.
+            "solve",
+            json!({"tree": {"branching": 2, "depth": 24}, "weights": vec![1.0; 25],
+                   "features": vec![json!({"indices": [0], "values": [1.0]}); 31],
+                   "targets": vec![0.5; 31]}),
+            "moment constraints (31 features)",
+        ),
+        (
             "pareto",
             json!({"parents": [[0, 0]], "loss": [0, 1], "weights_grid": {"steps": 1000000}}),
             "100000",

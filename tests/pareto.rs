@@ -8,7 +8,7 @@
 
 use hmaxent::cli;
 use hmaxent::constraints::pareto::{dominated_pairs, dominates, grid_size, weights_grid};
-use hmaxent::constraints::MeanConstraint;
+use hmaxent::constraints::{frontier, solve_floors, solve_mean, MeanConstraint};
 use hmaxent::{Error, Hierarchy, Problem, Temperatures};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -208,7 +208,7 @@ proptest! {
         let (fmin, fmax) = inst.range();
         let c = fmin + (0.1 + 0.8 * rng.random::<f64>()) * (fmax - fmin);
         for mean in [None, Some(MeanConstraint::Equal(c)), Some(MeanConstraint::AtMost(c))] {
-            let fr = inst.problem.pareto_frontier(&weights, mean).unwrap();
+            let fr = frontier(&inst.problem, &weights, mean).unwrap();
             prop_assert_eq!(fr.points.len(), weights.len());
             // Criteria from brute-force entropies and means.
             let crit: Vec<Vec<f64>> = fr
@@ -281,7 +281,7 @@ proptest! {
         let (fmin, fmax) = inst.range();
         let c = fmin + (0.1 + 0.8 * rng.random::<f64>()) * (fmax - fmin);
         for mean in [None, Some(MeanConstraint::Equal(c))] {
-            let fr = inst.problem.pareto_frontier(&weights, mean).unwrap();
+            let fr = frontier(&inst.problem, &weights, mean).unwrap();
             for (pt, w) in fr.points.iter().zip(&weights) {
                 let tau: Vec<f64> = match mean {
                     None => w.clone(),
@@ -319,7 +319,7 @@ proptest! {
         let c = fmin + (0.15 + 0.7 * rng.random::<f64>()) * (fmax - fmin);
         // A feasible competitor P' (E f <= c); floors at or below its entropies.
         let w = inst.random_weights(&mut rng);
-        let other = inst.problem.solve_mean(&w, MeanConstraint::AtMost(c)).unwrap();
+        let other = solve_mean(&inst.problem, &w, MeanConstraint::AtMost(c)).unwrap();
         let hp = other.solution.entropies().to_vec();
         let floors: Vec<f64> = (1..=d)
             .map(|k| match rng.random_range(0..3) {
@@ -328,7 +328,7 @@ proptest! {
                 _ => hp[k] - 1e-3,
             })
             .collect();
-        let fit = inst.problem.solve_floors(Some(c), &floors).unwrap();
+        let fit = solve_floors(&inst.problem, Some(c), &floors).unwrap();
         prop_assert_eq!(fit.status, hmaxent::constraints::floors::Status::Converged);
         let p0 = fit.solution.marginal(0);
         let h = inst.entropies(&p0);
@@ -386,36 +386,36 @@ fn infeasible_floor_is_an_infeasible_error() {
     // attainable H(Y_1) is hb(0.1) = 0.325 (all of A's mass on state 0), far below log 2.
     let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.5, 1.0, 1.0]).unwrap();
-    let relaxed = p.solve_floors(Some(0.1), &[0.0]).unwrap();
+    let relaxed = solve_floors(&p, Some(0.1), &[0.0]).unwrap();
     assert!(relaxed.solution.entropy(1) < hb(0.1) - 1e-3);
-    let fit = p.solve_floors(Some(0.1), &[hb(0.1) - 1e-4]).unwrap();
-    assert!((fit.max_entropies[0] - hb(0.1)).abs() < 1e-12);
+    let fit = solve_floors(&p, Some(0.1), &[hb(0.1) - 1e-4]).unwrap();
+    assert!((fit.max_entropies.as_ref().unwrap()[0] - hb(0.1)).abs() < 1e-12);
     assert!(fit.floor_multipliers[0] > 0.0);
     assert!((fit.solution.entropy(1) - (hb(0.1) - 1e-4)).abs() < 1e-9);
-    let e = p.solve_floors(Some(0.1), &[hb(0.1) + 1e-6]).unwrap_err();
+    let e = solve_floors(&p, Some(0.1), &[hb(0.1) + 1e-6]).unwrap_err();
     assert!(matches!(e, Error::InfeasibleProblem(_)), "{e:?}");
     assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
     // Without the mean constraint the same floor is fine (log 2 is attainable).
-    assert!(p.solve_floors(None, &[hb(0.1) + 1e-6]).is_ok());
+    assert!(solve_floors(&p, None, &[hb(0.1) + 1e-6]).is_ok());
     // Below min f.
-    let e = p.solve_floors(Some(-0.5), &[0.1]).unwrap_err();
+    let e = solve_floors(&p, Some(-0.5), &[0.1]).unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 
     // An empty block: level 1 has 3 states but only 2 have children -> max log 2.
     let h = Hierarchy::new(vec![3, 3], vec![vec![0, 0, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.3, 0.1]).unwrap();
-    assert!(p.solve_floors(None, &[2f64.ln() - 1e-3]).is_ok());
-    let e = p.solve_floors(None, &[2f64.ln() + 1e-3]).unwrap_err();
+    assert!(solve_floors(&p, None, &[2f64.ln() - 1e-3]).is_ok());
+    let e = solve_floors(&p, None, &[2f64.ln() + 1e-3]).unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 
     // A block whose states are all forbidden: 3 coarse states, one dead -> max log 2.
     let h = Hierarchy::new(vec![6, 3], vec![vec![0, 0, 1, 1, 2, 2]]).unwrap();
     let inf = f64::INFINITY;
     let p = Problem::new(&h, &[0.0, 1.0, inf, inf, 0.5, 0.2]).unwrap();
-    let fit = p.solve_floors(None, &[2f64.ln() - 1e-3]).unwrap();
-    assert!((fit.max_entropies[0] - 2f64.ln()).abs() < 1e-15);
+    let fit = solve_floors(&p, None, &[2f64.ln() - 1e-3]).unwrap();
+    assert!((fit.max_entropies.as_ref().unwrap()[0] - 2f64.ln()).abs() < 1e-15);
     assert!(fit.solution.marginal(0)[2] == 0.0 && fit.solution.marginal(0)[3] == 0.0);
-    let e = p.solve_floors(None, &[2f64.ln() + 1e-3]).unwrap_err();
+    let e = solve_floors(&p, None, &[2f64.ln() + 1e-3]).unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::Infeasible);
 }
 
@@ -423,15 +423,13 @@ fn infeasible_floor_is_an_infeasible_error() {
 fn slack_floors_return_the_unconstrained_optimum_with_zero_multipliers() {
     let h = Hierarchy::new(vec![5, 2, 1], vec![vec![0, 0, 0, 1, 1], vec![0, 0]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.4, 1.0, 2.0, 0.3]).unwrap();
-    let fit = p.solve_floors(Some(0.6), &[0.1, 0.0]).unwrap();
-    let plain = p
-        .solve_mean(&[1.0, 0.0, 0.0], MeanConstraint::AtMost(0.6))
-        .unwrap();
+    let fit = solve_floors(&p, Some(0.6), &[0.1, 0.0]).unwrap();
+    let plain = solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(0.6)).unwrap();
     assert_eq!(fit.floor_multipliers, vec![0.0, 0.0]);
     assert!((fit.mean_multiplier.unwrap() - plain.multiplier.unwrap()).abs() < 1e-12);
     assert!((fit.objective - plain.solution.entropy(0)).abs() < 1e-12);
     // A slack mean constraint too: the maximum-entropy distribution on the allowed states.
-    let fit = p.solve_floors(Some(10.0), &[0.1, 0.0]).unwrap();
+    let fit = solve_floors(&p, Some(10.0), &[0.1, 0.0]).unwrap();
     assert_eq!(fit.mean_multiplier, Some(0.0));
     assert!((fit.objective - 5f64.ln()).abs() < 1e-12);
 }
@@ -537,12 +535,10 @@ fn floor_constrained_optimum_matches_an_exponential_cone_program() {
     let c = 0.7;
     let h = Hierarchy::new(sizes.clone(), parents.clone()).unwrap();
     let p = Problem::new(&h, &f).unwrap();
-    let relaxed = p
-        .solve_mean(&[1.0, 0.0, 0.0], MeanConstraint::AtMost(c))
-        .unwrap();
+    let relaxed = solve_mean(&p, &[1.0, 0.0, 0.0], MeanConstraint::AtMost(c)).unwrap();
     let hr = relaxed.solution.entropies().to_vec();
     let floors = vec![hr[1] + 0.03, hr[2] + 0.05];
-    let fit = p.solve_floors(Some(c), &floors).unwrap();
+    let fit = solve_floors(&p, Some(c), &floors).unwrap();
     let (h0, p0) = clarabel_floor_optimum(&sizes, &parents, &f, c, &floors);
     assert!(fit.floor_multipliers.iter().all(|&m| m > 0.0), "{fit:?}");
     assert!(
@@ -789,12 +785,12 @@ fn jointly_infeasible_floors_are_an_infeasible_error() {
     // each floor alone is attainable (log 3 = 1.099 and log 2 = 0.693).
     let h = Hierarchy::new(vec![3, 3, 2], vec![vec![0, 1, 2], vec![0, 0, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.0, 1.0]).unwrap();
-    assert!(p.solve_floors(Some(0.5), &[1.08, 0.0]).is_ok());
-    assert!(p.solve_floors(Some(0.5), &[0.0, 0.69]).is_ok());
-    let e = p.solve_floors(Some(0.5), &[1.08, 0.69]).unwrap_err();
+    assert!(solve_floors(&p, Some(0.5), &[1.08, 0.0]).is_ok());
+    assert!(solve_floors(&p, Some(0.5), &[0.0, 0.69]).is_ok());
+    let e = solve_floors(&p, Some(0.5), &[1.08, 0.69]).unwrap_err();
     assert!(matches!(e, Error::InfeasibleProblem(_)), "{e:?}");
     // Jointly feasible floors just below the joint limit: both active.
-    let fit = p.solve_floors(Some(0.5), &[1.0, 0.69]).unwrap();
+    let fit = solve_floors(&p, Some(0.5), &[1.0, 0.69]).unwrap();
     let hh = fit.solution.entropies();
     assert!(hh[1] >= 1.0 - 1e-9 && hh[2] >= 0.69 - 1e-9, "{hh:?}");
 }
@@ -805,15 +801,15 @@ fn a_budget_at_min_f_solves_on_the_face_of_the_minimisers() {
     // may carry mass; H(Y_1) >= 0.5 forces mass onto B.
     let h = Hierarchy::new(vec![5, 2], vec![vec![0, 0, 0, 1, 1]]).unwrap();
     let p = Problem::new(&h, &[0.0, 0.0, 1.0, 0.0, 2.0]).unwrap();
-    let fit = p.solve_floors(Some(0.0), &[0.0]).unwrap();
+    let fit = solve_floors(&p, Some(0.0), &[0.0]).unwrap();
     assert!(fit.boundary && fit.mean_multiplier.is_none());
     let p0 = fit.solution.marginal(0);
     for (x, want) in p0.iter().zip([1.0 / 3.0, 1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0]) {
         assert!((x - want).abs() < 1e-12, "{p0:?}");
     }
     // Largest H(Y_1) on the face is log 2; a floor of 0.68 pushes P(B) up to its root.
-    assert!((fit.max_entropies[0] - 2f64.ln()).abs() < 1e-15);
-    let fit = p.solve_floors(Some(0.0), &[0.68]).unwrap();
+    assert!((fit.max_entropies.as_ref().unwrap()[0] - 2f64.ln()).abs() < 1e-15);
+    let fit = solve_floors(&p, Some(0.0), &[0.68]).unwrap();
     let p0 = fit.solution.marginal(0);
     let pb = p0[3];
     assert!((hb(pb) - 0.68).abs() < 1e-9 && pb > 1.0 / 3.0);

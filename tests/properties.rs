@@ -7,7 +7,7 @@
 //! objective, and an independent implementation of Theorem B's `h_k` recursion. Each test
 //! names its proof in `proofs/`.
 
-use hmaxent::constraints::MeanConstraint;
+use hmaxent::constraints::{solve_mean, MeanConstraint};
 use hmaxent::{inverse, Hierarchy, Problem, Temperatures};
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
@@ -554,7 +554,7 @@ proptest! {
         prop_assume!(fmax - fmin > 1e-3);
         let target = fmin + frac * (fmax - fmin);
         let w = &c.tau;
-        let fit = p.solve_mean(w, MeanConstraint::Equal(target)).unwrap();
+        let fit = solve_mean(&p, w, MeanConstraint::Equal(target)).unwrap();
         let pstar = fit.solution.marginal(0);
         prop_assert!(!fit.boundary);
         let got = mean(&pstar, &f);
@@ -623,7 +623,7 @@ proptest! {
         let fmin = (0..f.len()).filter(|&x| ok[x]).map(|x| f[x]).fold(f64::INFINITY, f64::min);
         // Slack: any c >= m0.
         let c_slack = m0 + frac * (fmax - m0 + 1.0);
-        let fit = p.solve_mean(w, MeanConstraint::AtMost(c_slack)).unwrap();
+        let fit = solve_mean(&p, w, MeanConstraint::AtMost(c_slack)).unwrap();
         prop_assert_eq!(fit.multiplier, Some(0.0));
         prop_assert!(!fit.boundary);
         let pstar = fit.solution.marginal(0);
@@ -634,8 +634,8 @@ proptest! {
         // Active: below m0, AtMost(c) is Equal(c) with lambda > 0.
         prop_assume!(m0 - fmin > 1e-3);
         let c_act = fmin + frac.min(0.98) * (m0 - fmin);
-        let a = p.solve_mean(w, MeanConstraint::AtMost(c_act)).unwrap();
-        let e = p.solve_mean(w, MeanConstraint::Equal(c_act)).unwrap();
+        let a = solve_mean(&p, w, MeanConstraint::AtMost(c_act)).unwrap();
+        let e = solve_mean(&p, w, MeanConstraint::Equal(c_act)).unwrap();
         prop_assert!(a.multiplier.unwrap() > 0.0);
         prop_assert!((mean(&a.solution.marginal(0), &f) - c_act).abs() <= 1e-10 * c_act.abs().max(1.0));
         for (x, y) in a.solution.marginal(0).iter().zip(e.solution.marginal(0)) {
@@ -656,7 +656,7 @@ proptest! {
         }
         let ok = allowed(&c);
         let fmin = (0..f.len()).filter(|&x| ok[x]).map(|x| f[x]).fold(f64::INFINITY, f64::min);
-        let fit = p.solve_mean(&c.tau, MeanConstraint::Equal(fmin)).unwrap();
+        let fit = solve_mean(&p, &c.tau, MeanConstraint::Equal(fmin)).unwrap();
         let pstar = fit.solution.marginal(0);
         let all_min = (0..f.len()).filter(|&x| ok[x]).all(|x| f[x] == fmin);
         if all_min {

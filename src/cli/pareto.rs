@@ -4,7 +4,7 @@
 //! `weights_grid: {"steps": m}` (see [`weights_grid`]); optional `mean` / `mean_at_most`.
 //! Output: `{"points": [...], "dominated": [[i, j], ...]}` in the order the weights were
 //! given. A `flow` problem (with `"family"`) traces the family's frontier
-//! ([`model_frontier`]): the same output, a few flows per point.
+//! ([`frontier`]): the same output, a few flows per point.
 
 use serde_json::{Map, Value};
 
@@ -12,7 +12,7 @@ use super::flow;
 use super::json::{array, index, number, numbers, object, out, out_vec, required};
 use super::solve::problem;
 use crate::constraints::mean::MeanConstraint;
-use crate::constraints::pareto::{model_frontier, weights_grid, Frontier, MAX_GRID_POINTS};
+use crate::constraints::pareto::{frontier, weights_grid, Frontier, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -69,7 +69,7 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
     let levels = problem.hierarchy().levels();
     let weights = weights_of(m, levels)?;
     let mean = mean_of(m)?;
-    let frontier = problem.pareto_frontier(&weights, mean)?;
+    let frontier = frontier(&problem, &weights, mean)?;
     let value = to_json(&frontier)?;
     if let Some(path) = svg {
         draw(&frontier, path)?;
@@ -191,7 +191,7 @@ fn family_frontier<M: Model>(
     svg: Option<&str>,
 ) -> Result<Value> {
     let weights = weights_of(m, model.levels())?;
-    let frontier = model_frontier(model, &weights, mean)?;
+    let frontier = frontier(model, &weights, mean)?;
     let value = to_json(&frontier)?;
     if let Some(path) = svg {
         draw(&frontier, path)?;

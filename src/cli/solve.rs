@@ -85,7 +85,7 @@ pub fn run(input: &Value, summary: bool) -> Result<Value> {
                 (Some(c), None) => MeanConstraint::Equal(super::json::number(c, "mean")?),
                 (None, Some(c)) => MeanConstraint::AtMost(super::json::number(c, "mean_at_most")?),
             };
-            let fit = problem.solve_mean(&w, constraint)?;
+            let fit = crate::constraints::solve_mean(&problem, &w, constraint)?;
             let mut o = Map::new();
             put(&mut o, "objective", fit.objective)?;
             o.insert(
@@ -165,7 +165,13 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
                 _ => {}
             }
         }
-        let n0 = hierarchy(&with_loss)?.size(0);
+        let h = hierarchy(&with_loss)?;
+        let listed = m
+            .get("features")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        crate::constraints::moments::check_size(&h, listed)?;
+        let n0 = h.size(0);
         with_loss.insert("loss".into(), Value::from(vec![0.0; n0]));
         problem(&with_loss)?
     };

@@ -1,4 +1,5 @@
-//! The epsilon-constraint form of the Pareto problem (docs/concepts.md, sections 12, 13).
+//! The epsilon-constraint form of the Pareto problem over any [`Model`] (docs/concepts.md,
+//! sections 12, 13; docs/constraints-families.md).
 //!
 //! ```text
 //! maximise   H(Y_0)
@@ -15,26 +16,29 @@
 //! ```
 //!
 //! is maximised over `P` by Theorem A at temperatures `(1, mu_1, ..., mu_d) / lambda`, i.e.
-//! by the free-energy minimiser of the loss `lambda f` at temperatures `w = (1, mu)`, so the
-//! dual function is
+//! by the model's optimum for the loss `lambda f` at temperatures `w = (1, mu)`
+//! ([`Model::solve_scaled`]; `lambda = 0`: the unconstrained optimum), so the dual function is
 //!
 //! ```text
-//! g(lambda, mu) = -F(lambda f; w = (1, mu)) + lambda c - sum_k mu_k h_k,
-//! dg/dlambda = c - E f,    dg/dmu_k = H(Y_k) - h_k         (the constraint slacks)
+//! g(lambda, mu) = H(Y_0) + sum_k mu_k (H(Y_k) - h_k) + lambda (c - E f)    at that optimum,
+//! dg/dlambda = c - E f,    dg/dmu_k = H(Y_k) - h_k         (the constraint slacks),
+//! d2g/dlambda2 = -dE f/dlambda,   d2g/dlambda dmu_k = -dE f/dw_k,   d2g/dmu_j dmu_k = dH_k/dw_j
 //! ```
 //!
-//! (envelope identities, docs/concepts.md, "5. Theorem A"). `g` is convex (a supremum of affine functions of
-//! `(lambda, mu)`), and its minimiser over the orthant gives the multipliers; the proof is in
-//! `proofs/pareto.md`, the KKT test is `floors_satisfy_kkt` in `tests/pareto.rs`.
+//! (envelope identities, docs/concepts.md, "5. Theorem A"). `g` is convex (a supremum of
+//! affine functions of `(lambda, mu)`), and its minimiser over the orthant gives the
+//! multipliers; the proof is in `proofs/pareto.md` and `proofs/convex_dual.md` ("The floors
+//! dual and its exact Hessian"), the KKT test is `floors_satisfy_kkt` in `tests/pareto.rs`.
+//! The Hessian is exact ([`Model::sensitivity`]: dual-number sweeps or covariance formulas),
+//! and the dual is minimised by the crate's one projected Newton method
+//! ([`super::newton`]).
 
-use nalgebra::{DMatrix, DVector};
-
+use super::newton::{self, Bound, Objective, Point, Stopping};
 pub use super::status::Status;
-use crate::constraints::mean::MeanConstraint;
+use crate::constraints::mean::{infeasible, solve_mean, MeanConstraint};
 use crate::error::{Error, Result};
-use crate::hierarchy::Hierarchy;
+use crate::model::{LossRange, Model, ModelPoint, Side};
 use crate::numerics::nearly_equal;
-use crate::problem::Problem;
 use crate::solution::Solution;
 use crate::temperatures::Temperatures;
 
@@ -77,12 +81,15 @@ impl FloorSettings {
     }
 }
 
-/// The answer of the epsilon-constraint problem.
+/// The answer of the epsilon-constraint problem; `S` is the model's own answer (the tabulated
+/// [`Solution`], a chain's flow, ...).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct FloorSolution {
-    /// `P*` and its statistics (expected losses of the original problem).
-    pub solution: Solution,
+pub struct FloorSolution<S = Solution> {
+    /// `P*` as the model gives it.
+    pub solution: S,
+    /// The statistics of `P*` for `f` (`E f`, `H(Y_0..Y_d)`, ...).
+    pub point: ModelPoint,
     /// `lambda` of the mean constraint: `Some(0.0)` when slack, `None` without a mean
     /// constraint or at the boundary `c = min f` (the problem was solved on the face of the
     /// minimisers of `f`).
@@ -102,19 +109,20 @@ pub struct FloorSolution {
     /// Infinity norm of the projected dual gradient (the violated or active slacks).
     pub gradient_norm: f64,
     /// The largest `H(Y_k)`, `k = 1..d`, attainable on the feasible set (allowed states,
-    /// `E f <= c`); each floor was checked against it.
-    pub max_entropies: Vec<f64>,
+    /// `E f <= c`), against which each floor was checked; `None` when the model cannot
+    /// compute it ([`Model::max_level_entropies`]).
+    pub max_entropies: Option<Vec<f64>>,
     /// `true` when `c = min f` and the problem was solved on the face of the minimisers.
     pub boundary: bool,
-    /// Outer iterations.
+    /// Outer (Newton) iterations.
     pub iterations: usize,
-    /// Sweeps in all (finite-difference Hessians and line searches included).
+    /// Model solves in all (line searches, Hessians and the starting mean solve included).
     pub sweeps: usize,
     /// How the solver stopped.
     pub status: Status,
 }
 
-impl FloorSolution {
+impl<S> FloorSolution<S> {
     /// This solution if it converged ([`Status::is_converged`]); otherwise
     /// [`Error::NotConverged`] with the iterations used and the final gradient norm.
     ///
@@ -129,6 +137,7 @@ impl FloorSolution {
 }
 
 /// How the mean constraint enters the dual.
+#[derive(Debug, Clone, Copy)]
 enum Mode {
     /// `lambda` is a dual variable.
     Mean(f64),
@@ -140,364 +149,425 @@ enum Mode {
 
 /// Tie tolerance when a floor is compared with its attainable maximum.
 const FLOOR_RTOL: f64 = 1e-12;
-/// Multipliers beyond this (in units of their natural scale) mean an unbounded dual.
-const DIVERGENCE: f64 = 1e14;
+/// Multipliers beyond this (in units of their natural scale) that do not meet the
+/// tolerance mean an unbounded dual.
+const DIVERGENCE: f64 = 1e8;
 
-impl Problem {
-    /// The epsilon-constraint problem with default [`FloorSettings`]:
-    /// maximise `H(Y_0)` subject to `E f <= c` (when `mean_at_most` is given) and
-    /// `H(Y_k) >= floors[k-1]` for `k = 1..d` (a floor `<= 0` is no constraint).
-    ///
-    /// # Errors
-    /// See [`Problem::solve_floors_with`].
-    ///
-    /// ```
-    /// # use hmaxent::{Hierarchy, Problem};
-    /// // Leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 1, 2), E f <= 0.5.
-    /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
-    /// let p = Problem::new(&h, &[0.0, 0.0, 1.0, 2.0])?;
-    /// // Without a floor H(Y_1) = 0.6518; the floor 0.5 is slack and gets multiplier 0 ...
-    /// let slack = p.solve_floors(Some(0.5), &[0.5])?;
-    /// assert_eq!(slack.floor_multipliers[0], 0.0);
-    /// // ... while 0.69 (below the attainable log 2) is active: H(Y_1) = 0.69.
-    /// let fit = p.solve_floors(Some(0.5), &[0.69])?;
-    /// assert!(fit.floor_multipliers[0] > 0.0);
-    /// assert!((fit.solution.entropy(1) - 0.69).abs() < 1e-9);
-    /// # Ok::<(), hmaxent::Error>(())
-    /// ```
-    pub fn solve_floors(&self, mean_at_most: Option<f64>, floors: &[f64]) -> Result<FloorSolution> {
-        self.solve_floors_with(mean_at_most, floors, &FloorSettings::default())
+/// The epsilon-constraint problem with default [`FloorSettings`]: maximise `H(Y_0)` over the
+/// model's distributions subject to `E f <= c` (when `mean_at_most` is given) and
+/// `H(Y_k) >= floors[k-1]` for `k = 1..d`.
+///
+/// # Errors
+/// See [`solve_floors_with`].
+///
+/// ```
+/// # use hmaxent::{Hierarchy, Problem};
+/// use hmaxent::constraints::solve_floors;
+/// // Leaves {0,1} -> A, {2,3} -> B, f = (0, 0, 1, 2), E f <= 0.5.
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// let p = Problem::new(&h, &[0.0, 0.0, 1.0, 2.0])?;
+/// // Without a floor H(Y_1) = 0.6518; the floor 0.5 is slack and gets multiplier 0 ...
+/// let slack = solve_floors(&p, Some(0.5), &[0.5])?;
+/// assert_eq!(slack.floor_multipliers[0], 0.0);
+/// // ... while 0.69 (below the attainable log 2) is active: H(Y_1) = 0.69.
+/// let fit = solve_floors(&p, Some(0.5), &[0.69])?;
+/// assert!(fit.floor_multipliers[0] > 0.0);
+/// assert!((fit.solution.entropy(1) - 0.69).abs() < 1e-9);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+pub fn solve_floors<M: Model>(
+    model: &M,
+    mean_at_most: Option<f64>,
+    floors: &[f64],
+) -> Result<FloorSolution<M::Solution>> {
+    solve_floors_with(model, mean_at_most, floors, &FloorSettings::default())
+}
+
+/// The epsilon-constraint problem (docs/concepts.md, sections 12, 13): maximise `H(Y_0)`
+/// subject to `E f <= c` and `H(Y_k) >= h_k`, `k >= 1`, by minimising the convex dual
+/// `g(lambda, mu)` (module docs) over `lambda, mu >= 0` with projected Newton steps and the
+/// exact Hessian of [`Model::sensitivity`].
+///
+/// # Errors
+/// [`Error::InvalidInput`] with a reference distribution (floors are on Shannon
+/// entropies), for a model without exact derivatives, or without a mean constraint on a
+/// model whose entropies are unbounded (a Gaussian); [`Error::LengthMismatch`] unless
+/// `floors` has `d` entries; [`Error::InvalidValue`] / [`Error::InvalidSetting`] for
+/// non-finite floors or `c`; [`Error::AllForbidden`]; [`Error::Infeasible`] /
+/// [`Error::InfeasibleProblem`] when `c < min f`, when a floor exceeds the largest
+/// attainable `H(Y_k)` on the feasible set, or when the floors are jointly infeasible (the
+/// dual is unbounded).
+pub fn solve_floors_with<M: Model>(
+    model: &M,
+    mean_at_most: Option<f64>,
+    floors: &[f64],
+    settings: &FloorSettings,
+) -> Result<FloorSolution<M::Solution>> {
+    let d = model.levels() - 1;
+    if floors.len() != d {
+        return Err(Error::length("floors", floors.len(), d));
+    }
+    if let Some(i) = floors.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidValue {
+            field: "floors".to_string(),
+            index: i,
+            value: floors[i],
+            reason: "must be finite",
+        });
+    }
+    if let Some(c) = mean_at_most.filter(|c| !c.is_finite()) {
+        return Err(Error::InvalidSetting {
+            field: "mean_at_most",
+            value: c,
+            reason: "must be finite",
+        });
+    }
+    let range = model.loss_range()?;
+    let mode = match mean_at_most {
+        None => Mode::Free { slack_mean: false },
+        Some(c) if c < range.min && !nearly_equal(c, range.min) => {
+            return Err(infeasible(c, range))
+        }
+        Some(_) if range.min == range.max => Mode::Free { slack_mean: true },
+        Some(c) if nearly_equal(c, range.min) => {
+            if !range.min_attained {
+                return Err(infeasible(c, range));
+            }
+            Mode::Face
+        }
+        Some(c) if c >= range.max => Mode::Free { slack_mean: true },
+        Some(c) => Mode::Mean(c),
+    };
+    if matches!(mode, Mode::Free { .. }) && range.max == f64::INFINITY {
+        return Err(Error::InvalidInput(
+            "without a mean constraint the entropies of this model are unbounded (a Gaussian): \
+             entropy floors need mean_at_most"
+                .to_string(),
+        ));
+    }
+    let max_entropies = match mode {
+        Mode::Face => model.minimisers()?.max_level_entropies(None)?,
+        Mode::Mean(c) => model.max_level_entropies(Some(c))?,
+        Mode::Free { .. } => model.max_level_entropies(None)?,
+    };
+    if let Some(max) = &max_entropies {
+        check_floors(floors, max, mean_at_most)?;
+    }
+    let fit = match mode {
+        Mode::Face => {
+            let face = model.minimisers()?;
+            let run = run(
+                &face,
+                Mode::Free { slack_mean: false },
+                floors,
+                settings,
+                range,
+                max_entropies.is_some(),
+            )?;
+            let (solution, point) = model.boundary(Side::Min, &run.weights)?;
+            run.finish(solution, point)
+        }
+        _ => {
+            let run = run(
+                model,
+                mode,
+                floors,
+                settings,
+                range,
+                max_entropies.is_some(),
+            )?;
+            let (solution, point) = model.solve_scaled(run.lambda, &run.weights)?;
+            run.finish(solution, point)
+        }
+    };
+    let mean_multiplier = match mode {
+        Mode::Mean(_) => Some(fit.lambda),
+        Mode::Free { slack_mean: true } => Some(0.0),
+        Mode::Free { slack_mean: false } | Mode::Face => None,
+    };
+    Ok(FloorSolution {
+        mean_multiplier,
+        max_entropies,
+        boundary: matches!(mode, Mode::Face),
+        ..fit.answer
+    })
+}
+
+fn check_floors(floors: &[f64], max: &[f64], mean_at_most: Option<f64>) -> Result<()> {
+    for (k, (&floor, &hmax)) in floors.iter().zip(max).enumerate() {
+        if floor > hmax + FLOOR_RTOL * (1.0 + hmax) {
+            let on = match mean_at_most {
+                Some(c) => format!("allowed states with E[f] <= {c}"),
+                None => "allowed states".to_string(),
+            };
+            return Err(Error::InfeasibleProblem(format!(
+                "entropy floor floors[{k}] = {floor} for H(Y_{}) exceeds its largest attainable value {hmax} on the feasible set ({on})",
+                k + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The dual `g(lambda, mu)` of one model (module docs) as a Newton [`Objective`].
+struct FloorDual<'a, M> {
+    model: &'a M,
+    /// `Some(c)` when `lambda` is a variable (index 0).
+    mean: Option<f64>,
+    floors: &'a [f64],
+    /// `g(0, mu) = +inf` (the entropies are unbounded without the loss).
+    unbounded_at_zero: bool,
+}
+
+impl<M: Model> FloorDual<'_, M> {
+    fn offset(&self) -> usize {
+        usize::from(self.mean.is_some())
     }
 
-    /// The epsilon-constraint problem (docs/concepts.md, sections 12, 13): maximise `H(Y_0)` subject to
-    /// `E f <= c` and `H(Y_k) >= h_k`, `k >= 1`, by minimising the convex dual
-    /// `g(lambda, mu) = -F(lambda f; (1, mu)) + lambda c - mu . h` over `lambda, mu >= 0`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] with a reference distribution (floors are on Shannon
-    /// entropies); [`Error::LengthMismatch`] unless `floors` has `d` entries;
-    /// [`Error::InvalidValue`] / [`Error::InvalidSetting`] for non-finite floors or `c`;
-    /// [`Error::AllForbidden`]; [`Error::Infeasible`] when `c < min f`;
-    /// [`Error::InfeasibleProblem`] when a floor exceeds the largest attainable `H(Y_k)` on
-    /// the feasible set, or the floors are jointly infeasible (the dual is unbounded).
-    pub fn solve_floors_with(
-        &self,
-        mean_at_most: Option<f64>,
-        floors: &[f64],
-        settings: &FloorSettings,
-    ) -> Result<FloorSolution> {
-        if self.has_reference() {
-            return Err(Error::InvalidInput(
-                "entropy floors are on Shannon entropies; a reference distribution is not supported"
-                    .to_string(),
-            ));
-        }
-        let h = self.hierarchy();
-        let d = h.depth();
-        if floors.len() != d {
-            return Err(Error::length("floors", floors.len(), d));
-        }
-        if let Some(i) = floors.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidValue {
-                field: "floors".to_string(),
-                index: i,
-                value: floors[i],
-                reason: "must be finite",
-            });
-        }
-        if let Some(c) = mean_at_most.filter(|c| !c.is_finite()) {
-            return Err(Error::InvalidSetting {
-                field: "mean_at_most",
-                value: c,
-                reason: "must be finite",
-            });
-        }
-        let (f, fmin, fmax) = self.allowed_loss_range()?;
-        let mode = match mean_at_most {
-            None => Mode::Free { slack_mean: false },
-            Some(c) if c < fmin && !nearly_equal(c, fmin) => {
-                return Err(Error::Infeasible {
-                    target: c,
-                    min: fmin,
-                    max: fmax,
-                })
-            }
-            Some(c) if nearly_equal(c, fmin) || fmin == fmax => {
-                if fmin == fmax {
-                    Mode::Free { slack_mean: true }
-                } else {
-                    Mode::Face
-                }
-            }
-            Some(c) if c >= fmax => Mode::Free { slack_mean: true },
-            Some(c) => Mode::Mean(c),
-        };
-        // The problem the sweeps run on: the face of the minimisers at the boundary.
-        let base = match mode {
-            Mode::Face => self.face(
-                f.iter()
-                    .map(|&x| if x == fmin { 0.0 } else { f64::INFINITY })
-                    .collect(),
-            )?,
-            _ => self.clone(),
-        };
-        let max_entropies = max_level_entropies(h, &f, &mode)?;
-        for (k, (&floor, &hmax)) in floors.iter().zip(&max_entropies).enumerate() {
-            if floor > hmax + FLOOR_RTOL * (1.0 + hmax) {
-                let on = match mean_at_most {
-                    Some(c) => format!("allowed states with E[f] <= {c}"),
-                    None => "allowed states".to_string(),
-                };
-                return Err(Error::InfeasibleProblem(format!(
-                    "entropy floor floors[{k}] = {floor} for H(Y_{}) exceeds its largest attainable value {hmax} on the feasible set ({on})",
-                    k + 1
-                )));
-            }
-        }
+    /// `(lambda, w = (1, mu))` of the variables `x`.
+    fn split(&self, x: &[f64]) -> Result<(f64, Temperatures)> {
+        let off = self.offset();
+        let lambda = if off == 1 { x[0] } else { 0.0 };
+        let mut w = vec![1.0];
+        w.extend_from_slice(&x[off..]);
+        Ok((lambda, Temperatures::new(&w)?))
+    }
 
-        let c = match mode {
-            Mode::Mean(c) => c,
-            _ => 0.0,
-        };
-        let has_lambda = matches!(mode, Mode::Mean(_));
-        let off = usize::from(has_lambda);
-        let n = off + d;
-        let spread = fmax - fmin;
-        // Natural scales of the variables (for finite-difference steps and divergence).
-        let mut scale = vec![1.0; n];
-        if has_lambda {
-            scale[0] = if spread > 0.0 { 1.0 / spread } else { 1.0 };
+    /// Value and gradient of `g` from the statistics at `(lambda, w)`.
+    fn evaluate(&self, x: &[f64], lambda: f64, p: &ModelPoint) -> Point {
+        let off = self.offset();
+        let c = self.mean.unwrap_or(0.0);
+        let mut value = p.entropies[0] + lambda * (c - p.expected_loss);
+        let mut size = p.entropies[0].abs() + lambda * (c.abs() + p.expected_loss.abs());
+        let mut gradient = Vec::with_capacity(x.len());
+        if off == 1 {
+            gradient.push(c - p.expected_loss);
         }
-        let fabs = f
-            .iter()
-            .filter(|x| x.is_finite())
-            .fold(0.0f64, |a, x| a.max(x.abs()));
-        let habs = floors.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-        let tol = settings.gradient_tolerance * (1.0 + c.abs() + fabs + habs);
+        for (k, &h) in self.floors.iter().enumerate() {
+            let mu = x[off + k];
+            let slack = p.entropies[k + 1] - h;
+            value += mu * slack;
+            size += mu * (p.entropies[k + 1].abs() + h.abs());
+            gradient.push(slack);
+        }
+        Point {
+            value,
+            gradient,
+            rounding: 64.0 * f64::EPSILON * (1.0 + size),
+        }
+    }
 
-        let mut sweeps = 0usize;
-        let eval = |x: &[f64], sweeps: &mut usize| -> Result<Eval> {
-            *sweeps += 1;
-            let lambda = if has_lambda { x[0] } else { 0.0 };
-            let mut w = vec![1.0];
-            w.extend_from_slice(&x[off..]);
-            let sol = base.solve_scaled(lambda, &Temperatures::new(&w)?)?;
-            let mut value = -sol.free_energy() + lambda * c;
-            let mut grad = Vec::with_capacity(n);
-            if has_lambda {
-                grad.push(c - sol.expected_total_loss());
-            }
-            for k in 1..=d {
-                value -= x[off + k - 1] * floors[k - 1];
-                grad.push(sol.entropy(k) - floors[k - 1]);
-            }
-            Ok(Eval { value, grad, sol })
-        };
-
-        // Start at the solution without floors: lambda from the mean solver, mu = 0.
-        let mut x = vec![0.0; n];
-        if let Mode::Mean(c) = mode {
-            let mut w0 = vec![0.0; d + 1];
-            w0[0] = 1.0;
-            let start = base.solve_mean(&w0, MeanConstraint::AtMost(c))?;
-            sweeps += start.sweeps;
-            x[0] = start.multiplier.unwrap_or(0.0).max(0.0);
-        }
-        let mut cur = eval(&x, &mut sweeps)?;
-        let mut status = Status::MaxIterations;
-        let mut iterations = 0;
-        let mut pg_norm = projected_norm(&x, &cur.grad);
-        // Why a hand-written projected Newton method: the dual lives on the orthant
-        // `lambda, mu >= 0` and its solution is often on the boundary (slack constraints get
-        // multiplier exactly 0). argmin 0.11 offers unconstrained Newton / L-BFGS / trust
-        // region but no bound-constrained smooth solver (no L-BFGS-B or projected Newton),
-        // and reparametrisations (`mu = e^s`, `mu = v^2`) either never reach 0 or add spurious
-        // stationary points. With `d + 1` variables a projected Newton step (Bertsekas 1982)
-        // with a finite-difference Hessian of the exact gradient is small and fast.
-        while iterations < settings.max_iterations {
-            if pg_norm <= tol {
-                status = Status::Converged;
-                break;
-            }
-            iterations += 1;
-            if x.iter().zip(&scale).any(|(v, s)| *v > DIVERGENCE * s) {
-                return Err(jointly_infeasible(floors));
-            }
-            // Bertsekas' epsilon-active set: at (or next to) 0 with a pushing gradient.
-            let eps = pg_norm.min(1e-8);
-            let free: Vec<usize> = (0..n)
-                .filter(|&i| !(x[i] <= eps * scale[i] && cur.grad[i] > 0.0))
-                .collect();
-            let mut dir = vec![0.0; n];
-            let mut curvature = 1.0;
-            if !free.is_empty() {
-                let m = free.len();
-                let mut hess = DMatrix::<f64>::zeros(m, m);
-                for (a, &j) in free.iter().enumerate() {
-                    let step = 1e-6 * x[j].max(scale[j]);
-                    let mut xs = x.clone();
-                    xs[j] += step;
-                    let e = eval(&xs, &mut sweeps)?;
-                    for (b, &i) in free.iter().enumerate() {
-                        hess[(b, a)] = (e.grad[i] - cur.grad[i]) / step;
-                    }
-                }
-                // The gradient of g is the slack vector, so its Jacobian is the Hessian of
-                // the convex g (positive semidefinite); symmetrise the difference quotients.
-                let hs = (&hess + hess.transpose()) * 0.5;
-                // Solve with the eigenvalues clamped below at `1e-7` of the largest: the dual
-                // Hessian is singular when two floors coincide on the feasible set (e.g. a
-                // level map that is one-to-one on the allowed states makes H(Y_k) = H(Y_k+1),
-                // and only mu_k + mu_k+1 is determined), and difference quotients carry
-                // relative noise ~1e-6; clamping keeps the step finite and the null
-                // directions (where the gradient vanishes) untouched.
-                let eig = hs.symmetric_eigen();
-                let top = eig.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-                curvature = if top > 0.0 { top } else { 1.0 };
-                let floor = 1e-7 * curvature;
-                let rhs = DVector::from_iterator(m, free.iter().map(|&i| -cur.grad[i]));
-                let proj = eig.eigenvectors.transpose() * &rhs;
-                let scaled = DVector::from_iterator(
-                    m,
-                    proj.iter()
-                        .zip(eig.eigenvalues.iter())
-                        .map(|(p, &v)| p / v.max(floor)),
-                );
-                let sol = &eig.eigenvectors * scaled;
-                for (a, &i) in free.iter().enumerate() {
-                    dir[i] = sol[a];
-                }
-            }
-            for (i, di) in dir.iter_mut().enumerate() {
-                if !free.contains(&i) {
-                    *di = -cur.grad[i] / curvature;
-                }
-            }
-            // Armijo search along the projection arc x(alpha) = max(0, x + alpha dir).
-            let mut alpha = 1.0;
-            let mut accepted = None;
-            for _ in 0..60 {
-                let xn: Vec<f64> = x
-                    .iter()
-                    .zip(&dir)
-                    .map(|(v, dv)| (v + alpha * dv).max(0.0))
-                    .collect();
-                let e = eval(&xn, &mut sweeps)?;
-                let decrease: f64 = cur
-                    .grad
-                    .iter()
-                    .zip(xn.iter().zip(&x))
-                    .map(|(g, (a, b))| g * (a - b))
-                    .sum();
-                let roundoff = 1e-14 * (1.0 + cur.value.abs());
-                let pg_new = projected_norm(&xn, &e.grad);
-                if e.value <= cur.value + 1e-4 * decrease + roundoff
-                    || (alpha == 1.0 && pg_new < 0.5 * pg_norm && e.value <= cur.value + roundoff)
-                {
-                    accepted = Some((xn, e, pg_new));
-                    break;
-                }
-                alpha *= 0.5;
-            }
-            match accepted {
-                Some((xn, e, pg_new)) => {
-                    x = xn;
-                    cur = e;
-                    pg_norm = pg_new;
-                }
-                None => break,
-            }
-        }
-        if status != Status::Converged && pg_norm <= tol {
-            status = Status::Converged;
-        }
-        if x.iter().zip(&scale).any(|(v, s)| *v > DIVERGENCE * s) {
-            return Err(jointly_infeasible(floors));
-        }
-
-        let lambda = if has_lambda { x[0] } else { 0.0 };
-        let mu = x[off..].to_vec();
-        let mut weights = vec![1.0];
-        weights.extend_from_slice(&mu);
-        let sol = cur.sol.with_expected_losses(self);
-        let objective = sol.entropy(0);
-        let temperatures = (lambda > 0.0).then(|| weights.iter().map(|w| w / lambda).collect());
-        let mean_multiplier = match mode {
-            Mode::Mean(_) => Some(lambda),
-            Mode::Free { slack_mean: true } => Some(0.0),
-            Mode::Free { slack_mean: false } | Mode::Face => None,
-        };
-        Ok(FloorSolution {
-            duality_gap: cur.value - objective,
-            dual_value: cur.value,
-            solution: sol,
-            mean_multiplier,
-            floor_multipliers: mu,
-            weights,
-            temperatures,
-            objective,
-            gradient_norm: pg_norm,
-            max_entropies,
-            boundary: matches!(mode, Mode::Face),
-            iterations,
-            sweeps,
-            status,
+    fn outside(&self, x: &[f64]) -> Option<Point> {
+        (self.unbounded_at_zero && self.mean.is_some() && x[0] <= 0.0).then(|| Point {
+            value: f64::INFINITY,
+            gradient: vec![0.0; x.len()],
+            rounding: 0.0,
         })
     }
 }
 
-struct Eval {
-    value: f64,
-    grad: Vec<f64>,
-    sol: Solution,
+impl<M: Model> Objective for FloorDual<'_, M> {
+    fn point(&self, x: &[f64]) -> Result<Point> {
+        if let Some(p) = self.outside(x) {
+            return Ok(p);
+        }
+        let (lambda, w) = self.split(x)?;
+        let (_, p) = self.model.solve_scaled(lambda, &w)?;
+        Ok(self.evaluate(x, lambda, &p))
+    }
+
+    fn point_with_hessian(&self, x: &[f64]) -> Result<(Point, Vec<f64>, usize)> {
+        let n = x.len();
+        if let Some(p) = self.outside(x) {
+            return Ok((p, vec![0.0; n * n], 0));
+        }
+        let (lambda, w) = self.split(x)?;
+        let (p, s) = self.model.sensitivity(lambda, &w)?;
+        let off = self.offset();
+        let mut hessian = vec![0.0; n * n];
+        if off == 1 {
+            hessian[0] = -s.loss_by_scale;
+            for k in 1..n {
+                // -dE f/dw_k and dH_k/dlambda: the same mixed derivative of g.
+                let v = 0.5 * (-s.loss_by_weight[k] + s.entropy_by_scale[k]);
+                hessian[k] = v;
+                hessian[k * n] = v;
+            }
+        }
+        for a in off..n {
+            for b in off..n {
+                let (j, k) = (a - off + 1, b - off + 1);
+                hessian[a * n + b] = 0.5 * (s.entropy_by_weight(j, k) + s.entropy_by_weight(k, j));
+            }
+        }
+        Ok((self.evaluate(x, lambda, &p), hessian, 1))
+    }
 }
 
-/// `||x - max(0, x - grad)||_inf`: zero exactly at a KKT point of the orthant problem.
-fn projected_norm(x: &[f64], grad: &[f64]) -> f64 {
+/// A finished Newton run, before the final solve.
+struct Finished {
+    lambda: f64,
+    mu: Vec<f64>,
+    weights: Temperatures,
+    dual: FloorDualSummary,
+}
+
+/// What the final solve needs from the run.
+struct FloorDualSummary {
+    mean: Option<f64>,
+    floors: Vec<f64>,
+    tolerance: f64,
+    iterations: usize,
+    sweeps: usize,
+}
+
+/// The answer without the mode-dependent fields.
+struct Answer<S> {
+    lambda: f64,
+    answer: FloorSolution<S>,
+}
+
+impl Finished {
+    fn finish<S>(self, solution: S, point: ModelPoint) -> Answer<S> {
+        let d = &self.dual;
+        let c = d.mean.unwrap_or(0.0);
+        let lambda = self.lambda;
+        let mut value = point.entropies[0] + lambda * (c - point.expected_loss);
+        let mut x = Vec::with_capacity(self.mu.len() + 1);
+        let mut gradient = Vec::with_capacity(self.mu.len() + 1);
+        if d.mean.is_some() {
+            x.push(lambda);
+            gradient.push(c - point.expected_loss);
+        }
+        for (k, (&mu, &h)) in self.mu.iter().zip(&d.floors).enumerate() {
+            let slack = point.entropies[k + 1] - h;
+            value += mu * slack;
+            x.push(mu);
+            gradient.push(slack);
+        }
+        let gradient_norm = projected_norm(&x, &gradient);
+        let status = if gradient_norm <= d.tolerance {
+            Status::Converged
+        } else {
+            Status::MaxIterations
+        };
+        let weights = self.weights.as_slice().to_vec();
+        let objective = point.entropies[0];
+        Answer {
+            lambda,
+            answer: FloorSolution {
+                temperatures: (lambda > 0.0).then(|| weights.iter().map(|w| w / lambda).collect()),
+                solution,
+                point,
+                mean_multiplier: None,
+                floor_multipliers: self.mu,
+                weights,
+                objective,
+                dual_value: value,
+                duality_gap: value - objective,
+                gradient_norm,
+                max_entropies: None,
+                boundary: false,
+                iterations: d.iterations,
+                sweeps: d.sweeps + 1,
+                status,
+            },
+        }
+    }
+}
+
+/// Minimises the dual of `model` in `mode` (not [`Mode::Face`]).
+fn run<M: Model>(
+    model: &M,
+    mode: Mode,
+    floors: &[f64],
+    settings: &FloorSettings,
+    range: LossRange,
+    known_maxima: bool,
+) -> Result<Finished> {
+    let d = floors.len();
+    let mean = match mode {
+        Mode::Mean(c) => Some(c),
+        _ => None,
+    };
+    let off = usize::from(mean.is_some());
+    let n = off + d;
+    let spread = range.max - range.min;
+    // Natural scales of the variables (for the divergence test).
+    let mut scale = vec![1.0; n];
+    if mean.is_some() && spread > 0.0 && spread.is_finite() {
+        scale[0] = 1.0 / spread;
+    }
+    let fabs = [range.min, range.max]
+        .iter()
+        .filter(|x| x.is_finite())
+        .fold(0.0f64, |a, x| a.max(x.abs()));
+    let habs = floors.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let tolerance = settings.gradient_tolerance * (1.0 + mean.map_or(0.0, f64::abs) + fabs + habs);
+    // Start at the solution without floors: lambda from the mean solver, mu = 0.
+    let mut start = vec![0.0; n];
+    let mut sweeps = 0;
+    if let Some(c) = mean {
+        let mut w0 = vec![0.0; d + 1];
+        w0[0] = 1.0;
+        let fit = solve_mean(model, &w0, MeanConstraint::AtMost(c))?;
+        sweeps += fit.sweeps;
+        start[0] = fit.multiplier.unwrap_or(0.0).max(0.0);
+    }
+    let objective = FloorDual {
+        model,
+        mean,
+        floors,
+        unbounded_at_zero: range.max == f64::INFINITY,
+    };
+    let stop = Stopping {
+        gradient: vec![tolerance; n],
+        gap: f64::INFINITY,
+        max_iterations: settings.max_iterations,
+    };
+    let bounds = vec![Bound::NonNegative; n];
+    let out = newton::minimise(&objective, &bounds, &stop, start)?;
+    let far = out.x.iter().zip(&scale).any(|(v, s)| *v > DIVERGENCE * s);
+    // Newton's residual `x - P(x - g)` rounds to 0 for a huge `x`: recheck exactly.
+    let stalled = !out.converged || {
+        let p = objective.point(&out.x)?;
+        projected_norm(&out.x, &p.gradient) > tolerance
+    };
+    if far && stalled {
+        return Err(unbounded(floors, known_maxima));
+    }
+    let (lambda, weights) = objective.split(&out.x)?;
+    Ok(Finished {
+        lambda,
+        mu: out.x[off..].to_vec(),
+        weights,
+        dual: FloorDualSummary {
+            mean,
+            floors: floors.to_vec(),
+            tolerance,
+            iterations: out.iterations,
+            sweeps: sweeps + out.evaluations,
+        },
+    })
+}
+
+/// The largest projected dual gradient, exactly: `|g_i|` where `x_i > 0`, the part of `g_i`
+/// pointing into the orthant where `x_i = 0` (zero exactly at a KKT point).
+fn projected_norm(x: &[f64], gradient: &[f64]) -> f64 {
     x.iter()
-        .zip(grad)
-        .map(|(&v, &g)| (v - (v - g).max(0.0)).abs())
+        .zip(gradient)
+        .map(|(&x, &g)| if x > 0.0 { g.abs() } else { (-g).max(0.0) })
         .fold(0.0, f64::max)
 }
 
-fn jointly_infeasible(floors: &[f64]) -> Error {
+/// The dual is unbounded: the floors cannot all hold (with the mean budget).
+fn unbounded(floors: &[f64], known_maxima: bool) -> Error {
+    let why = if known_maxima {
+        "are each attainable but not jointly with the mean constraint"
+    } else {
+        "cannot all hold on the feasible set (with the mean constraint, if any)"
+    };
     Error::InfeasibleProblem(format!(
-        "the entropy floors {floors:?} are each attainable but not jointly with the mean constraint (the dual is unbounded)"
+        "the entropy floors {floors:?} {why} (the dual is unbounded)"
     ))
-}
-
-/// The largest `H(Y_k)`, `k = 1..d`, on the feasible set. `H(Y_k)` depends only on `P_k`, and
-/// the least `E f` compatible with `P_k` is `sum_y P_k(y) m_k(y)`, `m_k(y)` the least total
-/// loss below `y` (`+inf` for an empty or all-forbidden block), so the maximum is the
-/// one-level maximum-entropy problem on `X_k` with loss `m_k` and `E m_k <= c`.
-fn max_level_entropies(h: &Hierarchy, f: &[f64], mode: &Mode) -> Result<Vec<f64>> {
-    let mut m = f.to_vec();
-    let fmin = f.iter().copied().fold(f64::INFINITY, f64::min);
-    if matches!(mode, Mode::Face) {
-        m.iter_mut()
-            .for_each(|x| *x = if *x == fmin { 0.0 } else { f64::INFINITY });
-    }
-    let mut out = Vec::with_capacity(h.depth());
-    for k in 0..h.depth() {
-        let layout = h.layout(k);
-        m = (0..h.size(k + 1))
-            .map(|y| {
-                m[layout.block(y)]
-                    .iter()
-                    .copied()
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .collect();
-        let hmax = match mode {
-            Mode::Mean(c) => {
-                let flat = Hierarchy::flat(m.len())?;
-                Problem::new(&flat, &m)?
-                    .solve_mean(&[1.0], MeanConstraint::AtMost(*c))?
-                    .objective
-            }
-            _ => (m.iter().filter(|x| x.is_finite()).count() as f64).ln(),
-        };
-        out.push(hmax);
-    }
-    Ok(out)
 }

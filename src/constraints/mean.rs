@@ -1,17 +1,22 @@
-//! Hierarchical maximum entropy under a mean constraint (docs/concepts.md, sections 7, 12).
+//! Hierarchical maximum entropy under a mean constraint over any [`Model`] (docs/concepts.md,
+//! sections 7, 12; proofs/model_interface.md): the tabulated [`crate::Problem`] and every
+//! family's flow take this one code path.
 //!
-//! Maximise `sum_k w_k H(Y_k)` (with a reference: minimise `sum_k w_k D(P_k || Q_k)`) subject
-//! to `E[f] = c` or `E[f] <= c`, `f` the total loss. The optimum is Theorem A at temperatures
-//! `w / lambda`; `m(lambda) = E_lambda[f]` is continuous and non-increasing in the signed
-//! multiplier `lambda` (proof `proofs/monotonicity.md`), so `lambda` is a bracketed
-//! one-dimensional root, found by the crate's one root finder ([`crate::constraints::root`]).
-//! The same problem over any model (a family's flow) is [`crate::model::solve_mean`].
+//! ```text
+//! maximise sum_k w_k H(Y_k)   subject to   E_P[f] = c   (or <= c)
+//! ```
+//!
+//! The optimum is the model's Theorem A solution at `tau = w / lambda` for the signed
+//! multiplier `lambda` (for `lambda < 0`: Theorem A for `-f` at `w / |lambda|`), and
+//! `lambda -> E_lambda f` is continuous and non-increasing (proofs/monotonicity.md), so
+//! `lambda` is a bracketed root ([`crate::constraints::root`]). A model with the inverse scale
+//! law `E f = min f + K(w) / lambda` (a Gaussian) gets `lambda = K(w) / (c - min f)` in
+//! closed form; its interval `(min f, +inf)` is open and `E f <= c` always binds.
 
 use crate::constraints::root::{bracket, brent};
 use crate::error::{Error, Result};
+use crate::model::{LossRange, Model, ModelPoint, Orientation, Side};
 use crate::numerics::nearly_equal;
-use crate::problem::Problem;
-use crate::rg::pool::BufferPool;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
 
@@ -52,147 +57,220 @@ impl MeanConstraint {
     }
 }
 
-/// The solution of a mean-constrained problem.
+/// The answer of [`solve_mean`]; `S` is the model's own answer (the tabulated [`Solution`], a
+/// chain's flow, ...).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct MeanSolution {
-    /// `P*` and its statistics.
-    pub solution: Solution,
-    /// The signed Lagrange multiplier `lambda` of `max sum w_k H - lambda (E f - c)`:
-    /// `> 0` below the unconstrained mean, `< 0` above, `0` when slack or met by the
-    /// unconstrained optimum; `None` at a boundary `c = min f` or `c = max f`.
+pub struct MeanSolution<S = Solution> {
+    /// The model's own answer at the optimum: for `lambda > 0` (or `0`) at temperatures
+    /// `w / lambda` for `f`; for `lambda < 0` at `w / |lambda|` for `-f` (see `orientation`);
+    /// at a boundary, the limit on the minimisers (maximisers) of `f` at temperatures `w`.
+    pub solution: S,
+    /// For which loss `solution` was computed.
+    pub orientation: Orientation,
+    /// Statistics of `P*` for `f`.
+    pub point: ModelPoint,
+    /// The signed multiplier `lambda` of `max sum w_k H - lambda (E f - c)`: `> 0` below the
+    /// unconstrained mean, `< 0` above, `0` when slack or met by the unconstrained optimum;
+    /// `None` at a boundary.
     pub multiplier: Option<f64>,
     /// `true` when `c` is `min f` or `max f` and the zero-temperature limit was returned.
     pub boundary: bool,
-    /// `sum_k w_k H(Y_k)` at the optimum (with a reference: `-sum_k w_k D(P_k || Q_k)`).
+    /// `sum_k w_k H(Y_k)` at the optimum (with a reference `-sum_k w_k D(P_k || Q_k)`).
     pub objective: f64,
-    /// The signed temperatures `tau_k = w_k / lambda` (finite, non-zero `lambda` only).
+    /// The temperatures of Theorem A that produced `P*`: `w / lambda` (negative with a
+    /// negative multiplier), the unconstrained `w` when `lambda = 0`, `None` at a boundary.
     pub temperatures: Option<Vec<f64>>,
-    /// `F = E[f] - sum_k tau_k H(Y_k)` (with a reference, `+ sum_k tau_k D`) at those
-    /// temperatures (finite, non-zero `lambda` only).
+    /// `F = E f - sum_k tau_k H(Y_k)` at the signed temperatures `w / lambda` (`lambda`
+    /// finite and non-zero only: `E f - objective / lambda`).
     pub free_energy: Option<f64>,
-    /// Sweeps used by the root finder.
+    /// Model solves used.
     pub sweeps: usize,
 }
 
-impl Problem {
-    /// Maximises `sum_k w_k H(Y_k)` (or minimises `sum_k w_k D(P_k || Q_k)` with a reference)
-    /// subject to a constraint on the expected total loss (docs/concepts.md, "7. The mean-constrained problem").
-    ///
-    /// The multiplier `lambda` of `max sum_k w_k H(Y_k) - lambda (E f - c)` is positive when
-    /// `c` is below the unconstrained mean, negative above it (then `P*` is Theorem A for `-f`
-    /// at `w / |lambda|`), zero when slack; at `c = min f` or `max f` the zero-temperature
-    /// limit is returned with `boundary = true` and no multiplier (docs/concepts.md, "8. Boundaries").
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for no weights, [`Error::InvalidValue`] for bad weights
-    /// (`w_0 > 0`, `w_k >= 0`, finite), [`Error::LengthMismatch`] for the wrong number of
-    /// weights, [`Error::InvalidSetting`] for a non-finite `c`, [`Error::AllForbidden`],
-    /// [`Error::Infeasible`] (with the attainable interval) when `c` is outside
-    /// `[min f, max f]`, and [`Error::Numerical`] if the root finder exceeds its sweep budget.
-    ///
-    /// ```
-    /// # use hmaxent::{Hierarchy, Problem, constraints::MeanConstraint};
-    /// // Jaynes' die: mean 4.5.
-    /// let h = Hierarchy::flat(6)?;
-    /// let fit = Problem::new(&h, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?
-    ///     .solve_mean(&[1.0], MeanConstraint::Equal(4.5))?;
-    /// assert!((fit.multiplier.unwrap() + 0.371048938081033338).abs() < 1e-12);
-    /// # Ok::<(), hmaxent::Error>(())
-    /// ```
-    pub fn solve_mean(&self, weights: &[f64], constraint: MeanConstraint) -> Result<MeanSolution> {
-        let (w, c) = constraint.checked(weights, self.hierarchy().levels())?;
-        let (f, fmin, fmax) = self.allowed_loss_range()?;
-        let (lo_ok, hi_ok) = (
-            c >= fmin || nearly_equal(c, fmin),
-            c <= fmax || nearly_equal(c, fmax),
-        );
-        if !lo_ok || (!hi_ok && matches!(constraint, MeanConstraint::Equal(_))) {
-            return Err(Error::Infeasible {
-                target: c,
-                min: fmin,
-                max: fmax,
+pub(crate) fn infeasible(c: f64, range: LossRange) -> Error {
+    if range.min_attained && range.max.is_finite() {
+        Error::Infeasible {
+            target: c,
+            min: range.min,
+            max: range.max,
+        }
+    } else {
+        Error::InfeasibleProblem(format!(
+            "target {c} for E[f] is outside the attainable interval {}",
+            range.describe()
+        ))
+    }
+}
+
+/// Maximises `sum_k w_k H(Y_k)` (with a reference `-sum_k w_k D(P_k || Q_k)`) over the
+/// model's distributions subject to `E f = c` or `E f <= c` (module docs).
+///
+/// ```
+/// # use hmaxent::families::chain::{Boundary, Chain};
+/// # use hmaxent::constraints::MeanConstraint;
+/// // A free binary chain with 2^40 + 1 sites, bond loss [a != b]: ask for 10% broken bonds.
+/// let chain = Chain::homogeneous(2, 40, Boundary::Open, &[0.0, 1.0, 1.0, 0.0])?;
+/// let bonds = (1u64 << 40) as f64;
+/// let fit = hmaxent::constraints::solve_mean(&chain, &[1.0; 41], MeanConstraint::Equal(0.1 * bonds))?;
+/// // Only H(Y_0) ... all levels count; the constraint holds to 1e-12 relative.
+/// assert!((fit.point.expected_loss / bonds - 0.1).abs() < 1e-12);
+/// assert!(fit.multiplier.unwrap() > 0.0);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::LengthMismatch`] for the wrong number of weights; [`Error::InvalidValue`] for bad
+/// weights (`w_0 > 0`, `w_k >= 0`, finite); [`Error::InvalidSetting`] for a non-finite `c`;
+/// [`Error::Infeasible`] / [`Error::InfeasibleProblem`] naming the attainable interval when
+/// `c` is outside it; [`Error::InvalidInput`] at a boundary the model cannot compute exactly;
+/// [`Error::Numerical`] when the root finder exceeds its budget; the model's own errors.
+pub fn solve_mean<M: Model>(
+    model: &M,
+    weights: &[f64],
+    constraint: MeanConstraint,
+) -> Result<MeanSolution<M::Solution>> {
+    let (w, c) = constraint.checked(weights, model.levels())?;
+    let range = model.loss_range()?;
+    let equality = matches!(constraint, MeanConstraint::Equal(_));
+    if let Some(k) = model.inverse_scaling(&w)? {
+        return inverse_scaling(model, weights, &w, c, range, k);
+    }
+    let lo_ok = c >= range.min || nearly_equal(c, range.min);
+    let hi_ok = c <= range.max || nearly_equal(c, range.max);
+    if !lo_ok || (!hi_ok && equality) {
+        return Err(infeasible(c, range));
+    }
+    let (unconstrained, p0) = model.solve_free(&w)?;
+    let m0 = p0.expected_loss;
+    let slack = !equality && m0 <= c;
+    if slack || c == m0 || range.min == range.max {
+        return Ok(finish(
+            weights,
+            unconstrained,
+            Orientation::Loss,
+            p0,
+            Some(0.0),
+            1,
+        ));
+    }
+    for (side, end) in [(Side::Min, range.min), (Side::Max, range.max)] {
+        if nearly_equal(c, end) {
+            let (solution, point) = model.boundary(side, &w)?;
+            let objective = point.objective(weights);
+            return Ok(MeanSolution {
+                solution,
+                orientation: Orientation::Loss,
+                point,
+                multiplier: None,
+                boundary: true,
+                objective,
+                temperatures: None,
+                free_energy: None,
+                sweeps: 2,
             });
         }
-        // Every sweep of the root search shares one set of tables.
-        let pool = BufferPool::default();
-        let unconstrained = self.solve_at(0.0, &w, &pool)?;
-        let m0 = unconstrained.expected_total_loss();
-        let slack = matches!(constraint, MeanConstraint::AtMost(_)) && m0 <= c;
-        if slack || c == m0 || fmin == fmax {
-            return Ok(self.finish(unconstrained, Some(0.0), false, weights, 1));
-        }
-        if nearly_equal(c, fmin) || nearly_equal(c, fmax) {
-            let target = if nearly_equal(c, fmin) { fmin } else { fmax };
-            let mask: Vec<f64> = f
-                .iter()
-                .map(|&x| if x == target { 0.0 } else { f64::INFINITY })
-                .collect();
-            let face = self.face(mask)?;
-            let sol = face.solve(&w)?;
-            let sol = sol.with_expected_losses(self);
-            return Ok(self.finish(sol, None, true, weights, 2));
-        }
-        // Bracket the root of phi(lambda) = E_lambda f - c, non-increasing in lambda.
-        let sign = if c < m0 { 1.0 } else { -1.0 };
-        let spread = (fmax - fmin).max(f64::MIN_POSITIVE);
-        let total_w: f64 = weights.iter().sum();
-        let mut sweeps = 1;
-        pool.recycle(unconstrained);
-        let mut phi = |lambda: f64| -> Result<f64> {
-            let sol = self.solve_at(lambda, &w, &pool)?;
-            let mean = sol.expected_total_loss();
-            pool.recycle(sol);
-            Ok(mean - c)
-        };
-        let found = bracket(0.0, m0 - c, sign * total_w / spread, &mut sweeps, &mut phi)?;
-        let lambda = brent(found, &mut sweeps, &mut phi)?;
-        let sol = self.solve_at(lambda, &w, &pool)?;
-        Ok(self.finish(sol, Some(lambda), false, weights, sweeps + 1))
     }
-
-    /// Theorem A/B at temperatures `w / lambda` for the signed multiplier `lambda`: the loss
-    /// `lambda * u` at temperatures `w` when `|lambda| <= 1` (never overflows), else
-    /// `sign(lambda) * u` at `w / |lambda|` (tiny temperatures are safe in the sweep).
-    fn solve_at(&self, lambda: f64, w: &Temperatures, pool: &BufferPool<f64>) -> Result<Solution> {
-        if lambda.abs() <= 1.0 {
-            self.solve_scaled_in(lambda, w, pool)
+    drop(unconstrained);
+    // phi(lambda) = E_lambda f - c is non-increasing in lambda and changes sign.
+    let sign = if c < m0 { 1.0 } else { -1.0 };
+    let spread = (range.max - range.min).max(f64::MIN_POSITIVE);
+    let total_w: f64 = weights.iter().sum();
+    let mut sweeps = 1;
+    let mut phi = |lambda: f64| -> Result<f64> {
+        let (_, p) = solve_signed(model, &w, lambda)?;
+        Ok(p.expected_loss - c)
+    };
+    let found = bracket(0.0, m0 - c, sign * total_w / spread, &mut sweeps, &mut phi)?;
+    let lambda = brent(found, &mut sweeps, &mut phi)?;
+    let (solution, orientation, point) = {
+        let (s, p) = solve_signed(model, &w, lambda)?;
+        let o = if lambda < 0.0 {
+            Orientation::Negated
         } else {
-            self.solve_scaled_in(lambda.signum(), &w.scaled(1.0 / lambda.abs())?, pool)
-        }
-    }
+            Orientation::Loss
+        };
+        (s, o, p)
+    };
+    Ok(finish(
+        weights,
+        solution,
+        orientation,
+        point,
+        Some(lambda),
+        sweeps + 1,
+    ))
+}
 
-    fn finish(
-        &self,
-        solution: Solution,
-        multiplier: Option<f64>,
-        boundary: bool,
-        weights: &[f64],
-        sweeps: usize,
-    ) -> MeanSolution {
-        let reference = solution.relative_entropies().map(|d| d.to_vec());
-        let objective = match &reference {
-            Some(d) => -weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
-            None => solution.weighted_entropy(weights),
-        };
-        let (temperatures, free_energy) = match multiplier {
-            Some(l) if l != 0.0 && l.is_finite() => {
-                let tau: Vec<f64> = weights.iter().map(|w| w / l).collect();
-                // F = E f - sum tau H = E f - objective / lambda (with a reference:
-                // E f + sum tau D = E f - objective / lambda as well).
-                let f = solution.expected_total_loss() - objective / l;
-                (Some(tau), Some(f))
-            }
-            _ => (None, None),
-        };
-        MeanSolution {
-            solution,
-            multiplier,
-            boundary,
-            objective,
-            temperatures,
-            free_energy,
-            sweeps,
+/// The model at `w / lambda` for the signed `lambda` (for `-f` at `w / |lambda|` when
+/// negative): [`Model::solve_scaled`].
+fn solve_signed<M: Model>(
+    model: &M,
+    w: &Temperatures,
+    lambda: f64,
+) -> Result<(M::Solution, ModelPoint)> {
+    model.solve_scaled(lambda, w)
+}
+
+/// The Gaussian branch: `lambda = K(w) / (c - min f)`, one more solve at `w / lambda`.
+fn inverse_scaling<M: Model>(
+    model: &M,
+    weights: &[f64],
+    w: &Temperatures,
+    c: f64,
+    range: LossRange,
+    k: f64,
+) -> Result<MeanSolution<M::Solution>> {
+    if c <= range.min || nearly_equal(c, range.min) {
+        return Err(infeasible(c, range));
+    }
+    let lambda = k / (c - range.min);
+    if !(lambda.is_finite() && lambda > 0.0) {
+        return Err(Error::Numerical(format!(
+            "the multiplier K(w) / (c - min f) = {k} / {} does not fit in a finite f64",
+            c - range.min
+        )));
+    }
+    let (solution, point) = solve_signed(model, w, lambda)?;
+    Ok(finish(
+        weights,
+        solution,
+        Orientation::Loss,
+        point,
+        Some(lambda),
+        2,
+    ))
+}
+
+fn finish<S>(
+    weights: &[f64],
+    solution: S,
+    orientation: Orientation,
+    point: ModelPoint,
+    multiplier: Option<f64>,
+    sweeps: usize,
+) -> MeanSolution<S> {
+    let objective = point.objective(weights);
+    let (temperatures, free_energy) = match multiplier {
+        Some(l) if l != 0.0 => {
+            let tau: Vec<f64> = weights.iter().map(|w| w / l).collect();
+            // F = E f - sum tau H = E f - objective / lambda (with a reference, likewise).
+            (Some(tau), Some(point.expected_loss - objective / l))
         }
+        // lambda = 0: the optimum ignores the loss (tau = w / 0); the temperatures reported are
+        // the unconstrained ones, `w`, and there is no finite free energy.
+        Some(_) => (Some(weights.to_vec()), None),
+        None => (None, None),
+    };
+    MeanSolution {
+        solution,
+        orientation,
+        point,
+        multiplier,
+        boundary: false,
+        objective,
+        temperatures,
+        free_energy,
+        sweeps,
     }
 }

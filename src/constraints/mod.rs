@@ -1,4 +1,7 @@
-//! The convex layer on top of the sweep (docs/constraints.md).
+//! The convex layer on top of the sweep (docs/constraints.md), over any [`crate::model::Model`]
+//! (the tabulated [`crate::Problem`] and every family): [`solve_mean`], [`solve_floors`],
+//! [`frontier`] and [`floors_frontier`], and the moment constraints of a tabulated problem
+//! ([`MomentProblem`]).
 
 pub mod dominance;
 pub mod feasibility;
@@ -15,9 +18,9 @@ pub mod sense;
 pub mod status;
 
 pub use features::SparseFeature;
-pub use floors::{FloorSettings, FloorSolution};
-pub use mean::{MeanConstraint, MeanSolution};
+pub use floors::{solve_floors, solve_floors_with, FloorSettings, FloorSolution};
+pub use mean::{solve_mean, MeanConstraint, MeanSolution};
 pub use moments::{ConvexSettings, MomentProblem, MomentSolution};
-pub use pareto::{Frontier, FrontierPoint};
+pub use pareto::{floors_frontier, frontier, Frontier, FrontierPoint};
 pub use sense::Sense;
 pub use status::Status;

@@ -23,7 +23,8 @@
 //! For a Lagrangian dual `r_i` is the residual of constraint `i` and `x·r` the duality gap,
 //! so one badly scaled constraint cannot loosen another's test (each has its own `tol_i`).
 //!
-//! **Step cap.** A Newton step is shortened to at most `cap` in every coordinate; the cap
+//! **Step cap.** A Newton step is shortened so that its projected move is at most `cap` in
+//! every coordinate (a variable pinned at its bound does not count); the cap
 //! starts at [`START_CAP`] and grows fourfold whenever a capped step is accepted whole. A
 //! nearly singular Hessian (a state of mass `1e-300` under a tiny reference mass) then costs
 //! a few iterations instead of a line search that cannot shrink a `1e300` step enough.
@@ -175,7 +176,14 @@ pub(crate) fn minimise(
         } else {
             residual.iter().map(|r| -r).collect()
         };
-        let longest = d.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        // The cap measures the projected move: a variable held at its bound by a steep
+        // gradient (a huge `d_i` that projection cancels) must not shrink the others' step.
+        let mut probe: Vec<f64> = x.iter().zip(&d).map(|(t, d)| t + d).collect();
+        project(&mut probe, bounds);
+        let longest = probe
+            .iter()
+            .zip(&x)
+            .fold(0.0f64, |a, (p, t)| a.max((p - t).abs()));
         let capped = longest > cap;
         let shrink = if capped { cap / longest } else { 1.0 };
         // Armijo backtracking along the projection arc.

@@ -13,10 +13,10 @@
 //! which [`Frontier::dominated`] checks (test `no_frontier_point_dominates_another`).
 //! With a reference distribution every `H(Y_k)` is replaced by `-D(P_k || Q_k)`.
 
-use crate::constraints::mean::MeanConstraint;
+use crate::constraints::floors::solve_floors;
+use crate::constraints::mean::{solve_mean, MeanConstraint};
 use crate::error::{Error, Result};
-use crate::model::{solve_mean, Model};
-use crate::problem::Problem;
+use crate::model::Model;
 use crate::solution::Solution;
 use crate::temperatures::{validate_levels, Temperatures};
 
@@ -37,8 +37,8 @@ pub struct FrontierPoint<S = Solution> {
     /// The level weights `w_0..w_d`.
     pub weights: Vec<f64>,
     /// The temperatures of Theorem A that produced the point: `w` without a mean constraint,
-    /// `w / lambda` with one (tabulated problems: `None` when `lambda` is 0; models: `w`
-    /// then), `None` at a boundary.
+    /// `w / lambda` with one (`w` when `lambda` is 0), `None` at a boundary; for a
+    /// [`floors_frontier`] point `(1, mu) / lambda`, `None` when `lambda` is 0 or absent.
     pub temperatures: Option<Vec<f64>>,
     /// The multiplier `lambda` of the mean constraint (`None` without one, or at a boundary).
     pub multiplier: Option<f64>,
@@ -163,77 +163,21 @@ fn fill(parts: &mut [usize], at: usize, rest: usize, steps: usize, out: &mut Vec
     }
 }
 
-impl Problem {
-    /// Traces the frontier over `weights` (each `d + 1` entries, `w_0 > 0`, `w_k >= 0`):
-    /// without `mean`, Theorem A at temperatures `w`; with `mean`, [`Problem::solve_mean`] at
-    /// weights `w`. Points come back in the order given, with the dominance check.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for an empty list; the errors of [`Temperatures::new`] and
-    /// [`Problem::solve_mean`] (named `weights[i]`).
-    ///
-    /// ```
-    /// # use hmaxent::{Hierarchy, Problem};
-    /// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
-    /// let p = Problem::new(&h, &[0.0, 0.5, 1.0, 3.0])?;
-    /// let fr = p.pareto_frontier(&[vec![1.0, 0.0], vec![1.0, 1.0], vec![0.5, 2.0]], None)?;
-    /// assert!(fr.dominated.is_empty());
-    /// # Ok::<(), hmaxent::Error>(())
-    /// ```
-    pub fn pareto_frontier(
-        &self,
-        weights: &[Vec<f64>],
-        mean: Option<MeanConstraint>,
-    ) -> Result<Frontier> {
-        trace(self.hierarchy().levels(), weights, mean, |w| {
-            Ok(match mean {
-                None => {
-                    let sol = self.solve(&Temperatures::new(w)?)?;
-                    let relative_entropies = sol.relative_entropies().map(<[f64]>::to_vec);
-                    let objective = match &relative_entropies {
-                        Some(d) => -w.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
-                        None => sol.weighted_entropy(w),
-                    };
-                    FrontierPoint {
-                        weights: w.to_vec(),
-                        temperatures: Some(w.to_vec()),
-                        multiplier: None,
-                        boundary: false,
-                        expected_loss: sol.expected_total_loss(),
-                        entropies: sol.entropies().to_vec(),
-                        relative_entropies,
-                        objective,
-                        solution: sol,
-                    }
-                }
-                Some(c) => {
-                    let fit = self.solve_mean(w, c)?;
-                    FrontierPoint {
-                        weights: w.to_vec(),
-                        temperatures: fit.temperatures.clone(),
-                        multiplier: fit.multiplier,
-                        boundary: fit.boundary,
-                        expected_loss: fit.solution.expected_total_loss(),
-                        entropies: fit.solution.entropies().to_vec(),
-                        relative_entropies: fit.solution.relative_entropies().map(<[f64]>::to_vec),
-                        objective: fit.objective,
-                        solution: fit.solution,
-                    }
-                }
-            })
-        })
-    }
-}
-
 /// The frontier of any model (a family's flow or a tabulated problem) over `weights`
 /// (each `d + 1` entries, `w_0 > 0`, `w_k >= 0`): without `mean`, the model's Theorem A
-/// optimum at temperatures `w`; with `mean`, [`crate::model::solve_mean`] at weights `w`
-/// (a few flows per point). Points come back in the order given, with the dominance check.
+/// optimum at temperatures `w`; with `mean`, [`solve_mean`] at weights `w` (a few flows per
+/// point). Points come back in the order given, with the dominance check.
 ///
 /// ```
-/// # use hmaxent::constraints::{pareto::model_frontier, MeanConstraint};
+/// # use hmaxent::{Hierarchy, Problem};
+/// # use hmaxent::constraints::{frontier, MeanConstraint};
+/// // A tabulated problem ...
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// let p = Problem::new(&h, &[0.0, 0.5, 1.0, 3.0])?;
+/// let fr = frontier(&p, &[vec![1.0, 0.0], vec![1.0, 1.0], vec![0.5, 2.0]], None)?;
+/// assert!(fr.dominated.is_empty());
 /// # use hmaxent::families::chain::{Boundary, Chain};
-/// // A chain of 2^40 + 1 sites at 10% broken bonds, over three weight vectors.
+/// // ... or a chain of 2^40 + 1 sites at 10% broken bonds, over three weight vectors.
 /// let chain = Chain::homogeneous(2, 40, Boundary::Open, &[0.0, 1.0, 1.0, 0.0])?;
 /// let mut ws = vec![vec![0.0; 41]; 3];
 /// ws[0][0] = 1.0;
@@ -241,15 +185,15 @@ impl Problem {
 /// ws[2][0] = 0.5;
 /// ws[2][40] = 1.0;
 /// let c = MeanConstraint::Equal(0.1 * (1u64 << 40) as f64);
-/// let fr = model_frontier(&chain, &ws, Some(c))?;
+/// let fr = frontier(&chain, &ws, Some(c))?;
 /// assert!(fr.dominated.is_empty());
 /// # Ok::<(), hmaxent::Error>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for an empty list; the errors of [`crate::model::solve_mean`] and
-/// of the model (named `weights[i]` for a bad weight vector).
-pub fn model_frontier<M: Model>(
+/// [`Error::InvalidInput`] for an empty list; the errors of [`solve_mean`] and of the model
+/// (named `weights[i]` for a bad weight vector).
+pub fn frontier<M: Model>(
     model: &M,
     weights: &[Vec<f64>],
     mean: Option<MeanConstraint>,
@@ -285,6 +229,60 @@ pub fn model_frontier<M: Model>(
                 }
             }
         })
+    })
+}
+
+/// The frontier of the epsilon-constraint form (docs/pareto.md, "Epsilon-constraint form:
+/// entropy floors"): one [`solve_floors`] per floor vector (`d` entries each), with `E f <= c`
+/// when `mean_at_most` is given. Each point's weights are the Lagrangian's `(1, mu)`, its
+/// multiplier the mean constraint's `lambda`; the frontier lives in `(H(Y_0), ..., H(Y_d))`
+/// (the unique maximiser of `H(Y_0)` under floors is Pareto optimal on the feasible set,
+/// proofs/pareto.md), with the dominance check.
+///
+/// ```
+/// # use hmaxent::{Hierarchy, Problem};
+/// use hmaxent::constraints::floors_frontier;
+/// let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]])?;
+/// let p = Problem::new(&h, &[0.0, 0.0, 1.0, 2.0])?;
+/// let fr = floors_frontier(&p, Some(0.5), &[vec![0.0], vec![0.6], vec![0.69]])?;
+/// assert!(fr.dominated.is_empty());
+/// assert!((fr.points[2].entropies[1] - 0.69).abs() < 1e-9);
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidInput`] for an empty list; the errors of [`solve_floors`] (a run that
+/// stops early is [`Error::NotConverged`]).
+pub fn floors_frontier<M: Model>(
+    model: &M,
+    mean_at_most: Option<f64>,
+    floors: &[Vec<f64>],
+) -> Result<Frontier<M::Solution>> {
+    if floors.is_empty() {
+        return Err(Error::InvalidInput(
+            "floors must list at least one floor vector".to_string(),
+        ));
+    }
+    let mut points = Vec::with_capacity(floors.len());
+    for h in floors {
+        let fit = solve_floors(model, mean_at_most, h)?.converged()?;
+        points.push(FrontierPoint {
+            objective: fit.objective,
+            temperatures: fit.temperatures,
+            multiplier: fit.mean_multiplier,
+            boundary: fit.boundary,
+            expected_loss: fit.point.expected_loss,
+            entropies: fit.point.entropies,
+            relative_entropies: None,
+            weights: fit.weights,
+            solution: fit.solution,
+        });
+    }
+    let criteria: Vec<Vec<f64>> = points.iter().map(|p| p.criteria(true)).collect();
+    Ok(Frontier {
+        dominated: dominated_pairs(&criteria),
+        points,
+        constrained: true,
     })
 }
 

@@ -12,7 +12,10 @@
 //! distribution on it, i.e. the cascade with uniform conditionals on those children
 //! (proofs/model_interface.md). A general cascade refuses the boundary.
 
-use super::{boundary_unsupported, LossRange, Model, ModelPoint, Orientation, Side};
+use super::{
+    boundary_unsupported, cascade_sensitivity, scaled_temperatures, LossRange, Model, ModelPoint,
+    Orientation, Sensitivity, Side,
+};
 use crate::error::{Error, Result};
 use crate::families::cascade::{Cascade, CascadeSolution};
 use crate::temperatures::Temperatures;
@@ -149,6 +152,18 @@ impl Model for Cascade {
             max,
             min_attained: true,
         })
+    }
+
+    /// Closed form (homogeneous) or the tabulated engine's dual-number sweep (general: the
+    /// tree is stored node by node already).
+    fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
+        w.expect_levels(Model::levels(self))?;
+        if !self.is_homogeneous() {
+            let (_, problem) = self.tabulate()?;
+            return problem.sensitivity(lambda, w);
+        }
+        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        cascade_sensitivity::sensitivity(self, &tau, seed)
     }
 
     fn boundary(

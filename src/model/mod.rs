@@ -18,17 +18,22 @@
 //! Every implementor's entropies and expected losses come from its own exact computation:
 //! the tabulated marginals, or the dual-number derivatives of a flow (the envelope identities
 //! `H(Y_k) = -dF/dtau_k`, `E f = dF/dt` for `f -> (1 + t) f`; no finite differences).
-//! [`solve_mean`] is the mean-constrained problem over any model; the frontier over level
-//! weights is [`crate::constraints::pareto::model_frontier`].
+//! [`crate::constraints::solve_mean`] is the mean-constrained problem over any model, the
+//! entropy floors [`crate::constraints::solve_floors`], the frontier over level weights
+//! [`crate::constraints::frontier`].
 
 mod cascade;
+mod cascade_sensitivity;
 mod chain;
+mod chain_sensitivity;
 mod exchangeable;
-pub mod mean;
 mod problem;
+mod problem_sensitivity;
 mod quadratic;
+mod quadratic_sensitivity;
+mod sensitivity;
 
-pub use mean::{solve_mean, MeanFit};
+pub use sensitivity::Sensitivity;
 
 use crate::error::{Error, Result};
 use crate::temperatures::Temperatures;
@@ -196,6 +201,94 @@ pub trait Model {
         let p = self.point(&s, Orientation::Loss);
         Ok((s, p))
     }
+
+    /// The optimum for the loss `lambda f` at temperatures `w`, `lambda` signed: Theorem A
+    /// for `f` at `w / lambda` (`lambda > 0`), for `-f` at `w / |lambda|` (`lambda < 0`), the
+    /// unconstrained optimum [`Model::solve_free`] (`lambda = 0`). Statistics for `f`.
+    ///
+    /// # Errors
+    /// As [`Model::solve_oriented`] and [`Model::solve_free`].
+    fn solve_scaled(&self, lambda: f64, w: &Temperatures) -> Result<(Self::Solution, ModelPoint)> {
+        if lambda == 0.0 {
+            return self.solve_free(w);
+        }
+        let orientation = if lambda < 0.0 {
+            Orientation::Negated
+        } else {
+            Orientation::Loss
+        };
+        let tau = w.scaled(1.0 / lambda.abs())?;
+        let s = self.solve_oriented(orientation, &tau)?;
+        let p = self.point(&s, orientation);
+        Ok((s, p))
+    }
+
+    /// The statistics of the optimum for the loss `lambda f` (`lambda >= 0`, `0` the
+    /// unconstrained optimum) at temperatures `w`, with their exact derivatives in `lambda`
+    /// and `w` ([`Sensitivity`]): what Newton steps on the entropy-floor dual need.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a model without exact second derivatives (the default);
+    /// the model's own errors.
+    fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
+        let _ = (lambda, w);
+        Err(Error::InvalidInput(
+            "this model does not provide the exact derivatives of its entropies that entropy \
+             floors need"
+                .to_string(),
+        ))
+    }
+
+    /// The model restricted to the minimisers of `f`, with zero loss on them (the face of
+    /// the boundary `E f = min f`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the boundary when the model cannot list its minimisers
+    /// (the default).
+    fn minimisers(&self) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        Err(boundary_unsupported(Side::Min, self.loss_range()?))
+    }
+
+    /// The largest `H(Y_k)`, `k = 1..d`, attainable on the model's distributions with
+    /// `E f <= c` (all of them without `c`), or `None` when the model cannot compute it
+    /// (the default; an entropy floor above it then shows as an unbounded dual).
+    ///
+    /// # Errors
+    /// The model's own errors.
+    fn max_level_entropies(&self, mean_at_most: Option<f64>) -> Result<Option<Vec<f64>>> {
+        let _ = mean_at_most;
+        Ok(None)
+    }
+}
+
+/// The temperatures `tau = w / lambda` of the loss `lambda f` at weights `w`, with
+/// `1 / lambda`, for [`Model::sensitivity`]; for `lambda = 0` (the unconstrained optimum)
+/// `lambda = 1 / K` with `K = 2^300 / max(1, |min f|, |max f|)`: like [`Model::solve_free`]'s
+/// `2^600` far below `f64` rounding (`f / (K S)` changes a Gibbs weight by `2^-300`
+/// relative), while tangents of order `K^2` and `1 / K^2` still fit in `f64`.
+///
+/// # Errors
+/// [`Error::Numerical`] when `w / lambda` overflows; the errors of [`Model::loss_range`].
+pub(crate) fn scaled_temperatures<M: Model + ?Sized>(
+    model: &M,
+    lambda: f64,
+    w: &Temperatures,
+) -> Result<(Temperatures, f64)> {
+    let k = if lambda > 0.0 {
+        1.0 / lambda
+    } else {
+        let range = model.loss_range()?;
+        2f64.powi(300) / 1f64.max(range.min.abs()).max(range.max.abs())
+    };
+    let tau = w.scaled(k).map_err(|_| {
+        Error::Numerical(format!(
+            "the temperatures w * {k:e} of the loss scale {lambda} do not fit in f64"
+        ))
+    })?;
+    Ok((tau, k))
 }
 
 /// The error of a model that cannot compute a boundary limit exactly.

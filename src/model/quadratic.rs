@@ -15,7 +15,10 @@
 
 use nalgebra::Cholesky;
 
-use super::{LossRange, Model, ModelPoint, Orientation};
+use super::{
+    quadratic_sensitivity, scaled_temperatures, LossRange, Model, ModelPoint, Orientation,
+    Sensitivity,
+};
 use crate::error::{Error, Result};
 use crate::families::quadratic::{GaussianSolution, Modular, ModularSolution, Quadratic};
 use crate::temperatures::Temperatures;
@@ -82,6 +85,20 @@ impl Model for Quadratic {
     fn inverse_scaling(&self, weights: &Temperatures) -> Result<Option<f64>> {
         let s = self.solve(weights)?;
         Ok(Some(0.5 * (self.a() * &s.covariance).trace()))
+    }
+
+    /// Covariance formulas (every conditional covariance is linear in its `S_j`).
+    fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
+        w.expect_levels(Model::levels(self))?;
+        if lambda <= 0.0 {
+            return Err(Error::InvalidInput(
+                "a Gaussian has no unconstrained optimum (its entropies are unbounded): the \
+                 loss scale must be positive"
+                    .to_string(),
+            ));
+        }
+        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        quadratic_sensitivity::sensitivity(self, &tau, seed)
     }
 }
 

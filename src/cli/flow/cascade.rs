@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
 use crate::cli::json;
+use crate::constraints::solve_mean;
 use crate::error::Result;
 use crate::families::cascade::Cascade;
-use crate::model::solve_mean;
 
 /// The input fields of a cascade (besides the constrained form's).
 pub const FIELDS: &[&str] = &[
@@ -46,7 +46,7 @@ pub fn cascade(input: &Map<String, Value>) -> Result<Cascade> {
 
 /// Runs the family on a parsed input object (`summary` changes nothing: the output is
 /// `O(L b)` already). With `weights` and `mean` / `mean_at_most` it solves the
-/// mean-constrained problem ([`crate::model::solve_mean`]; a negative multiplier negates
+/// mean-constrained problem ([`crate::constraints::solve_mean`]; a negative multiplier negates
 /// `kappa`) and adds the fields of [`constrained::put_fit`].
 ///
 /// # Errors

@@ -14,9 +14,10 @@
 use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::chain::{Boundary, Chain, ChainSolution};
-use crate::model::{solve_mean, Orientation};
+use crate::model::Orientation;
 use crate::temperatures::Temperatures;
 
 use crate::cli::json;
@@ -133,7 +134,7 @@ fn matrix_out(b: &[f64], q: usize) -> Value {
 
 /// Runs the family on a parsed input object (`summary` is accepted and changes nothing).
 /// With `weights` and `mean` / `mean_at_most` in place of `temperatures` it solves the
-/// mean-constrained problem ([`crate::model::solve_mean`]) and reports the chain at the
+/// mean-constrained problem ([`crate::constraints::solve_mean`]) and reports the chain at the
 /// optimum; with a negative multiplier the flow is that of `-f` at `|tau|`, and `bonds` and
 /// `constants` are negated back (the renormalised losses of `f` at the signed temperatures).
 ///

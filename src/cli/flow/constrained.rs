@@ -1,5 +1,5 @@
 //! `flow` with `weights` and `mean` / `mean_at_most` in place of `temperatures`: the
-//! mean-constrained problem over a family ([`crate::model::solve_mean`]), and the output
+//! mean-constrained problem over a family ([`crate::constraints::solve_mean`]), and the output
 //! fields it adds (`multiplier`, `boundary`, `objective`, `temperatures`; `free_energy`,
 //! `entropies`, `expected_loss` at the optimum).
 
@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::cli::json;
 use crate::constraints::mean::MeanConstraint;
+use crate::constraints::MeanSolution;
 use crate::error::{Error, Result};
-use crate::model::MeanFit;
 use crate::temperatures::Temperatures;
 
 /// The input fields of the constrained form (added to every family's list).
@@ -90,7 +90,7 @@ pub fn mode(input: &Map<String, Value>, levels: usize) -> Result<Mode> {
 ///
 /// # Errors
 /// [`Error::Numerical`] for a non-finite output number.
-pub fn put_fit<S>(o: &mut Map<String, Value>, fit: &MeanFit<S>) -> Result<()> {
+pub fn put_fit<S>(o: &mut Map<String, Value>, fit: &MeanSolution<S>) -> Result<()> {
     o.insert(
         "multiplier".into(),
         match fit.multiplier {

@@ -9,16 +9,16 @@
 //! `block_sum_distributions` (per level `k` the `2^k + 1` probabilities of one block's sum
 //! `-2^k, -2^k + 2, ..., 2^k`); the extras `conditional_entropies` and
 //! `cumulative_temperatures`. With `weights` and `mean` / `mean_at_most` in place of
-//! `temperatures`: the mean-constrained model ([`crate::model::solve_mean`]; a negative
+//! `temperatures`: the mean-constrained model ([`crate::constraints::solve_mean`]; a negative
 //! multiplier negates `J` and `h`), with the fields of [`constrained::put_fit`] added.
 
 use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
 use crate::cli::json;
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::exchangeable::{Exchangeable, MAX_LEVELS};
-use crate::model::solve_mean;
 
 /// The input fields of the family (besides the constrained form's).
 pub const FIELDS: &[&str] = &["family", "levels", "coupling", "c", "field", "temperatures"];

@@ -18,9 +18,9 @@ use serde_json::{Map, Value};
 
 use super::constrained::{self, Mode};
 use crate::cli::json;
+use crate::constraints::solve_mean;
 use crate::error::{Error, Result};
 use crate::families::quadratic::{eigenvalue_flow, modular, Modular, Quadratic};
-use crate::model::solve_mean;
 
 /// The input fields of a general quadratic.
 pub const FIELDS: &[&str] = &[

@@ -38,6 +38,8 @@ pub use solution::{DualEvaluation, MomentSolution};
 use super::features::{Row, SparseFeature};
 use super::mean::MeanConstraint;
 use crate::error::{Error, Result};
+use crate::hierarchy::Hierarchy;
+use crate::memory;
 use crate::problem::Problem;
 use crate::temperatures::validate_levels;
 use engine::Engine;
@@ -148,6 +150,7 @@ impl<'a> MomentProblem<'a> {
                 reason: "targets must be finite",
             });
         }
+        check_size(h, rows.len())?;
         let allowed = problem
             .allowed_total_loss()
             .iter()
@@ -263,4 +266,21 @@ impl<'a> MomentProblem<'a> {
             free_energy: ev.free_energy + offset,
         })
     }
+}
+
+/// Refuses `features` moment constraints on `h` whose tables would not fit in memory, before
+/// anything of their size is allocated ([`crate::memory`]): the dual-number sweeps carry up
+/// to 32 directions (one per constraint, a mean constraint included) beside the value, and
+/// each `f64` of a direction is counted as half a state.
+///
+/// # Errors
+/// [`Error::TooLarge`] naming the limit.
+pub(crate) fn check_size(h: &Hierarchy, features: usize) -> Result<()> {
+    let directions = (features + 1).min(32);
+    let states: usize = h.sizes().iter().sum();
+    memory::check_tabulated(
+        || format!("moment constraints ({features} features) on this hierarchy"),
+        states.saturating_mul(directions + 2) / 2,
+        h.levels(),
+    )
 }
