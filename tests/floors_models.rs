@@ -329,3 +329,59 @@ proptest! {
         }
     }
 }
+
+/// The modular Gaussian's closed-form derivatives equal the general Gaussian's covariance
+/// formulas on the same matrix (Haar shells, sibling averages), and its floors solve equals
+/// the general one's.
+#[test]
+fn modular_derivatives_and_floors_equal_the_general_gaussian() {
+    use hmaxent::families::quadratic::{modular_matrix, sibling_average, Modular, Quadratic};
+    for (br, depth) in [(2usize, 2usize), (3, 2), (2, 3)] {
+        let eig: Vec<f64> = (0..=depth).map(|j| 0.5 + j as f64).collect();
+        let n = br.pow(depth as u32);
+        let general = Quadratic::new(
+            modular_matrix(br, depth, &eig),
+            nalgebra::DVector::zeros(n),
+            (0..depth).map(|k| sibling_average(br, depth - k)).collect(),
+        )
+        .unwrap();
+        let m = Modular::new(br, depth, &eig).unwrap();
+        let w: Vec<f64> = (0..=depth).map(|k| 1.0 / (1.0 + k as f64)).collect();
+        let t = Temperatures::new(&w).unwrap();
+        for lambda in [0.4, 2.5] {
+            let (pm, sm) = m.sensitivity(lambda, &t).unwrap();
+            let (pg, sg) = general.sensitivity(lambda, &t).unwrap();
+            assert!(rel(pm.expected_loss, pg.expected_loss) < 1e-12);
+            let all = |s: &hmaxent::model::Sensitivity| {
+                let mut v = vec![s.loss_by_scale];
+                v.extend(&s.loss_by_weight);
+                v.extend(&s.entropy_by_scale);
+                v.extend(&s.entropy_by_weight);
+                v
+            };
+            for (a, b) in all(&sm).iter().zip(&all(&sg)) {
+                assert!(rel(*a, *b) < 1e-10, "{:?}\n{:?}", sm, sg);
+            }
+        }
+        let c = 2.0 * m.solve(&t).unwrap().expected_loss;
+        let relaxed = solve_floors(&m, Some(c), &vec![-50.0; depth]).unwrap();
+        let floors: Vec<f64> = relaxed.point.entropies[1..]
+            .iter()
+            .map(|h| h + 0.1)
+            .collect();
+        let a = solve_floors(&m, Some(c), &floors)
+            .unwrap()
+            .converged()
+            .unwrap();
+        let b = solve_floors(&general, Some(c), &floors)
+            .unwrap()
+            .converged()
+            .unwrap();
+        for (x, y) in a.floor_multipliers.iter().zip(&b.floor_multipliers) {
+            assert!(rel(*x, *y) < 1e-8, "{x} vs {y}");
+        }
+        for (x, y) in a.point.entropies.iter().zip(&b.point.entropies) {
+            assert!(rel(*x, *y) < 1e-10, "{x} vs {y}");
+        }
+    }
+}

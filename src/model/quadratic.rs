@@ -147,4 +147,46 @@ impl Model for Modular {
     fn inverse_scaling(&self, weights: &Temperatures) -> Result<Option<f64>> {
         Ok(Some(self.solve(weights)?.expected_loss))
     }
+
+    /// Closed form: `h(Y_k) = 1/2 (n_k log(2 pi e) + sum_{j >= k} d_j log(S_j / l_j) - ...)`
+    /// and `E f = 1/2 sum_j d_j S_j`, so `dh_k/dS_j = d_j / (2 S_j)` (`j >= k`),
+    /// `dE f/dS_j = d_j / 2`, and the loss `(1 + t) f` divides every `S_j` by `1 + t`.
+    fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
+        w.expect_levels(Model::levels(self))?;
+        if lambda <= 0.0 {
+            return Err(Error::InvalidInput(
+                "a Gaussian has no unconstrained optimum (its entropies are unbounded): the \
+                 loss scale must be positive"
+                    .to_string(),
+            ));
+        }
+        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        let s = self.solve(&tau)?;
+        let l = self.depth();
+        let levels = l + 1;
+        let b = self.branching() as f64;
+        let dim = |j: usize| {
+            if j == l {
+                1.0
+            } else {
+                (b - 1.0) * b.powi((l - j - 1) as i32)
+            }
+        };
+        let cum = tau.cumulative_slice();
+        // Seeded dS_j derivatives: d_j / (2 S_j / seed) and d_j seed / 2.
+        let dh_ds: Vec<f64> = (0..levels)
+            .map(|j| dim(j) / (2.0 * (cum[j] / seed)))
+            .collect();
+        let by_tau: Vec<Vec<f64>> = (0..levels)
+            .map(|i| {
+                let mut row = vec![(i..levels).map(|j| dim(j) * seed / 2.0).sum::<f64>()];
+                row.extend((0..levels).map(|k| dh_ds[i.max(k)..].iter().sum::<f64>()));
+                row
+            })
+            .collect();
+        let mut by_t = vec![-s.expected_loss * seed];
+        by_t.extend((0..levels).map(|k| -0.5 * b.powi((l - k) as i32) * seed));
+        let point = self.point(&s, Orientation::Loss);
+        Ok((point, Sensitivity::from_seeded(&by_t, &by_tau)))
+    }
 }
