@@ -902,3 +902,43 @@ fn chain_solutions_serialise() {
     );
     assert_eq!(v["flow"]["cumulative"][1], 1.5);
 }
+
+/// Chains far beyond `2^1024` sites whose answers fit in `f64` are answered, not refused:
+/// a bond minimum of `0` repeated `2^2000` times adds `0` (not `0 * inf = NaN`); a loss that
+/// really grows with the sites is an overflow naming what overflowed.
+#[test]
+fn chains_of_thousands_of_levels_answer_what_fits() {
+    let t = |levels: usize| {
+        let mut tau = vec![0.0; levels + 1];
+        tau[0] = 1.0;
+        Temperatures::new(&tau).unwrap()
+    };
+    for levels in [1024, 2000, 5000] {
+        // One state per site: F = 0, every entropy 0.
+        let one = Chain::homogeneous(1, levels, Boundary::Open, &[0.0]).unwrap();
+        let s = one.solve(&t(levels)).unwrap();
+        assert_eq!(s.summary.free_energy, 0.0);
+        assert!(s.summary.entropies.iter().all(|&h| h == 0.0));
+        // A ring of equal states: two configurations, F = -log 2, every H(Y_k) = log 2.
+        let ring = Chain::homogeneous(
+            2,
+            levels,
+            Boundary::Ring,
+            &[0.0, f64::INFINITY, f64::INFINITY, 0.0],
+        )
+        .unwrap();
+        let s = ring.solve(&t(levels)).unwrap();
+        assert!(
+            (s.summary.free_energy + 2f64.ln()).abs() < 1e-15,
+            "{}",
+            s.summary.free_energy
+        );
+        for h in &s.summary.entropies {
+            assert!((h - 2f64.ln()).abs() < 1e-15, "{h}");
+        }
+        assert_eq!(s.summary.expected_loss, 0.0);
+    }
+    let grows = Chain::homogeneous(2, 2000, Boundary::Open, &[0.0, 1.0, 1.0, 0.0]).unwrap();
+    let e = grows.solve(&t(2000)).unwrap_err();
+    assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
+}

@@ -133,7 +133,7 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
         }
         SCRATCH.set(ws);
         if self.homogeneous {
-            sum = sum * pow2::<T>(self.levels - level - 1);
+            sum = times_pow2(sum, self.levels - level - 1);
         }
         Ok((
             ChainLoss {
@@ -196,7 +196,7 @@ pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
         constant += m;
     }
     if chain.homogeneous {
-        constant *= pow2::<f64>(chain.levels);
+        constant = times_pow2(constant, chain.levels);
     }
     Ok(ChainLoss {
         bonds: shared,
@@ -231,7 +231,15 @@ pub(super) fn subtract_min<T: Real>(b: &mut [T]) -> Option<T> {
     Some(m)
 }
 
-/// `2^n` as a scalar (`+inf` beyond the `f64` range).
-fn pow2<T: Real>(n: usize) -> T {
-    T::of(2f64.powi(i32::try_from(n).unwrap_or(i32::MAX)))
+/// `x 2^n`, exact while it fits, `±inf` beyond the `f64` range, and `0` for `x = 0` however
+/// large `n` is (a bond minimum of `0` repeated `2^2000` times adds nothing; `0 * 2^2000`
+/// would be `0 * inf = NaN`). Multiplies by at most `2^1000` at a time, so every factor is
+/// finite, and stops once the result is `0` or infinite.
+fn times_pow2<T: Real>(mut x: T, mut n: usize) -> T {
+    while n > 0 && x.is_finite() && x != T::zero() {
+        let step = n.min(1000);
+        x = x * T::of(2f64.powi(step as i32));
+        n -= step;
+    }
+    x
 }

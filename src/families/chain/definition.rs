@@ -4,10 +4,6 @@
 use crate::error::{Error, Result};
 use crate::temperatures::Temperatures;
 
-/// Largest number of levels of a homogeneous chain (`2^4096` sites); beyond `L ~ 1024` every
-/// extensive quantity of a non-trivial chain exceeds `f64` anyway.
-pub const MAX_LEVELS: usize = 4096;
-
 /// Largest number of level-0 states [`Chain::tabulate`] builds (`2^22`).
 pub const MAX_TABULATED_STATES: usize = 1 << 22;
 
@@ -80,18 +76,12 @@ impl Chain {
     /// `bond[a * q + b]` is the loss of left state `a` next to right state `b`).
     ///
     /// # Errors
-    /// [`Error::InvalidSetting`] for `q = 0` or `levels > MAX_LEVELS`;
+    /// [`Error::InvalidSetting`] for `q = 0`, or `(levels + 1) q^2` beyond
+    /// [`MAX_FLOW_ENTRIES`] or `(levels + 1) q^3` beyond [`MAX_FLOW_WORK`];
     /// [`Error::LengthMismatch`] if `bond.len() != q^2`; [`Error::InvalidValue`] for NaN or
     /// `-inf` entries.
     pub fn homogeneous(q: usize, levels: usize, boundary: Boundary, bond: &[f64]) -> Result<Self> {
         check_q(q)?;
-        if levels > MAX_LEVELS {
-            return Err(Error::InvalidSetting {
-                field: "levels",
-                value: levels as f64,
-                reason: "a homogeneous chain has at most 4096 levels (2^4096 sites)",
-            });
-        }
         // The flow keeps one q x q bond per level and spends q^3 per level (more with
         // derivatives): refuse before allocating what would not fit.
         let per_level = (levels + 1).saturating_mul(q * q);

@@ -18,7 +18,7 @@
 //! is stored normalised (`min = 0`) and the constants split off, times the number of bonds
 //! they stand for, are carried in a separate running constant `C_k`:
 //! `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`. The homogeneous flow acts on one `q x q`
-//! matrix (cost `O(L q^3)`, any `L` up to [`MAX_LEVELS`]); the inhomogeneous flow on `2^L`
+//! matrix (cost `O(L q^3)`, any `L` with `(L + 1) q^2` within [`MAX_FLOW_ENTRIES`]); the inhomogeneous flow on `2^L`
 //! matrices (`O(2^L q^3)`).
 //!
 //! [`Chain::solve`] runs the flow through [`crate::rg::sweep`] and differentiates it in forward
@@ -49,7 +49,7 @@ mod top_down;
 pub use conditional::ChainConditional;
 pub use decimation::{ChainLoss, Decimation};
 pub use definition::{
-    Boundary, Chain, MAX_FLOW_ENTRIES, MAX_FLOW_WORK, MAX_LEVELS, MAX_Q, MAX_SAMPLER_ENTRIES,
+    Boundary, Chain, MAX_FLOW_ENTRIES, MAX_FLOW_WORK, MAX_Q, MAX_SAMPLER_ENTRIES,
     MAX_TABULATED_STATES,
 };
 pub use flow::{ChainFlow, ChainSolution};

@@ -79,18 +79,13 @@ impl Chain {
     /// in [`ChainSolution::flow`]); the cost is `O(L^2 q^3 / 8)`.
     ///
     /// # Errors
-    /// As [`Chain::flow`]; [`Error::Numerical`] if a result does not fit in `f64` (e.g. the
+    /// As [`Chain::flow`]; [`Error::Overflow`] if a result does not fit in `f64` (e.g. the
     /// entropy of a chain with `2^1100` sites).
     pub fn solve(&self, temperatures: &Temperatures) -> Result<ChainSolution> {
         self.check_temperatures(temperatures)?;
         if !self.homogeneous {
             let (flow, conditionals) = self.flow_and_conditionals(temperatures)?;
-            if !flow.free_energy.is_finite() {
-                return Err(Error::Numerical(format!(
-                    "free energy = {} does not fit in a finite f64",
-                    flow.free_energy
-                )));
-            }
+            free_energy_fits(flow.free_energy)?;
             let step = Decimation::<f64>::new(self);
             let (finest, conditional_entropies) = reconstruct_finest(&step, conditionals)
                 .ok_or_else(|| Error::Numerical("a flow without a top".to_string()))?;
@@ -102,12 +97,7 @@ impl Chain {
         // The first group carries t and S_0, S_1, ... from level 0, and its values are the
         // f64 flow; every later group starts at its first S_j.
         let (flow, eps) = self.first_group::<8>(g0, temperatures)?;
-        if !flow.free_energy.is_finite() {
-            return Err(Error::Numerical(format!(
-                "free energy = {} does not fit in a finite f64",
-                flow.free_energy
-            )));
-        }
+        free_energy_fits(flow.free_energy)?;
         let d_t = eps[0];
         let mut d_s = vec![0.0; l + 1];
         let mut next = (eps.len() - 1).min(l + 1);
@@ -219,24 +209,22 @@ fn finish(
         conditional_entropies,
         expected_loss,
     };
-    check_finite(&summary)?;
-    Ok(ChainSolution { summary, flow })
+    Ok(ChainSolution {
+        summary: summary.checked()?,
+        flow,
+    })
 }
 
-fn check_finite(s: &FlowSolution) -> Result<()> {
-    let bad = |what: String| {
-        Err(Error::Numerical(format!(
-            "{what} does not fit in a finite f64 (extensive quantities grow with the 2^L sites)"
-        )))
-    };
-    if !s.free_energy.is_finite() {
-        return bad(format!("free energy = {}", s.free_energy));
+/// `F` of a flow is extensive (it grows with the `2^L` sites): beyond `f64` it is an
+/// overflow of finite input, not a forbidden state.
+fn free_energy_fits(f: f64) -> Result<()> {
+    if f.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::overflow(
+            "the free energy F of the 2^L sites",
+            None,
+            None,
+        ))
     }
-    if !s.expected_loss.is_finite() {
-        return bad(format!("expected loss = {}", s.expected_loss));
-    }
-    if let Some(k) = s.entropies.iter().position(|h| !h.is_finite()) {
-        return bad(format!("entropy of level {k} = {}", s.entropies[k]));
-    }
-    Ok(())
 }
