@@ -6,6 +6,7 @@ use super::decimation::Decimation;
 use super::definition::Boundary;
 use crate::numerics::transfer::{gibbs_entropy, top_down_level, top_down_level_any};
 use crate::numerics::Real;
+use crate::rg::pool::level_vec;
 use crate::rg::Reconstruct;
 
 /// `P*_k` of a chain: given the level-`k` sites the chain is Markov, so the joint law of its
@@ -82,7 +83,11 @@ impl Reconstruct for Decimation<'_, f64> {
         let (q, qq) = (self.q, self.q * self.q);
         let (bonds, s, marg) = (&conditional.bonds[..], conditional.s, &coarse.pairs[..]);
         let write = level > 0;
-        let mut pairs = vec![0.0; if write { 2 * marg.len() } else { 0 }];
+        // A level's table (huge pages where large: cheaper first writes), zeroed: the kernels
+        // accumulate into it.
+        let n = if write { 2 * marg.len() } else { 0 };
+        let mut pairs = level_vec::<f64>(n);
+        pairs.resize(n, 0.0);
         let fixed = if self.homogeneous { 0 } else { q };
         let (h, expected_loss) = match (fixed, write) {
             (2, true) => <f64 as Real>::kernel(
