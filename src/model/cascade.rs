@@ -16,7 +16,7 @@ use super::{
     boundary_unsupported, cascade_sensitivity, scaled_temperatures, LossRange, Model, ModelPoint,
     Orientation, Sensitivity, Side,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::families::cascade::{Cascade, CascadeSolution};
 use crate::temperatures::Temperatures;
 
@@ -124,16 +124,7 @@ impl Model for Cascade {
 
     /// `E f` from the escorts (the same formula for either orientation).
     fn point(&self, s: &CascadeSolution, _orientation: Orientation) -> ModelPoint {
-        let e = expected_loss(self, s);
-        let mut level_losses = vec![0.0; s.summary.entropies.len()];
-        level_losses[0] = e;
-        ModelPoint {
-            free_energy: s.summary.free_energy,
-            expected_loss: e,
-            expected_level_losses: level_losses,
-            entropies: s.summary.entropies.clone(),
-            relative_entropies: None,
-        }
+        ModelPoint::of_flow(&s.summary, expected_loss(self, s))
     }
 
     fn negatable(&self) -> bool {
@@ -142,16 +133,7 @@ impl Model for Cascade {
 
     fn loss_range(&self) -> Result<LossRange> {
         let (min, max) = (extreme_loss(self, Side::Min), extreme_loss(self, Side::Max));
-        if !(min.is_finite() && max.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "the attainable interval [{min}, {max}] of the cascade's loss does not fit in f64"
-            )));
-        }
-        Ok(LossRange {
-            min,
-            max,
-            min_attained: true,
-        })
+        LossRange::attained(min, max, "the cascade's loss")
     }
 
     /// Closed form (homogeneous) or the tabulated engine's dual-number sweep (general: the

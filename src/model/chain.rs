@@ -152,16 +152,7 @@ impl Model for Chain {
             Orientation::Loss => 1.0,
             Orientation::Negated => -1.0,
         };
-        let e = sign * s.summary.expected_loss;
-        let mut level_losses = vec![0.0; s.summary.entropies.len()];
-        level_losses[0] = e;
-        ModelPoint {
-            free_energy: s.summary.free_energy,
-            expected_loss: e,
-            expected_level_losses: level_losses,
-            entropies: s.summary.entropies.clone(),
-            relative_entropies: None,
-        }
+        ModelPoint::of_flow(&s.summary, sign * s.summary.expected_loss)
     }
 
     fn negatable(&self) -> bool {
@@ -176,16 +167,7 @@ impl Model for Chain {
             ));
         }
         let max = -min_loss(&self.negated());
-        if !(min.is_finite() && max.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "the attainable interval [{min}, {max}] of the chain's loss does not fit in f64"
-            )));
-        }
-        Ok(LossRange {
-            min,
-            max,
-            min_attained: true,
-        })
+        LossRange::attained(min, max, "the chain's loss")
     }
 
     /// The flow and a top-down pass over the pair marginals in dual numbers (eight

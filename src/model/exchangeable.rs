@@ -6,7 +6,7 @@
 //! Theorem A with zero loss is again an exchangeable model.
 
 use super::{LossRange, Model, ModelPoint, Orientation};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::families::exchangeable::{Exchangeable, ExchangeableSolution};
 use crate::temperatures::Temperatures;
 
@@ -53,15 +53,6 @@ impl Model for Exchangeable {
     fn loss_range(&self) -> Result<LossRange> {
         let min = self.min_loss()?;
         let max = -self.negated().min_loss()?;
-        if !(min.is_finite() && max.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "the attainable interval [{min}, {max}] of the exchangeable loss does not fit in f64"
-            )));
-        }
-        Ok(LossRange {
-            min,
-            max,
-            min_attained: true,
-        })
+        LossRange::attained(min, max, "the exchangeable loss")
     }
 }

@@ -36,6 +36,7 @@ mod sensitivity;
 pub use sensitivity::Sensitivity;
 
 use crate::error::{Error, Result};
+use crate::families::FlowSolution;
 use crate::temperatures::Temperatures;
 
 /// Which loss a model is solved for.
@@ -76,6 +77,20 @@ pub struct ModelPoint {
 }
 
 impl ModelPoint {
+    /// The point of a parameter flow's summary: `E f = expected_loss` (already stated for
+    /// `f`), all of it on level 0 (a family's loss is a level-0 loss), no reference.
+    pub(crate) fn of_flow(summary: &FlowSolution, expected_loss: f64) -> Self {
+        let mut expected_level_losses = vec![0.0; summary.entropies.len()];
+        expected_level_losses[0] = expected_loss;
+        ModelPoint {
+            free_energy: summary.free_energy,
+            expected_loss,
+            expected_level_losses,
+            entropies: summary.entropies.clone(),
+            relative_entropies: None,
+        }
+    }
+
     /// `sum_k w_k H(Y_k)`, or `-sum_k w_k D(P_k || Q_k)` with a reference.
     pub fn objective(&self, weights: &[f64]) -> f64 {
         match &self.relative_entropies {
@@ -102,6 +117,26 @@ pub struct LossRange {
 }
 
 impl LossRange {
+    /// `[min, max]`, both ends attained, when both are finite; else [`Error::Overflow`]
+    /// naming the interval of `what` (a loss summed over `2^L` sites can exceed `f64`).
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] as above.
+    pub(crate) fn attained(min: f64, max: f64, what: &str) -> Result<Self> {
+        if !(min.is_finite() && max.is_finite()) {
+            return Err(Error::overflow(
+                format!("the attainable interval [{min}, {max}] of {what}"),
+                None,
+                None,
+            ));
+        }
+        Ok(LossRange {
+            min,
+            max,
+            min_attained: true,
+        })
+    }
+
     /// The interval as text, `[a, b]`, `(a, +inf)`, ...
     pub fn describe(&self) -> String {
         let open = if self.min_attained { '[' } else { '(' };
