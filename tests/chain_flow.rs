@@ -7,6 +7,9 @@
 #[path = "common/reference.rs"]
 mod reference;
 use reference::{close, load, num};
+#[path = "common/chains.rs"]
+mod common_chains;
+use common_chains::random_chain;
 
 use hmaxent::cli;
 use hmaxent::dual::Dual;
@@ -37,22 +40,7 @@ fn chains() -> impl Strategy<Value = (Chain, Vec<f64>)> {
     )
         .prop_map(|(q, l, ring, homogeneous, seed, p_inf)| {
             let mut rng = StdRng::seed_from_u64(seed);
-            let boundary = if ring { Boundary::Ring } else { Boundary::Open };
-            let n = if homogeneous { 1 } else { 1 << l };
-            let bonds: Vec<f64> = (0..n * q * q)
-                .map(|_| {
-                    if rng.random::<f64>() < p_inf {
-                        INF
-                    } else {
-                        rng.random_range(-2.0..2.0)
-                    }
-                })
-                .collect();
-            let chain = if homogeneous {
-                Chain::homogeneous(q, l, boundary, &bonds).unwrap()
-            } else {
-                Chain::inhomogeneous(q, l, boundary, bonds).unwrap()
-            };
+            let chain = random_chain(&mut rng, q, l, ring, homogeneous, p_inf);
             // tau_0 in [0.3, 2]; coarse levels hot, cold or zero.
             let tau: Vec<f64> = (0..=l)
                 .map(|k| match (k, rng.random_range(0..3)) {

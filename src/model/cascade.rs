@@ -124,7 +124,11 @@ impl Model for Cascade {
 
     /// `E f` from the escorts (the same formula for either orientation).
     fn point(&self, s: &CascadeSolution, _orientation: Orientation) -> ModelPoint {
-        ModelPoint::of_flow(&s.summary, expected_loss(self, s))
+        ModelPoint::level_zero(
+            s.summary.free_energy,
+            expected_loss(self, s),
+            s.summary.entropies.clone(),
+        )
     }
 
     fn negatable(&self) -> bool {

@@ -112,14 +112,6 @@ pub(super) fn sensitivity(
             "the cascade's statistics or their derivatives do not fit in a finite f64".to_string(),
         ));
     }
-    let mut expected_level_losses = vec![0.0; levels];
-    expected_level_losses[0] = expected;
-    let point = ModelPoint {
-        free_energy: s.summary.free_energy,
-        expected_loss: expected,
-        expected_level_losses,
-        entropies,
-        relative_entropies: None,
-    };
+    let point = ModelPoint::level_zero(s.summary.free_energy, expected, entropies);
     Ok((point, Sensitivity::from_seeded(&by_t, &by_tau)))
 }

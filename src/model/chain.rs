@@ -152,7 +152,11 @@ impl Model for Chain {
             Orientation::Loss => 1.0,
             Orientation::Negated => -1.0,
         };
-        ModelPoint::of_flow(&s.summary, sign * s.summary.expected_loss)
+        ModelPoint::level_zero(
+            s.summary.free_energy,
+            sign * s.summary.expected_loss,
+            s.summary.entropies.clone(),
+        )
     }
 
     fn negatable(&self) -> bool {

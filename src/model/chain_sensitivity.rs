@@ -192,20 +192,20 @@ pub(super) fn sensitivity(
     let levels = chain.levels() + 1;
     let directions = levels + 1;
     let mut rows: Vec<Vec<f64>> = Vec::with_capacity(directions);
-    let mut first = None;
-    let mut start = 0;
-    while start < directions {
-        let p = pass(chain, tau, seed, start)?;
+    let mut add_rows = |p: &Pass, start: usize| {
         for s in 0..WIDTH.min(directions - start) {
             let mut row = Vec::with_capacity(levels + 1);
             row.push(p.expected_loss.eps[s]);
             row.extend(p.entropies.iter().map(|h| h.eps[s]));
             rows.push(row);
         }
-        first.get_or_insert(p);
-        start += WIDTH;
+    };
+    // The first pass also carries the values; later ones only more directions.
+    let p = pass(chain, tau, seed, 0)?;
+    add_rows(&p, 0);
+    for start in (WIDTH..directions).step_by(WIDTH) {
+        add_rows(&pass(chain, tau, seed, start)?, start);
     }
-    let p = first.expect("at least one direction");
     let entropies: Vec<f64> = p.entropies.iter().map(|h| h.re).collect();
     let finite = p.free_energy.re.is_finite()
         && p.expected_loss.re.is_finite()
@@ -216,14 +216,6 @@ pub(super) fn sensitivity(
             "the chain's statistics or their derivatives do not fit in a finite f64".to_string(),
         ));
     }
-    let mut expected_level_losses = vec![0.0; levels];
-    expected_level_losses[0] = p.expected_loss.re;
-    let point = ModelPoint {
-        free_energy: p.free_energy.re,
-        expected_loss: p.expected_loss.re,
-        expected_level_losses,
-        entropies,
-        relative_entropies: None,
-    };
+    let point = ModelPoint::level_zero(p.free_energy.re, p.expected_loss.re, entropies);
     Ok((point, Sensitivity::from_seeded(&rows[0], &rows[1..])))
 }

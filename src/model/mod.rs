@@ -36,7 +36,6 @@ mod sensitivity;
 pub use sensitivity::Sensitivity;
 
 use crate::error::{Error, Result};
-use crate::families::FlowSolution;
 use crate::temperatures::Temperatures;
 
 /// Which loss a model is solved for.
@@ -77,16 +76,16 @@ pub struct ModelPoint {
 }
 
 impl ModelPoint {
-    /// The point of a parameter flow's summary: `E f = expected_loss` (already stated for
-    /// `f`), all of it on level 0 (a family's loss is a level-0 loss), no reference.
-    pub(crate) fn of_flow(summary: &FlowSolution, expected_loss: f64) -> Self {
-        let mut expected_level_losses = vec![0.0; summary.entropies.len()];
+    /// The point of a family whose loss is a level-0 loss: `E f = expected_loss` (already
+    /// stated for `f`), all of it on level 0, no reference.
+    pub(crate) fn level_zero(free_energy: f64, expected_loss: f64, entropies: Vec<f64>) -> Self {
+        let mut expected_level_losses = vec![0.0; entropies.len()];
         expected_level_losses[0] = expected_loss;
         ModelPoint {
-            free_energy: summary.free_energy,
+            free_energy,
             expected_loss,
             expected_level_losses,
-            entropies: summary.entropies.clone(),
+            entropies,
             relative_entropies: None,
         }
     }

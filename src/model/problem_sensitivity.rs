@@ -138,15 +138,13 @@ pub(super) fn sensitivity(
     let f = problem.allowed_total_loss();
     let directions = levels + 1;
     let mut rows: Vec<Vec<f64>> = Vec::with_capacity(directions);
-    let mut first = None;
-    let mut start = 0;
-    while start < directions {
-        let p = pass(problem, lambda, w, &f, start)?;
-        rows.extend(p.tangents.iter().take(directions - start).cloned());
-        first.get_or_insert(p);
-        start += WIDTH;
+    // The first pass also carries the values; later ones only more directions.
+    let p = pass(problem, lambda, w, &f, 0)?;
+    rows.extend(p.tangents.iter().take(directions).cloned());
+    for start in (WIDTH..directions).step_by(WIDTH) {
+        let more = pass(problem, lambda, w, &f, start)?;
+        rows.extend(more.tangents.iter().take(directions - start).cloned());
     }
-    let p = first.expect("at least one direction");
     if !(p.free_energy.is_finite() && p.expected_loss.is_finite()) {
         return Err(Error::overflow("the free energy", None, None));
     }

@@ -31,12 +31,6 @@ fn no_negation() -> Error {
     )
 }
 
-fn level_losses(e: f64, levels: usize) -> Vec<f64> {
-    let mut v = vec![0.0; levels];
-    v[0] = e;
-    v
-}
-
 impl Model for Quadratic {
     type Solution = GaussianSolution;
 
@@ -56,13 +50,7 @@ impl Model for Quadratic {
     }
 
     fn point(&self, s: &GaussianSolution, _orientation: Orientation) -> ModelPoint {
-        ModelPoint {
-            free_energy: s.free_energy,
-            expected_loss: s.expected_loss,
-            expected_level_losses: level_losses(s.expected_loss, s.entropies.len()),
-            entropies: s.entropies.clone(),
-            relative_entropies: None,
-        }
+        ModelPoint::level_zero(s.free_energy, s.expected_loss, s.entropies.clone())
     }
 
     fn negatable(&self) -> bool {
@@ -121,13 +109,7 @@ impl Model for Modular {
     }
 
     fn point(&self, s: &ModularSolution, _orientation: Orientation) -> ModelPoint {
-        ModelPoint {
-            free_energy: s.free_energy,
-            expected_loss: s.expected_loss,
-            expected_level_losses: level_losses(s.expected_loss, s.entropies.len()),
-            entropies: s.entropies.clone(),
-            relative_entropies: None,
-        }
+        ModelPoint::level_zero(s.free_energy, s.expected_loss, s.entropies.clone())
     }
 
     fn negatable(&self) -> bool {

@@ -26,22 +26,35 @@ pub fn chains(p_inf_max: f64) -> impl Strategy<Value = (Chain, u64)> {
     )
         .prop_map(|(q, l, ring, homogeneous, seed, p_inf)| {
             let mut rng = StdRng::seed_from_u64(seed);
-            let boundary = if ring { Boundary::Ring } else { Boundary::Open };
-            let n = if homogeneous { 1 } else { 1 << l };
-            let bonds: Vec<f64> = (0..n * q * q)
-                .map(|_| {
-                    if rng.random::<f64>() < p_inf {
-                        INF
-                    } else {
-                        rng.random_range(-2.0..2.0)
-                    }
-                })
-                .collect();
-            let chain = if homogeneous {
-                Chain::homogeneous(q, l, boundary, &bonds).unwrap()
-            } else {
-                Chain::inhomogeneous(q, l, boundary, bonds).unwrap()
-            };
+            let chain = random_chain(&mut rng, q, l, ring, homogeneous, p_inf);
             (chain, seed)
         })
+}
+
+/// A chain with `q` states, `l` levels, a ring or open, one bond or `2^l`, entries drawn from
+/// `rng` in `[-2, 2]`, each `+inf` with probability `p_inf`.
+pub fn random_chain(
+    rng: &mut StdRng,
+    q: usize,
+    l: usize,
+    ring: bool,
+    homogeneous: bool,
+    p_inf: f64,
+) -> Chain {
+    let boundary = if ring { Boundary::Ring } else { Boundary::Open };
+    let n = if homogeneous { 1 } else { 1 << l };
+    let bonds: Vec<f64> = (0..n * q * q)
+        .map(|_| {
+            if rng.random::<f64>() < p_inf {
+                INF
+            } else {
+                rng.random_range(-2.0..2.0)
+            }
+        })
+        .collect();
+    if homogeneous {
+        Chain::homogeneous(q, l, boundary, &bonds).unwrap()
+    } else {
+        Chain::inhomogeneous(q, l, boundary, bonds).unwrap()
+    }
 }
