@@ -13,6 +13,9 @@
 //!
 //! Run with `cargo run --example cascade`.
 
+#[macro_use]
+mod common;
+
 use hmaxent::families::cascade::Cascade;
 use hmaxent::{Sample, Temperatures};
 use rand::rngs::StdRng;

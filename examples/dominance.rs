@@ -1,6 +1,9 @@
 //! Times the Pareto dominance sweep on `10^5` points: a consistent two-criterion frontier,
 //! a three-criterion one, and random clouds (`cargo run --release --example dominance`).
 
+#[macro_use]
+mod common;
+
 use std::time::Instant;
 
 use hmaxent::constraints::dominance::dominated_pairs;

@@ -12,6 +12,9 @@
 //! cargo run --release --features plot --example dyson -- --svg DIR
 //! ```
 
+#[macro_use]
+mod common;
+
 use argmin::core::{CostFunction, Executor};
 use argmin::solver::brent::BrentRoot;
 use hmaxent::families::exchangeable::Exchangeable;

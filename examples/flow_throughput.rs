@@ -3,6 +3,9 @@
 //!
 //! Each family adds one `section` below; every line prints what was timed and the figure.
 
+#[macro_use]
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

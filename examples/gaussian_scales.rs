@@ -7,6 +7,9 @@
 //!
 //! Run with `cargo run --example gaussian_scales`.
 
+#[macro_use]
+mod common;
+
 use hmaxent::families::quadratic::{
     block_average_projector, modular, modular_matrix, sibling_average, Quadratic,
 };

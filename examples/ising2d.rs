@@ -18,7 +18,11 @@
 //! `{"value", "stderr"}`, and the sampled `ess_fraction`). Without `--json` it prints the same
 //! as a table, the time of one solve plus the sampling, and a sweep of `t1` (exact ESS and
 //! `H(Y_1)`); `--svg PATH` (feature `plot`) draws that sweep.
+
 #![allow(dead_code)]
+
+#[macro_use]
+mod common;
 
 use std::time::Instant;
 

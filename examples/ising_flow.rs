@@ -4,6 +4,9 @@
 //!
 //! Run with `cargo run --example ising_flow`.
 
+#[macro_use]
+mod common;
+
 use hmaxent::families::chain::{ising_bond, ising_flow, Boundary, Chain};
 use hmaxent::{Sample, Temperatures};
 use rand::rngs::StdRng;

@@ -6,6 +6,9 @@
 //! cargo run --release --example kernels -- [L] [REPS]
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 

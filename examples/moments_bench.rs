@@ -9,6 +9,9 @@
 //! dual with the verification off; `feasibility_lp_s`: what the LP alone costs), time for
 //! clarabel, and the objective difference at the sizes both solve.
 
+#[macro_use]
+mod common;
+
 #[path = "../tests/common/exp_cone.rs"]
 mod exp_cone;
 

@@ -12,6 +12,9 @@
 //! cargo run --example pareto --features plot    # also target/pareto.svg
 //! ```
 
+#[macro_use]
+mod common;
+
 use hmaxent::constraints::pareto::weights_grid;
 use hmaxent::constraints::{frontier, solve_floors, MeanConstraint};
 use hmaxent::{Hierarchy, Problem};

@@ -16,6 +16,9 @@
 //! 4. show the boundary example of docs/concepts.md, "8. Boundaries", where the zero-temperature limit is *not* uniform on
 //!    the minimisers.
 
+#[macro_use]
+mod common;
+
 use hmaxent::constraints::solve_mean;
 use hmaxent::{Hierarchy, MeanConstraint, Problem, Result, Solution, Temperatures};
 use rand::rngs::StdRng;

@@ -30,6 +30,9 @@
 //! cargo run --release --example throughput -- [--log2 24] [--reps 5] [--threads N] [--json]
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
