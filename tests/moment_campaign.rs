@@ -7,7 +7,7 @@
 //!
 //! Judge (no code of the solver): an answer must meet every target in its sense to
 //! `1e-9 (1 + spread_i)`, recomputed densely from the returned `P*_0` and the features as
-//! given, with `|duality_gap| <= 1e-9 (1 + |objective|)`; a refusal must carry a direction with
+//! given (with compensated sums: the judge's own rounding must not count), with `|duality_gap| <= 1e-9 (1 + |objective|)`; a refusal must carry a direction with
 //! the multipliers' signs that separates, `theta·c < min_x theta·phi(x)` by more than the
 //! rounding of the two sums, recomputed here. Every problem has one or the other, so
 //! `numerical` (or a non-converged status) is always a failure.
@@ -66,6 +66,27 @@ fn random_p(rng: &mut StdRng, support: &[bool]) -> Vec<f64> {
 
 fn mean(p: &[f64], phi: &[f64]) -> f64 {
     p.iter().zip(phi).map(|(p, v)| p * v).sum()
+}
+
+/// `sum_x p(x) phi(x)` to about one rounding of the result: each product split exactly
+/// (`fma`) and the parts added with Neumaier's compensation. Added naively, with `phi`
+/// offset by `2e6` and 64 states, the sum rounds by up to `64 eps 2e6 ≈ 3e-9`, more than
+/// the `1e-9 (1 + spread)` being judged.
+fn exact_mean(p: &[f64], phi: &[f64]) -> f64 {
+    let (mut sum, mut carry) = (0.0f64, 0.0f64);
+    for (a, b) in p.iter().zip(phi) {
+        let product = a * b;
+        for v in [product, a.mul_add(*b, -product)] {
+            let t = sum + v;
+            carry += if sum.abs() >= v.abs() {
+                (sum - t) + v
+            } else {
+                (v - t) + sum
+            };
+            sum = t;
+        }
+    }
+    sum + carry
 }
 
 fn spread(phi: &[f64], allowed: &[bool]) -> f64 {
@@ -260,7 +281,7 @@ fn judge(seed: u64, tally: &mut Tally) {
             tally.max_sweeps = tally.max_sweeps.max(fit.sweeps);
             let p = fit.solution.marginal(0);
             for i in 0..m {
-                let e = mean(&p, &case.features[i]);
+                let e = exact_mean(&p, &case.features[i]);
                 let c = case.targets[i];
                 let tol = 1e-9 * (1.0 + spread(&case.features[i], &ok));
                 let met = match case.senses[i] {
@@ -381,11 +402,11 @@ fn campaign(first: u64, count: u64) -> Tally {
 }
 
 /// No answer misses a target, every certificate separates, no other error. `numerical`
-/// remains only on targets about `1e-9` inside a face, where Newton's multipliers run past
-/// the face (masses underflow, the line search stalls) and the LP calls it a face the targets
-/// are not on: 3 of the first 2,000 seeds; 8, 7 and 16 of 5,000 from seeds `1e6`, `3e6`,
-/// `7e6` (one of them a target just beyond a face under a `>=` row, which is feasible).
-/// Bounded here at 0.5% and reported.
+/// remains in about 1 of 3,000 problems (9 in 30,000 from seeds `1e6`, `7e6`, `13e6`,
+/// `17e6`, `23e6`, `29e6`): multipliers in the thousands under reference masses near
+/// `1e-300` or targets `1e-9` from a face, where the rounding of `E phi` times the
+/// multipliers keeps the duality gap above `1e-9`, and a few LP stalls. Bounded here at 0.5%
+/// and reported.
 fn assert_clean(t: &Tally, total: usize) {
     assert!(
         t.missed.is_empty(),
@@ -486,6 +507,29 @@ fn targets_near_a_vertex_of_reference_mass_1e_262_are_not_all_forbidden() {
         "{t:?}"
     );
     assert_eq!(t.converged + t.boundary + t.infeasible, 2);
+}
+
+#[test]
+fn problems_once_numerical_or_judged_missed_are_clean() {
+    // 13001378: targets 1e-9 inside a vertex; the face's multipliers once chased that
+    // distance off to infinity (gap -1e-6). 7001082, 17003947: the LP kept a face on which it
+    // then found no point. 13000736, 17002484, 7002769: rows offset by 2e6, whose E phi moved
+    // by 2e6 (sum P - 1) ~ 2e-9 before the marginals were normalised.
+    let mut t = Tally::default();
+    let seeds = [
+        13_001_378, 7_001_082, 17_003_947, 13_000_736, 17_002_484, 7_002_769,
+    ];
+    for seed in seeds {
+        judge(seed, &mut t);
+    }
+    assert!(
+        t.other.is_empty()
+            && t.numerical.is_empty()
+            && t.missed.is_empty()
+            && t.bad_certificate.is_empty(),
+        "{t:?}"
+    );
+    assert_eq!(t.converged + t.boundary + t.infeasible, seeds.len());
 }
 
 #[test]

@@ -232,9 +232,10 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
     let fit = mp.solve(&ConvexSettings::default())?;
     if fit.status == Status::MaxIterations {
         return Err(Error::Numerical(format!(
-            "the moment dual did not converge within its budget ({} iterations, {} sweeps, \
-             gradient norm {:e})",
-            fit.iterations, fit.sweeps, fit.gradient_norm
+            "the moment dual did not converge within its budget ({} iterations, {} sweeps): {}",
+            fit.iterations,
+            fit.sweeps,
+            mp.shortfall(&fit)
         )));
     }
     let mut o = Map::new();

@@ -54,6 +54,10 @@ pub(crate) enum Verdict {
     Interior,
     /// On the face of these states.
     Face(Vec<bool>),
+    /// Within rounding of the face of these states: the LP on them found no point, though
+    /// it found the targets on the boundary one round before. A solver may try the face and
+    /// judge the answer itself; [`locate`] reports it as [`Error::Numerical`].
+    NearFace(Vec<bool>),
     /// Outside: a direction `theta` (sign convention of the multipliers) that the LP found
     /// separating; [`separation`] checks it.
     Outside(Vec<f64>),
@@ -108,6 +112,12 @@ pub(crate) fn locate_rows(
     match locate_scaled(&rows, allowed, &scaled_targets, senses)? {
         Verdict::Interior => Ok(Location::Interior),
         Verdict::Face(support) => Ok(Location::Face(support)),
+        Verdict::NearFace(support) => Err(Error::Numerical(format!(
+            "the moment feasibility LP found the targets on the boundary of the attainable \
+             set, then no point on the face of the {} states it kept: the targets are within \
+             rounding of that face, too close to decide",
+            support.iter().filter(|&&s| s).count()
+        ))),
         Verdict::Outside(direction) => {
             let theta = map.to_user(&direction);
             Err(
@@ -149,11 +159,7 @@ pub(crate) fn locate_scaled(
                     features, allowed, targets, senses,
                 )?));
             }
-            return Err(Error::Numerical(
-                "the moment feasibility LP became infeasible after removing the states \
-                 outside the face; the targets are too close to the boundary to decide"
-                    .to_string(),
-            ));
+            return Ok(Verdict::NearFace(support));
         };
         if t * states.len() as f64 > INTERIOR_MARGIN {
             return Ok(if round == 0 {
@@ -223,7 +229,10 @@ fn run_lp(
         }
     }
     Err(Error::Numerical(format!(
-        "the {what} stopped with status {last:?}"
+        "the {what} ({} constraints, {} variables) stopped with status {last:?} at \
+         tolerance 1e-11 and again at 1e-9: the targets lie within about that of the \
+         boundary of the attainable set, where the LP is degenerate",
+        a.m, a.n
     )))
 }
 
@@ -317,7 +326,8 @@ fn max_min_mass(
         SupportedConeT::ZeroConeT(zero_rows),
         SupportedConeT::NonnegativeConeT(row - zero_rows),
     ];
-    let sol = &run_lp("moment feasibility LP", &p, &q, &a, &b, &cones)?;
+    let what = format!("moment feasibility LP over {n} states");
+    let sol = &run_lp(&what, &p, &q, &a, &b, &cones)?;
     match sol.status {
         SolverStatus::Solved | SolverStatus::AlmostSolved => {
             let t = sol.x[t_col];
@@ -327,7 +337,7 @@ fn max_min_mass(
         }
         SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => Ok(None),
         s => Err(Error::Numerical(format!(
-            "the moment feasibility LP stopped with status {s:?}"
+            "the {what} stopped with status {s:?}"
         ))),
     }
 }
@@ -411,13 +421,14 @@ fn certificate(
     let mut q = targets.to_vec();
     q.push(-1.0);
     let cones = [SupportedConeT::NonnegativeConeT(row)];
-    let sol = &run_lp("moment certificate LP", &p, &q, &a, &b, &cones)?;
+    let what = format!("moment certificate LP over {} states", states.len());
+    let sol = &run_lp(&what, &p, &q, &a, &b, &cones)?;
     if !matches!(
         sol.status,
         SolverStatus::Solved | SolverStatus::AlmostSolved
     ) {
         return Err(Error::Numerical(format!(
-            "the moment certificate LP stopped with status {:?}",
+            "the {what} stopped with status {:?}",
             sol.status
         )));
     }

@@ -524,6 +524,7 @@ fn run<M: Model>(
         gradient: vec![tolerance; n],
         gap: f64::INFINITY,
         max_iterations: settings.max_iterations,
+        slope: None,
     };
     let bounds = vec![Bound::NonNegative; n];
     let out = newton::minimise(&objective, &bounds, &stop, start)?;

@@ -73,6 +73,12 @@ pub(crate) struct Stopping {
     pub gap: f64,
     /// Newton iterations at most.
     pub max_iterations: usize,
+    /// A null-space slope of variable `i` is followed only above `slope[i]` (`None`: above
+    /// `gradient[i]` times the margin of [`direction`]). On a face whose affine hull misses
+    /// the targets by less than the answer's tolerance the slope is that miss, which no
+    /// finite multiplier removes: following it only runs the multipliers (and the duality
+    /// gap `x·r`) off to infinity.
+    pub slope: Option<Vec<f64>>,
 }
 
 /// How a run ended.
@@ -85,8 +91,7 @@ pub(crate) struct Run {
     /// Objective evaluations (line searches included).
     pub evaluations: usize,
     /// Whether the stopping rule was met at `x` (the moment solver judges its answers by
-    /// its own acceptance test instead).
-    #[allow(dead_code)]
+    /// its own acceptance test, and prefers an answer that also met this).
     pub converged: bool,
 }
 
@@ -167,6 +172,7 @@ pub(crate) fn minimise(
             &residual,
             bounds,
             &stop.gradient,
+            stop.slope.as_deref(),
             cap,
         );
         // A direction that is not finite (a Hessian of subnormal entries under reference
@@ -260,6 +266,7 @@ fn direction(
     residual: &[f64],
     bounds: &[Bound],
     tol: &[f64],
+    slope: Option<&[f64]>,
     cap: f64,
 ) -> Vec<f64> {
     let n = bounds.len();
@@ -291,7 +298,7 @@ fn direction(
         let flat = free
             .iter()
             .enumerate()
-            .any(|(a, &i)| null[a].abs() > margin * tol[i]);
+            .any(|(a, &i)| null[a].abs() > slope.map_or(margin * tol[i], |s| s[i]));
         let longest = null.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let along = if flat && longest > 0.0 {
             cap / longest
@@ -384,6 +391,7 @@ mod tests {
             gradient: vec![1e-12; 3],
             gap: 1e-12,
             max_iterations: 50,
+            slope: None,
         };
         let run = minimise(&q, &bounds, &stop, vec![1.0, 0.0, -1.0]).unwrap();
         assert!(run.converged);
@@ -404,6 +412,7 @@ mod tests {
             gradient: vec![1e-14],
             gap: 1e-12,
             max_iterations: 30,
+            slope: None,
         };
         let run = minimise(&q, &[Bound::Free], &stop, vec![0.0]).unwrap();
         assert!(run.converged, "{run:?}");

@@ -5,14 +5,19 @@
 //! boundary solution) only if, recomputed from the returned `P*_0`, every row meets its target
 //! in its sense to `9 tol (1 + spread_i)` and the duality gap is at most
 //! `9 tol (1 + |objective|)` (`tol` the gradient tolerance, `1e-10` by default), a tenth inside
-//! the promised `1e-9` so that an outside recomputation cannot round past it. Otherwise the
+//! the promised `1e-9` so that an outside recomputation cannot round past it (the marginals
+//! are normalised first, so that `sum P - 1` does not move an offset row's `E phi`). Otherwise the
 //! next path is tried, and when none is left the status is [`Status::MaxIterations`].
 //!
 //! **Paths.** (1) Newton on all allowed states for at most [`PROBE_ITERATIONS`]; an accepted
 //! answer with an interior witness (`super::witness`) is returned. (2) The feasibility LP on
-//! the scaled rows: *interior* resumes Newton from the probe's point; a *face* is solved on its
-//! states, and if that answer misses a target (the targets were near, not on, the face) Newton
-//! on all states resumes instead; *outside* returns the LP's separating direction once it
+//! the scaled rows: *interior* resumes Newton from the probe's point; a *face* (or a face
+//! within rounding of the targets, on which the LP found no point) is solved on its states,
+//! and if that answer is not exact to Newton's own tolerance (the targets were near, not on,
+//! the face) Newton on all states resumes; its answer is preferred when it passes, else the
+//! face's, when it passes (the targets are then within the promised tolerance of the face,
+//! and on the face the multipliers do not chase that distance: [`newton::Stopping`]'s
+//! `slope`); *outside* returns the LP's separating direction once it
 //! separates the targets in the user's own units by more than the rounding of the two sums
 //! (`super::super::feasibility::separation`); a direction that does not separate that clearly
 //! means the targets lie within rounding of the hull, and the face the direction exposes is
@@ -53,6 +58,9 @@ pub(super) struct Scaled {
 struct Attempt {
     fit: MomentSolution,
     theta: Vec<f64>,
+    /// Whether Newton met its own (tighter) stopping rule; a face answer that did not is the
+    /// face nearest to targets just inside it, kept only when no interior answer passes.
+    tight: bool,
 }
 
 impl Attempt {
@@ -146,14 +154,18 @@ impl MomentProblem<'_> {
         };
         match verdict {
             Ok(Verdict::Interior) => Ok(resume(start, spent)?.fit),
-            Ok(Verdict::Face(support)) => {
+            Ok(Verdict::Face(support) | Verdict::NearFace(support)) => {
                 let face = add(self.attempt(scaled, support, true, settings, None)?, spent);
-                if face.accepted() {
+                if face.accepted() && face.tight {
                     return Ok(face.fit);
                 }
                 let spent = (face.fit.iterations, face.fit.sweeps);
                 let full = resume(start, spent)?;
-                Ok(if full.accepted() { full.fit } else { face.fit })
+                Ok(if full.accepted() || !face.accepted() {
+                    full.fit
+                } else {
+                    face.fit
+                })
             }
             Ok(Verdict::Outside(direction)) => {
                 let theta = scaled.map.to_user(&direction);
@@ -170,7 +182,8 @@ impl MomentProblem<'_> {
                 Err(Error::Numerical(format!(
                     "the moment targets lie within rounding of the boundary of the attainable \
                      set: the LP's separating direction {theta:?} does not separate them \
-                     beyond rounding, and the face it exposes misses a target"
+                     beyond rounding, and the answer on the face it exposes fails ({})",
+                    self.shortfall(&near.fit)
                 )))
             }
             Err(Error::Numerical(why)) => {
@@ -179,11 +192,49 @@ impl MomentProblem<'_> {
                 if full.accepted() {
                     Ok(full.fit)
                 } else {
-                    Err(Error::Numerical(why))
+                    Err(Error::Numerical(format!(
+                        "{why}; Newton on the dual alone did not pass the acceptance test \
+                         ({})",
+                        self.shortfall(&full.fit)
+                    )))
                 }
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// What an answer that failed the acceptance test misses, for an error message: the row
+    /// furthest outside the promised `1e-9 (1 + spread_i)` (its `E phi_i`, target and
+    /// miss), the duality gap and the largest multiplier.
+    pub(crate) fn shortfall(&self, fit: &MomentSolution) -> String {
+        let spread = self.scaled().map.spread;
+        let worst = (0..fit.expected_features.len())
+            .map(|i| {
+                let (e, c) = (fit.expected_features[i], self.targets[i]);
+                let miss = match self.senses[i] {
+                    Sense::Eq => (e - c).abs(),
+                    Sense::Le => (e - c).max(0.0),
+                    Sense::Ge => (c - e).max(0.0),
+                };
+                (i, e, c, miss / (1e-9 * (1.0 + spread[i])))
+            })
+            .max_by(|a, b| a.3.total_cmp(&b.3));
+        let rows = match worst {
+            Some((i, e, c, ratio)) => format!(
+                "worst row {i}: E phi_{i} = {e:e} against target {c:e}, {ratio:.3} times its \
+                 tolerance 1e-9 (1 + spread)"
+            ),
+            None => "no feature row".to_string(),
+        };
+        let largest = fit
+            .multipliers
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, t| m.max(t.abs()));
+        format!(
+            "{rows}; duality gap {:e}; largest multiplier {largest:e}",
+            fit.duality_gap
+        )
     }
 
     /// The per-row stopping rule of Newton in the solver's units. Row `i` must meet its
@@ -203,6 +254,7 @@ impl MomentProblem<'_> {
                 .collect(),
             gap: tol,
             max_iterations: settings.max_iterations,
+            slope: None,
         }
     }
 
@@ -225,7 +277,16 @@ impl MomentProblem<'_> {
             support,
         );
         let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
-        let stop = self.stopping(&scaled.map, settings);
+        let mut stop = self.stopping(&scaled.map, settings);
+        if boundary {
+            // On a face, a slope within the acceptance tolerance is the targets' distance
+            // from the face's affine hull (targets `1e-9` inside it): left alone, the
+            // multipliers stay finite and the answer is judged by the acceptance test.
+            let map = &scaled.map;
+            let accept = ACCEPTANCE * settings.gradient_tolerance;
+            let slope = map.spread.iter().zip(&map.scale);
+            stop.slope = Some(slope.map(|(d, s)| accept * (1.0 + d) / s).collect());
+        }
         let (start, mut iterations, mut sweeps) = match start {
             Some(s) if s.len() == mm => (s, 0, 0),
             _ if mm > LBFGS_ABOVE && self.senses.iter().all(|s| *s == Sense::Eq) => {
@@ -235,6 +296,7 @@ impl MomentProblem<'_> {
             _ => (vec![0.0; mm], 0, 0),
         };
         let run = newton::minimise(&engine, &bounds, &stop, start)?;
+        let tight = run.converged;
         iterations += run.iterations;
         sweeps += run.evaluations;
         let theta = run.x;
@@ -253,7 +315,8 @@ impl MomentProblem<'_> {
             .problem
             .face(loss)?
             .solve(&w)?
-            .with_expected_losses(self.problem);
+            .with_expected_losses(self.problem)
+            .normalised();
         sweeps += 1;
 
         let map = &scaled.map;
@@ -315,7 +378,7 @@ impl MomentProblem<'_> {
             gradient_norm,
             duality_gap,
         };
-        Ok(Attempt { fit, theta })
+        Ok(Attempt { fit, theta, tight })
     }
 }
 
