@@ -237,7 +237,7 @@ mod tests {
     fn instance(seed: u64) -> Instance {
         let mut rng = StdRng::seed_from_u64(seed);
         let d = rng.random_range(0..=4);
-        let h = if seed % 3 == 0 {
+        let h = if seed.is_multiple_of(3) {
             Hierarchy::complete(2, d + 1).unwrap()
         } else {
             let mut sizes = vec![rng.random_range(1..=3usize)];
