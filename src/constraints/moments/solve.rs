@@ -210,7 +210,7 @@ impl MomentProblem<'_> {
     /// furthest outside the promised `1e-9 (1 + spread_i)` (its `E phi_i`, target and
     /// miss), the duality gap and the largest multiplier.
     pub(crate) fn shortfall(&self, fit: &MomentSolution) -> String {
-        let spread = self.scaled().map.spread;
+        let spread = &self.scaled().map.spread;
         let worst = (0..fit.expected_features.len())
             .map(|i| {
                 let (e, c) = (fit.expected_features[i], self.targets[i]);
