@@ -326,11 +326,16 @@ fn mutated_inputs_keep_the_contract() {
     fuzz(7, 600, 20);
 }
 
-/// The long run (`cargo test --test fuzz_cli -- --ignored`).
+/// The long run (`cargo test --test fuzz_cli -- --ignored`); `FUZZ_SEED=<seed>` and
+/// `FUZZ_COUNT=<inputs>` run another stream.
 #[test]
 #[ignore = "minutes; the default run covers 600 inputs"]
 fn many_mutated_inputs_keep_the_contract() {
-    fuzz(1_000_003, 20_000, 50);
+    let var = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |v| v.parse().expect("an integer"))
+    };
+    let count = usize::try_from(var("FUZZ_COUNT", 20_000)).expect("a count");
+    fuzz(var("FUZZ_SEED", 1_000_003), count, 50);
 }
 
 #[test]

@@ -54,8 +54,8 @@ pub(crate) enum Verdict {
     Interior,
     /// On the face of these states.
     Face(Vec<bool>),
-    /// Within rounding of the face of these states: the LP on them found no point, though
-    /// it found the targets on the boundary one round before. A solver may try the face and
+    /// Within rounding of the face of these states: the LP on them found no point (or
+    /// stalled), though it found the targets on the boundary one round before. A solver may try the face and
     /// judge the answer itself; [`locate`] reports it as [`Error::Numerical`].
     NearFace(Vec<bool>),
     /// Outside: a direction `theta` (sign convention of the multipliers) that the LP found
@@ -114,8 +114,8 @@ pub(crate) fn locate_rows(
         Verdict::Face(support) => Ok(Location::Face(support)),
         Verdict::NearFace(support) => Err(Error::Numerical(format!(
             "the moment feasibility LP found the targets on the boundary of the attainable \
-             set, then no point on the face of the {} states it kept: the targets are within \
-             rounding of that face, too close to decide",
+             set, then no point (or a stall) on the face of the {} states it kept: the targets \
+             are within rounding of that face, too close to decide",
             support.iter().filter(|&&s| s).count()
         ))),
         Verdict::Outside(direction) => {
@@ -152,7 +152,12 @@ pub(crate) fn locate_scaled(
     }
     for round in 0..MAX_ROUNDS {
         let states: Vec<usize> = (0..support.len()).filter(|&x| support[x]).collect();
-        let lp = max_min_mass(support.len(), features, &states, targets, senses)?;
+        let lp = match max_min_mass(support.len(), features, &states, targets, senses) {
+            // After a round that found the targets on the boundary, an LP that stalls on the
+            // states kept is degenerate because the targets are within rounding of their face.
+            Err(Error::Numerical(_)) if round > 0 => return Ok(Verdict::NearFace(support)),
+            lp => lp?,
+        };
         let Some((t, slack, dual)) = lp else {
             if round == 0 {
                 return Ok(Verdict::Outside(certificate(

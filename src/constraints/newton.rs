@@ -178,16 +178,7 @@ pub(crate) fn minimise(
             break;
         }
         iterations += 1;
-        let d = direction(
-            &x,
-            &at.gradient,
-            &hessian,
-            &residual,
-            bounds,
-            &stop.gradient,
-            stop.slope.as_deref(),
-            cap,
-        );
+        let d = direction(&x, &at.gradient, &hessian, &residual, bounds, stop, cap);
         // A direction that is not finite (a Hessian of subnormal entries under reference
         // masses near 1e-300) falls back to the gradient step.
         let d = if d.iter().all(|v| v.is_finite()) {
@@ -355,10 +346,10 @@ fn direction(
     hessian: &[f64],
     residual: &[f64],
     bounds: &[Bound],
-    tol: &[f64],
-    slope: Option<&[f64]>,
+    stop: &Stopping,
     cap: f64,
 ) -> Vec<f64> {
+    let (tol, slope) = (&stop.gradient, stop.slope.as_deref());
     let n = bounds.len();
     let eps = norm(residual).min(ACTIVE_CAP);
     let active: Vec<bool> = (0..n)
