@@ -517,8 +517,7 @@ fn problems_once_numerical_or_judged_missed_are_clean() {
     // by 2e6 (sum P - 1) ~ 2e-9 before the marginals were normalised.
     let mut t = Tally::default();
     let seeds = [
-        13_001_378, 7_001_082, 17_003_947, 7_004_666, 7_004_694, 13_000_736, 17_002_484,
-        7_002_769,
+        13_001_378, 7_001_082, 17_003_947, 7_004_666, 7_004_694, 13_000_736, 17_002_484, 7_002_769,
     ];
     for seed in seeds {
         judge(seed, &mut t);

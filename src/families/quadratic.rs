@@ -153,14 +153,19 @@ fn symmetrise(m: &mut DMatrix<f64>) {
     *m *= 0.5;
 }
 
+/// The largest dimension `n` of a [`Quadratic`]: its flow factors `n x n` matrices, `n^3`
+/// work, so `n <= 4096` keeps that within the `2^36` steps a chain's flow may take
+/// ([`crate::families::chain::MAX_FLOW_WORK`]).
+pub const MAX_DIMENSION: usize = 4096;
+
 impl Quadratic {
     /// Validates `A` (`n x n`, finite, symmetric to `1e-10` of its largest entry, then
     /// symmetrised), `b` (`n`, finite) and the maps (`M_k` is `m_k x m_{k-1}`, finite,
     /// `1 <= m_k <= m_{k-1}`, full row rank). Positive definiteness of `A` is checked too.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the offending matrix for each of these;
-    /// [`Error::LengthMismatch`] for `b`.
+    /// [`Error::InvalidInput`] naming the offending matrix for each of these, and for
+    /// `n > MAX_DIMENSION`; [`Error::LengthMismatch`] for `b`.
     pub fn new(mut a: DMatrix<f64>, b: DVector<f64>, maps: Vec<DMatrix<f64>>) -> Result<Self> {
         let n = a.nrows();
         if n == 0 || a.ncols() != n {
@@ -168,6 +173,12 @@ impl Quadratic {
                 "A must be a non-empty square matrix, got {} x {}",
                 a.nrows(),
                 a.ncols()
+            )));
+        }
+        if n > MAX_DIMENSION {
+            return Err(Error::InvalidInput(format!(
+                "A is {n} x {n}: the quadratic family accepts n <= {MAX_DIMENSION} \
+                 (MAX_DIMENSION: its flow takes n^3 work, within 2^36 steps)"
             )));
         }
         finite_matrix("A", &a)?;
