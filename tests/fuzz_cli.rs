@@ -508,3 +508,16 @@ fn sizes_are_checked_before_allocation_and_name_their_limit() {
     let line = cli::error_line(&cli::flow::run(&v, true).unwrap_err());
     assert!(line.contains("256"), "{line}");
 }
+
+#[test]
+fn features_near_the_largest_float_end_in_an_error_not_a_panic() {
+    // Found by the long run (seeds 11, 12, 13 x 1000003): differences of points near
+    // `f64::MAX` overflowed into the nearest-point search, whose SVD panicked on NaN.
+    for text in [
+        r#"{"features":[[0,1,0,0],[1000001,1000001,-1e+308,1000000]],"parents":[],"targets":[0.1,1e+308],"weights":[1]}"#,
+        r#"{"features":[[0,1,-1e+308,0],[1000001,1000001,1000000,1000000]],"parents":[],"targets":[1e+308,1000000.3],"weights":[1]}"#,
+        r#"{"features":[[0,1,0,0],[1000001,1000001,1e+308,1000000]],"parents":[],"targets":[0.1,-1e+308],"weights":[1]}"#,
+    ] {
+        in_process("solve", text).unwrap();
+    }
+}

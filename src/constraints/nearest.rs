@@ -277,6 +277,10 @@ impl Geometry {
             }
         });
         let b = DVector::from_fn(self.m, |i, _| -p0[i]);
+        // Differences of points near `f64::MAX` overflow; nalgebra's SVD panics on NaN.
+        if !a.iter().chain(b.iter()).all(|v| v.is_finite()) {
+            return None;
+        }
         let svd = a.svd(true, true);
         let top = svd.singular_values.iter().fold(0.0f64, |a, &s| a.max(s));
         let mu = svd.solve(&b, RANK_CUT * top).ok()?;
@@ -307,6 +311,9 @@ impl Geometry {
                 let d = DMatrix::from_fn(f, face.len() - 1, |a, c| {
                     self.point(face[c + 1])[free[a]] - p0[free[a]]
                 });
+                if !d.iter().all(|v| v.is_finite()) {
+                    return None;
+                }
                 let svd = d.svd(true, false);
                 let u = svd.u?;
                 let top = svd.singular_values.iter().fold(0.0f64, |a, &s| a.max(s));
