@@ -42,12 +42,92 @@ unsafe fn exp_slice_avx2(xs: &mut [f64]) {
     }
 }
 
+/// The AVX-512 [`exp_slice`], table-driven: `x = (16 m + j) ln 2 / 16 + r`, `|r| <= ln 2 / 32`,
+/// `exp(x) = 2^m 2^(j/16) (1 + p(r))` with `2^(j/16)` from a 16-entry table held in two
+/// registers (one permute), `p` the degree-7 Taylor polynomial of `exp(r) - 1` (truncation
+/// below `2e-18`), and `2^m` applied by `vscalefpd`, which rounds subnormal results once and
+/// overflows to `+inf`. About 20 vector operations per 8 values instead of 30. Lanes past the
+/// end of the slice are masked, so every element takes the same path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn exp_slice_avx512(xs: &mut [f64]) {
-    for x in xs.iter_mut() {
-        *x = exp_approx::<true>(*x);
+    use std::arch::x86_64::*;
+    let n = xs.len();
+    let p = xs.as_mut_ptr();
+    let mut i = 0;
+    while i < n {
+        let mask: __mmask8 = if n - i >= 8 {
+            0xff
+        } else {
+            (1u8 << (n - i)) - 1
+        };
+        // SAFETY: lanes `i..min(i + 8, n)` are inside `xs`; the others are masked off.
+        unsafe {
+            let x = _mm512_maskz_loadu_pd(mask, p.add(i));
+            _mm512_mask_storeu_pd(p.add(i), mask, exp_avx512(x));
+        }
+        i += 8;
     }
+}
+
+/// `2^(j/16)`, `j = 0..16`, rounded to nearest.
+const EXP2_SIXTEENTHS: [f64; 16] = [
+    1.0,
+    1.0442737824274138,
+    1.0905077326652577,
+    1.1387886347566916,
+    1.189207115002721,
+    1.241857812073484,
+    1.2968395546510096,
+    1.3542555469368927,
+    1.4142135623730951,
+    1.4768261459394993,
+    1.5422108254079407,
+    1.6104903319492543,
+    1.681792830507429,
+    1.7562521603732995,
+    1.8340080864093424,
+    1.9152065613971474,
+];
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    const SIXTEEN_LOG2E: f64 = 16.0 * std::f64::consts::LOG2_E;
+    // ln 2 / 16 in two parts; the high part has 21 significant bits, so n * hi is exact.
+    #[allow(clippy::excessive_precision)]
+    const HI: f64 = 6.931_471_803_691_238_164_90e-1 / 16.0;
+    #[allow(clippy::excessive_precision)]
+    const LO: f64 = 1.908_214_929_270_587_700_02e-10 / 16.0;
+    let set = _mm512_set1_pd;
+    let x = _mm512_min_pd(_mm512_max_pd(x, set(-746.0)), set(710.0));
+    // t = SHIFT + n: n = round(16 x / ln 2) sits in t's low mantissa bits, j = n mod 16 in
+    // its lowest four (the permute's index).
+    let t = _mm512_fmadd_pd(x, set(SIXTEEN_LOG2E), set(SHIFT));
+    let n = _mm512_sub_pd(t, set(SHIFT));
+    let r = _mm512_fnmadd_pd(n, set(HI), x);
+    let r = _mm512_fnmadd_pd(n, set(LO), r);
+    // SAFETY: the table has 16 values, read as two registers of 8.
+    let (lo, hi) = unsafe {
+        (
+            _mm512_loadu_pd(EXP2_SIXTEENTHS.as_ptr()),
+            _mm512_loadu_pd(EXP2_SIXTEENTHS.as_ptr().add(8)),
+        )
+    };
+    let table = _mm512_permutex2var_pd(lo, _mm512_castpd_si512(t), hi);
+    // exp(r) - 1 = r + r^2 (1/2 + r/6 + ... + r^5/5040), Estrin.
+    let r2 = _mm512_mul_pd(r, r);
+    let r4 = _mm512_mul_pd(r2, r2);
+    let q0 = _mm512_fmadd_pd(r, set(1.0 / 6.0), set(0.5));
+    let q1 = _mm512_fmadd_pd(r, set(1.0 / 120.0), set(1.0 / 24.0));
+    let q2 = _mm512_fmadd_pd(r, set(1.0 / 5_040.0), set(1.0 / 720.0));
+    let q = _mm512_fmadd_pd(q2, r4, _mm512_fmadd_pd(q1, r2, q0));
+    let em1 = _mm512_fmadd_pd(r2, q, r);
+    let y = _mm512_fmadd_pd(table, em1, table);
+    // 2^floor(n / 16) = 2^m.
+    _mm512_scalef_pd(y, _mm512_mul_pd(n, set(1.0 / 16.0)))
 }
 
 /// `a * b + c`, fused when the caller is compiled with FMA (`FMA = true`).
