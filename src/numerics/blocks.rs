@@ -3,7 +3,7 @@
 
 use super::layout::Layout;
 use super::real::Real;
-use super::reduce::sum_pairs;
+use super::reduce::{finish_sum, sum_pairs};
 
 /// `out[x] <- out[x] * coarse[y]` for every child `x` of every block `y` (the top-down step
 /// `P*(x) = P*(y) P*(x | y)` of docs/concepts.md, 'Theorem A'); blocks of 2 get a loop that vectorises.
@@ -60,6 +60,9 @@ fn scale_pairs_weighted<T: Real>(coarse: &[T], h: &[T], out: &mut [T]) -> T {
     const LANES: usize = 8;
     let n = coarse.len().min(h.len()).min(out.len() / 2);
     let (coarse, h, out) = (&coarse[..n], &h[..n], &mut out[..n * 2]);
+    if let Some((acc, split)) = T::scale_pairs_lanes(coarse, h, out) {
+        return weighted_tail::<T, 2>(acc, &coarse[split..], &h[split..], &mut out[split * 2..]);
+    }
     let split = n / LANES * LANES;
     let mut acc = [T::zero(); LANES];
     for ((c, hy), o) in coarse[..split]
@@ -107,12 +110,7 @@ fn scale_uniform_weighted<T: Real, const B: usize>(coarse: &[T], h: &[T], out: &
 #[inline(always)]
 fn weighted_tail<T: Real, const B: usize>(acc: [T; 8], coarse: &[T], h: &[T], out: &mut [T]) -> T {
     scale_uniform::<T, B>(coarse, out);
-    let tail = coarse
-        .iter()
-        .zip(h)
-        .fold(T::zero(), |t, (&x, &y)| t + x * y);
-    let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
-    (half(0) + half(4)) + tail
+    finish_sum(acc, coarse, h, |x, y| x * y)
 }
 
 #[inline(always)]

@@ -5,6 +5,8 @@ use std::fmt::Debug;
 use num_traits::Float;
 
 use super::cpu::{self, Isa};
+#[cfg(target_arch = "x86_64")]
+use super::lanes;
 use super::stream::copy_streaming;
 use super::vector::{exp_slice, ln_1p_slice, ln_slice};
 
@@ -41,6 +43,24 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         dst.copy_from_slice(src);
     }
+    /// The groups of 8 of the top-down scaling of blocks of two with its weighted sum
+    /// (`out[2y + i] *= coarse[y]`, `acc[y mod 8] += coarse[y] h[y]`), done by a faster
+    /// kernel where there is one (`f64` with AVX-512): `Some((acc, blocks done))`, the rest
+    /// left to the caller. `None`: nothing done.
+    fn scale_pairs_lanes(
+        coarse: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) -> Option<([Self; 8], usize)> {
+        let _ = (coarse, h, out);
+        None
+    }
+    /// The groups of 8 of `sum_i p_i w_i` over `p_i > 0` (`acc[i mod 8]`), as
+    /// [`Real::scale_pairs_lanes`].
+    fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
+        let _ = (p, w);
+        None
+    }
     /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
     /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
     /// differ only by the rounding of fused multiply-adds.
@@ -70,6 +90,26 @@ impl Real for f64 {
     }
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         copy_streaming(src, dst);
+    }
+    fn scale_pairs_lanes(
+        coarse: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) -> Option<([Self; 8], usize)> {
+        match cpu::active() {
+            // SAFETY: `active` never exceeds what the CPU supports.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Some(unsafe { lanes::scale_pairs_weighted(coarse, h, out) }),
+            _ => None,
+        }
+    }
+    fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
+        match cpu::active() {
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Some(unsafe { lanes::positive_dot(p, w) }),
+            _ => None,
+        }
     }
     #[inline(always)]
     fn kernel<R, F: FnOnce() -> R>(f: F) -> R {

@@ -30,7 +30,9 @@ use super::tabulated::Tabulated;
 use super::{coarse_grain_levels, reconstruct, refine_levels, sweep};
 use crate::error::Result;
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{cpu, gibbs_blocks, scale_blocks_weighted, soft_pairs_into, sum_pairs, Real};
+use crate::numerics::{
+    cpu, finish_sum, gibbs_blocks, scale_blocks_weighted, soft_pairs_into, sum_pairs, Real,
+};
 
 /// How a tabulated solve is split into subtrees and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +169,9 @@ pub(crate) struct Solved<T> {
 /// `sum_x p(x) w(x)` over the terms with `p(x) > 0`.
 fn expectation<T: Real>(p: &[T], w: &[T]) -> T {
     let term = |p: T, w: T| if p > T::zero() { p * w } else { T::zero() };
+    if let Some((acc, split)) = T::positive_dot_lanes(p, w) {
+        return finish_sum(acc, &p[split..], &w[split..], term);
+    }
     T::kernel(
         #[inline(always)]
         || sum_pairs(p, w, term),
