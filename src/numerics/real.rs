@@ -61,6 +61,19 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         let _ = (p, w);
         None
     }
+    /// The top-down step of blocks of two (`fine.len() == 2 coarse.len()`) in one pass where
+    /// there is a kernel for it (`f64` with AVX-512): `fine[x] *= coarse[x / 2]`, copied
+    /// into `out` as by [`Real::copy_out`], and `Some(sum_x fine[x] w[x])` over `fine[x] > 0`
+    /// (`0` without `w`). `None`: nothing done.
+    fn scale_pairs_out(
+        coarse: &[Self],
+        fine: &mut [Self],
+        w: Option<&[Self]>,
+        out: &mut [Self],
+    ) -> Option<Self> {
+        let _ = (coarse, fine, w, out);
+        None
+    }
     /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
     /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
     /// differ only by the rounding of fused multiply-adds.
@@ -100,6 +113,19 @@ impl Real for f64 {
             // SAFETY: `active` never exceeds what the CPU supports.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => Some(unsafe { lanes::scale_pairs_weighted(coarse, h, out) }),
+            _ => None,
+        }
+    }
+    fn scale_pairs_out(
+        coarse: &[Self],
+        fine: &mut [Self],
+        w: Option<&[Self]>,
+        out: &mut [Self],
+    ) -> Option<Self> {
+        match cpu::active() {
+            // SAFETY: `active` never exceeds what the CPU supports.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Some(unsafe { lanes::scale_pairs_out(coarse, fine, w, out) }),
             _ => None,
         }
     }

@@ -375,9 +375,23 @@ fn tile_down<T: Real>(
         };
         let fine = &mut fine[at[k]..];
         let blocks = &entropy[above[k]..above[k + 1]];
-        shares[k] = scale_blocks_weighted(problem.layout(k, ranges), coarse, blocks, fine);
-        if let Some(Some(w)) = weights.get(k) {
-            shares[c + k] = expectation(fine, &w[ranges[k].clone()]);
+        let layout = problem.layout(k, ranges);
+        let w = weights
+            .get(k)
+            .copied()
+            .flatten()
+            .map(|w| &w[ranges[k].clone()]);
+        if layout == Layout::Uniform(2) && fine.len() == 2 * coarse.len() {
+            // Blocks of two: scaling, copy and expectation in one pass where a kernel has it.
+            if let Some(e) = T::scale_pairs_out(coarse, fine, w, out) {
+                shares[k] = expectation(coarse, blocks);
+                shares[c + k] = e;
+                continue;
+            }
+        }
+        shares[k] = scale_blocks_weighted(layout, coarse, blocks, fine);
+        if let Some(w) = w {
+            shares[c + k] = expectation(fine, w);
         }
         T::copy_out(fine, out);
     }
