@@ -97,7 +97,7 @@ pub(crate) unsafe fn scale_pairs_out(
     use std::arch::x86_64::*;
     let nb = coarse.len();
     let n = 2 * nb;
-    assert!(fine.len() == n && out.len() == n && w.map_or(true, |w| w.len() == n));
+    assert!(fine.len() == n && out.len() == n && w.is_none_or(|w| w.len() == n));
     let one = |x: usize, sums: &mut [f64; 8], fine: &mut [f64], out: &mut [f64]| {
         let v = fine[x] * coarse[x / 2];
         fine[x] = v;
@@ -113,7 +113,7 @@ pub(crate) unsafe fn scale_pairs_out(
     (0..head).for_each(|x| one(x, &mut sums, fine, out));
     // Each group of 8 children starts at an even or odd child: spread the coarse values
     // loaded from block x / 2 on accordingly.
-    let spread = if head % 2 == 0 {
+    let spread = if head.is_multiple_of(2) {
         _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0)
     } else {
         _mm512_set_epi64(4, 3, 3, 2, 2, 1, 1, 0)

@@ -104,38 +104,28 @@ impl Real for f64 {
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         copy_streaming(src, dst);
     }
+    // SAFETY (the three below): the AVX-512 kernels run only when `active` says so, which
+    // never exceeds what the CPU supports.
+    #[cfg(target_arch = "x86_64")]
     fn scale_pairs_lanes(
         coarse: &[Self],
         h: &[Self],
         out: &mut [Self],
     ) -> Option<([Self; 8], usize)> {
-        match cpu::active() {
-            // SAFETY: `active` never exceeds what the CPU supports.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => Some(unsafe { lanes::scale_pairs_weighted(coarse, h, out) }),
-            _ => None,
-        }
+        if_avx512(|| unsafe { lanes::scale_pairs_weighted(coarse, h, out) })
     }
+    #[cfg(target_arch = "x86_64")]
     fn scale_pairs_out(
         coarse: &[Self],
         fine: &mut [Self],
         w: Option<&[Self]>,
         out: &mut [Self],
     ) -> Option<Self> {
-        match cpu::active() {
-            // SAFETY: `active` never exceeds what the CPU supports.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => Some(unsafe { lanes::scale_pairs_out(coarse, fine, w, out) }),
-            _ => None,
-        }
+        if_avx512(|| unsafe { lanes::scale_pairs_out(coarse, fine, w, out) })
     }
+    #[cfg(target_arch = "x86_64")]
     fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
-        match cpu::active() {
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => Some(unsafe { lanes::positive_dot(p, w) }),
-            _ => None,
-        }
+        if_avx512(|| unsafe { lanes::positive_dot(p, w) })
     }
     #[inline(always)]
     fn kernel<R, F: FnOnce() -> R>(f: F) -> R {
@@ -149,6 +139,12 @@ impl Real for f64 {
             _ => f(),
         }
     }
+}
+
+/// `Some(f())` if the AVX-512 kernels are the active family on this thread, else `None`.
+#[cfg(target_arch = "x86_64")]
+fn if_avx512<R>(f: impl FnOnce() -> R) -> Option<R> {
+    (cpu::active() == Isa::Avx512).then(f)
 }
 
 /// Calls `f` from a function compiled for AVX2 and FMA, so an `#[inline(always)]` `f`
