@@ -114,7 +114,8 @@ impl Temperatures {
     /// (the temperatures `w / lambda` of a multiplier `lambda` do not fit in `f64`).
     pub fn divided(&self, divisor: f64) -> Result<Self> {
         let tau: Vec<f64> = self.tau.iter().map(|t| t / divisor).collect();
-        if !(divisor > 0.0) || !tau.iter().all(|t| t.is_finite()) || tau[0] == 0.0 {
+        if divisor.is_nan() || divisor <= 0.0 || !tau.iter().all(|t| t.is_finite()) || tau[0] == 0.0
+        {
             return Err(Error::Numerical(format!(
                 "the temperatures w / {divisor:e} do not fit in f64 (w_0 = {:e})",
                 self.tau[0]
