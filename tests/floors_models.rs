@@ -505,3 +505,77 @@ fn modular_derivatives_and_floors_equal_the_general_gaussian() {
         }
     }
 }
+
+/// A random exchangeable model: Ising spins or three values with a gap (`{0, 1, 3}`), `n`
+/// levels (`2^n` sites, at most `3^8` states), smooth random block losses
+/// `a_k m^2 + b_k m + c_k cos(3 m)` and random site losses (one state sometimes forbidden).
+fn exchangeable(rng: &mut StdRng) -> hmaxent::families::exchangeable::Exchangeable {
+    use hmaxent::families::exchangeable::{Exchangeable, SiteStates};
+    let q = rng.random_range(2..=3usize);
+    let n = rng.random_range(1..=3usize);
+    let states = if q == 2 {
+        SiteStates::ising()
+    } else {
+        SiteStates::new(&[0.0, 1.0, 3.0]).unwrap()
+    };
+    let mut site: Vec<f64> = (0..q).map(|_| rng.random_range(-1.0..1.0)).collect();
+    if q == 3 && rng.random::<f64>() < 0.3 {
+        site[rng.random_range(0..3)] = f64::INFINITY;
+    }
+    let coef: Vec<[f64; 3]> = (0..=n)
+        .map(|_| {
+            [
+                rng.random_range(-0.5..0.5),
+                rng.random_range(-1.0..1.0),
+                rng.random_range(-1.0..1.0),
+            ]
+        })
+        .collect();
+    Exchangeable::new(states, n, &site, |k, m| {
+        let [a, b, c] = coef[k];
+        a * m * m + b * m + c * (3.0 * m).cos()
+    })
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Exchangeable blocks (the flow and its top-down pass in dual numbers through the
+    /// driver): the derivatives and the floors solve equal the tabulated engine's.
+    #[test]
+    fn exchangeable_derivatives_and_floors_equal_the_tabulated_engine(seed in any::<u64>()) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = exchangeable(&mut rng);
+        let (_, problem) = model.tabulate().unwrap();
+        let levels = model.levels() + 1;
+        let w: Vec<f64> = (0..levels)
+            .map(|k| if k == 0 { rng.random_range(0.3..2.0) } else { rng.random_range(0.0..2.0) })
+            .collect();
+        for lambda in [0.0, rng.random_range(0.2..3.0)] {
+            compare_sensitivity(&model, &problem, lambda, &w);
+        }
+        let range = model.loss_range().unwrap();
+        prop_assume!(range.max - range.min > 1e-3);
+        let mut w0 = vec![0.0; levels];
+        w0[0] = 1.0;
+        let with_mean = rng.random::<bool>();
+        let cap = range.min + rng.random_range(0.2..0.9) * (range.max - range.min);
+        let mean = with_mean.then_some(cap);
+        let relaxed = match mean {
+            Some(c) => solve_mean(&problem, &w0, MeanConstraint::AtMost(c)).unwrap().point,
+            None => problem.solve_free(&Temperatures::new(&w0).unwrap()).unwrap().1,
+        };
+        let max = problem.max_level_entropies(mean).unwrap().unwrap();
+        let floors = random_floors(&relaxed.entropies, &max, &mut rng);
+        let Ok(tab) = solve_floors(&problem, mean, &floors) else { return Ok(()) };
+        prop_assume!(tab.status.is_converged());
+        let fam = solve_floors(&model, mean, &floors).unwrap();
+        prop_assert!(fam.status.is_converged(), "{:?}", fam.status);
+        prop_assert!(rel(fam.point.expected_loss, tab.point.expected_loss) < 1e-10);
+        for (a, b) in fam.point.entropies.iter().zip(&tab.point.entropies) {
+            prop_assert!(rel(*a, *b) < 1e-10, "H {} vs {}", a, b);
+        }
+        multipliers_agree(&problem, mean, &floors, &fam, &tab).map_err(TestCaseError::fail)?;
+    }
+}

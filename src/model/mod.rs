@@ -27,6 +27,7 @@ mod cascade_sensitivity;
 mod chain;
 mod chain_sensitivity;
 mod exchangeable;
+mod exchangeable_sensitivity;
 mod problem;
 mod problem_sensitivity;
 mod quadratic;
