@@ -26,6 +26,7 @@ mod cascade;
 mod cascade_sensitivity;
 mod chain;
 mod chain_sensitivity;
+mod dual_pass;
 mod exchangeable;
 mod exchangeable_sensitivity;
 mod problem;
