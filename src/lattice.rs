@@ -174,7 +174,7 @@ impl Lattice {
     /// [`Error::InvalidInput`] if the block side is 0 or does not divide both sides.
     pub fn coarse(&self, map: BlockMap) -> Result<Lattice> {
         let b = map.side;
-        if b == 0 || self.columns % b != 0 || self.rows % b != 0 {
+        if b == 0 || !self.columns.is_multiple_of(b) || !self.rows.is_multiple_of(b) {
             return Err(Error::InvalidInput(format!(
                 "a {b} x {b} block does not tile the {} x {} lattice",
                 self.columns, self.rows

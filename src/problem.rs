@@ -369,7 +369,7 @@ impl Problem {
         let h = &*self.hierarchy;
         let d = h.depth();
         let finite =
-            |k: usize, pos: usize| self.level_loss(k).map_or(true, |u| u[pos] < f64::INFINITY);
+            |k: usize, pos: usize| self.level_loss(k).is_none_or(|u| u[pos] < f64::INFINITY);
         let mut allowed: Vec<bool> = (0..h.size(d)).map(|y| finite(d, y)).collect();
         for k in (0..d).rev() {
             let layout = h.layout(k);

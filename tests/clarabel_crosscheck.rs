@@ -133,7 +133,7 @@ impl Instance {
     fn allowed(&self) -> Vec<bool> {
         let f = self.total_loss();
         (0..self.sizes[0])
-            .map(|x| f[x].is_finite() && self.reference.as_ref().map_or(true, |q| q[x] > 0.0))
+            .map(|x| f[x].is_finite() && self.reference.as_ref().is_none_or(|q| q[x] > 0.0))
             .collect()
     }
 

@@ -49,7 +49,7 @@ struct Case {
 
 fn allowed(c: &Case) -> Vec<bool> {
     (0..c.sizes[0])
-        .map(|x| c.loss[x].is_finite() && c.reference.as_ref().map_or(true, |q| q[x] > 0.0))
+        .map(|x| c.loss[x].is_finite() && c.reference.as_ref().is_none_or(|q| q[x] > 0.0))
         .collect()
 }
 

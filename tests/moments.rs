@@ -347,6 +347,90 @@ fn jaynes_die_multiplier_is_exact() {
 }
 
 #[test]
+#[allow(clippy::excessive_precision)]
+fn an_ill_conditioned_dual_is_polished_to_the_50_digit_answer() {
+    // A two-level problem whose dual stops at gradient 8e-11 (within the rule
+    // 1e-10 (1 + |c|)) while its marginals were still 3e-10 off: Newton's polishing steps
+    // take it to rounding. Reference: mpmath at 50 digits (root of E phi = c, Theorem A at
+    // theta phi with S_0 = w_0, S_1 = w_0 + w_1).
+    let h = Hierarchy::new(vec![8, 3], vec![vec![1, 2, 2, 2, 0, 2, 0, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0; 8]).unwrap();
+    let phi = vec![vec![
+        -0.219, 0.178, 0.141, 0.166, -0.126, 1.595, -1.583, -0.403,
+    ]];
+    let w = [1.7641324929836324, 0.44906309001856615];
+    let fit = MomentProblem::new(&p, &phi, &[-0.6296], &w)
+        .unwrap()
+        .solve(&settings())
+        .unwrap();
+    let theta = fit.multipliers.unwrap()[0];
+    assert!(
+        (theta / 1.71817647288374568335138 - 1.0).abs() < 1e-12,
+        "{theta}"
+    );
+    let reference = [
+        0.1183617773247674584856046,
+        0.08007205594902274360362775,
+        0.08301016506151635731017091,
+        0.0810133799940582325582374,
+        0.09269271756411035208371949,
+        0.02014266243173303408911207,
+        0.3831148278373598548598858,
+        0.141592413837431967009642,
+    ];
+    for (x, r) in fit.solution.marginal(0).iter().zip(reference) {
+        assert!((x / r - 1.0).abs() < 1e-12, "{x} vs {r}");
+    }
+    let hs = fit.solution.entropies();
+    assert!((hs[0] / 1.808421706646114340080219 - 1.0).abs() < 1e-12);
+    assert!((hs[1] / 1.055301189227167242782808 - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn one_moment_equals_the_mean_constraint_on_random_instances() {
+    // One feature phi with E phi = c is the mean constraint on the loss phi: the same P*
+    // with theta = lambda. The mean constraint is a 1-D root (Brent), an independent route.
+    let mut worst = 0.0f64;
+    for seed in 0..300 {
+        let inst = Instance::random(seed, 1, false);
+        let h = inst.hierarchy();
+        let zero: Vec<f64> = inst
+            .loss
+            .iter()
+            .map(|l| if l.is_finite() { 0.0 } else { *l })
+            .collect();
+        let phi: Vec<f64> = inst.features[0]
+            .iter()
+            .zip(&inst.loss)
+            .map(|(f, l)| if l.is_finite() { *f } else { *l })
+            .collect();
+        let c = inst.interior_targets()[0];
+        let p0 = Problem::new(&h, &zero).unwrap();
+        let fit = MomentProblem::new(&p0, &inst.features, &[c], &inst.weights)
+            .unwrap()
+            .solve(&settings())
+            .unwrap();
+        assert_eq!(fit.status, Status::Converged, "seed {seed}");
+        let pm = Problem::new(&h, &phi).unwrap();
+        let mean =
+            hmaxent::constraints::solve_mean(&pm, &inst.weights, MeanConstraint::Equal(c)).unwrap();
+        let (theta, lambda) = (fit.multipliers.unwrap()[0], mean.multiplier.unwrap());
+        worst = worst.max((theta - lambda).abs() / (1.0 + lambda.abs()));
+        for k in 0..inst.sizes.len() {
+            for (a, b) in fit
+                .solution
+                .marginal(k)
+                .iter()
+                .zip(mean.solution.marginal(k))
+            {
+                worst = worst.max((a - b).abs() / b.max(1e-3));
+            }
+        }
+    }
+    assert!(worst < 1e-12, "worst relative difference {worst:e}");
+}
+
+#[test]
 fn two_moments_on_three_states_match_the_closed_form() {
     // x in {-1, 0, 1}, E x = a, E x^2 = b fix p: p(±1) = (b ± a)/2, p(0) = 1 - b, and
     // p ∝ exp(-theta_1 x - theta_2 x^2) gives theta in closed form.

@@ -181,7 +181,7 @@ fn total_loss(c: &Case) -> Vec<f64> {
 fn allowed(c: &Case) -> Vec<bool> {
     let f = total_loss(c);
     (0..c.sizes[0])
-        .map(|x| f[x].is_finite() && c.reference.as_ref().map_or(true, |q| q[x] > 0.0))
+        .map(|x| f[x].is_finite() && c.reference.as_ref().is_none_or(|q| q[x] > 0.0))
         .collect()
 }
 

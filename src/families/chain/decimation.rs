@@ -206,7 +206,7 @@ pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
 
 /// A new table of `n` zeros, shared once filled (one allocation, header and entries).
 fn zeros<T: Real>(n: usize) -> Arc<[T]> {
-    std::iter::repeat(T::zero()).take(n).collect()
+    std::iter::repeat_n(T::zero(), n).collect()
 }
 
 pub(super) fn forbidden_bond(level: usize, i: usize) -> Error {
