@@ -36,14 +36,10 @@
 //! **Polishing.** The stopping rule bounds the slacks (`1e-10` of the problem's scale), not
 //! the multipliers: the multiplier error is the Newton step `H^{-1} g`, and where a floor lies
 //! near the largest attainable `H(Y_k)`, `dH_k/dmu_k` is small (`5e-8` for a floor `6e-8`
-//! below its maximum) and a slack of `5e-13` still leaves `mu_k` off by `8e-6`. So a converged
-//! run takes up to three more full Newton steps on its positive multipliers, each kept while
-//! the slacks stay within the tolerance and the dual does not rise beyond its rounding, until
-//! a step is no shorter than half the previous one (rounding is reached; Newton converges
-//! quadratically). The multipliers are then exact to `|H^{-1}| r`, `r` the rounding of the
-//! slacks (`tests/floors_models.rs`, `multipliers_agree`).
-
-use nalgebra::{DMatrix, DVector};
+//! below its maximum) and a slack of `5e-13` still leaves `mu_k` off by `8e-6`. So the run is
+//! polished to rounding ([`newton::minimise_polished`] with target `0`: Newton steps while each
+//! halves the residual), and the multipliers are then exact to `|H^{-1}| r`, `r` the rounding
+//! of the slacks (`tests/floors_models.rs`, `multipliers_agree`).
 
 use super::newton::{self, Bound, Objective, Point, Stopping};
 pub use super::status::Status;
@@ -538,12 +534,8 @@ fn run<M: Model>(
         max_iterations: settings.max_iterations,
     };
     let bounds = vec![Bound::NonNegative; n];
-    let mut out = newton::minimise(&objective, &bounds, &stop, start)?;
-    if out.converged {
-        let (x, cost) = polish(&objective, out.x, tolerance)?;
-        out.x = x;
-        out.evaluations += cost;
-    }
+    // Polished to rounding (module docs, "Polishing").
+    let out = newton::minimise_polished(&objective, &bounds, &stop, start, 0.0)?;
     let far = out.x.iter().zip(&scale).any(|(v, s)| *v > DIVERGENCE * s);
     // Newton's residual `x - P(x - g)` rounds to 0 for a huge `x`: recheck exactly.
     let stalled = !out.converged || {
@@ -566,69 +558,6 @@ fn run<M: Model>(
             sweeps: sweeps + out.evaluations,
         },
     })
-}
-
-/// Newton steps beyond the stopping rule (module docs, "Polishing").
-const POLISH_STEPS: usize = 3;
-/// A polishing step longer than this fraction of the largest multiplier is not a correction
-/// but a flat dual (the multipliers are not determined): the point is kept as it is.
-const POLISH_REACH: f64 = 1e-3;
-
-/// Full Newton steps on the positive multipliers from a point that meets the tolerance
-/// (module docs, "Polishing"): each is kept while it leaves the slacks within `tolerance`
-/// and the dual no higher (to its rounding), and the steps stop once one is no shorter than
-/// half the previous (rounding is reached) or is longer than [`POLISH_REACH`]. Returns the point and the evaluations spent.
-fn polish<M: Model>(
-    objective: &FloorDual<'_, M>,
-    mut x: Vec<f64>,
-    tolerance: f64,
-) -> Result<(Vec<f64>, usize)> {
-    let mut cost = 0;
-    let mut last = f64::INFINITY;
-    for _ in 0..POLISH_STEPS {
-        let (at, hessian, c) = objective.point_with_hessian(&x)?;
-        cost += c;
-        let n = x.len();
-        let free: Vec<usize> = (0..n).filter(|&i| x[i] > 0.0).collect();
-        if free.is_empty() {
-            break;
-        }
-        let h = DMatrix::from_fn(free.len(), free.len(), |a, b| {
-            hessian[free[a] * n + free[b]]
-        });
-        let g = DVector::from_fn(free.len(), |a, _| at.gradient[free[a]]);
-        let step = newton::pseudo_solve(h, &g);
-        if !step.iter().all(|v| v.is_finite()) {
-            break;
-        }
-        let mut trial = x.clone();
-        for (a, &i) in free.iter().enumerate() {
-            trial[i] = (x[i] - step[a]).max(0.0);
-        }
-        let length = trial
-            .iter()
-            .zip(&x)
-            .fold(0.0f64, |m, (t, v)| m.max((t - v).abs()));
-        let size = x.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        if length == 0.0 || length > POLISH_REACH * size {
-            break;
-        }
-        cost += 1;
-        let Ok(next) = objective.point(&trial) else {
-            break;
-        };
-        let kept = next.value <= at.value + at.rounding.max(next.rounding)
-            && projected_norm(&trial, &next.gradient) <= tolerance;
-        if !kept {
-            break;
-        }
-        x = trial;
-        if length > 0.5 * last {
-            break;
-        }
-        last = length;
-    }
-    Ok((x, cost))
 }
 
 /// The largest projected dual gradient, exactly: `|g_i|` where `x_i > 0`, the part of `g_i`
