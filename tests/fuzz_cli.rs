@@ -364,7 +364,28 @@ fn a_closed_stdout_ends_quietly_not_in_a_panic() {
 }
 
 #[test]
-fn oversized_and_special_inputs_are_io_errors() {
+fn a_control_byte_is_malformed_json() {
+    let path = std::env::temp_dir().join(format!("hmaxent-ctl-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        b"{\"parents\": [], \"loss\": [0, \x01 1], \"temperatures\": [1]}",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(["solve", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: invalid_input: malformed JSON") && err.contains("0x01"),
+        "{err}"
+    );
+}
+
+#[test]
+fn devices_and_directories_are_io_errors() {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_hmaxent"))
             .args(args)
@@ -377,6 +398,16 @@ fn oversized_and_special_inputs_are_io_errors() {
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: io: "));
     }
+    // `/dev/zero` as stdin, too.
+    let out = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .arg("solve")
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: io: cannot read stdin: a device")
+    );
 }
 
 #[test]

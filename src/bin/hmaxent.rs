@@ -61,17 +61,18 @@ const BROKEN_PIPE_STATUS: u8 = 141;
 /// Reads a JSON text from `path` (stdin for `None` or `-`; a regular file, a FIFO such as
 /// `<(...)`, `/dev/stdin`, ...), in chunks, refusing as soon as it is known not to be one:
 /// more than [`max_input_bytes`], or a control byte that no JSON text contains (anything
-/// below `0x20` but tab, line feed and carriage return), so `/dev/zero` or a binary file
-/// ends at its first chunk. Both are `io` errors naming the limit or the byte.
+/// below `0x20` but tab, line feed and carriage return), so a binary file ends at its first
+/// chunk. Both are `invalid_input` (malformed JSON, a problem too large) naming the limit or
+/// the byte. A device (`/dev/zero`, `/dev/urandom`) is not a file: `io`, before reading.
 fn read(path: Option<&str>) -> Result<String, Error> {
     let (name, mut source): (&str, Box<dyn Read>) = match path {
-        None | Some("-") => ("stdin", Box::new(std::io::stdin())),
-        Some(p) => (
-            p,
-            Box::new(
-                std::fs::File::open(p).map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?,
-            ),
-        ),
+        None | Some("-") => ("stdin", stdin_source()?),
+        Some(p) => {
+            let file =
+                std::fs::File::open(p).map_err(|e| Error::Io(format!("cannot read {p}: {e}")))?;
+            refuse_devices(p, &file)?;
+            (p, Box::new(file))
+        }
     };
     let limit = max_input_bytes();
     let mut bytes = Vec::new();
@@ -87,21 +88,61 @@ fn read(path: Option<&str>) -> Result<String, Error> {
             .iter()
             .position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
         {
-            return Err(Error::Io(format!(
-                "cannot read {name}: not a JSON text (byte {:#04x} at offset {})",
+            return Err(Error::InvalidInput(format!(
+                "malformed JSON: {name} has the control byte {:#04x} at offset {}, which no JSON text contains",
                 chunk[i],
                 bytes.len() + i
             )));
         }
         if (bytes.len() + n) as u64 > limit {
-            return Err(Error::Io(format!(
-                "{name} is larger than the input limit of {limit} bytes"
+            return Err(Error::InvalidInput(format!(
+                "{name} is larger than the input limit of {limit} bytes (a sixteenth of the memory budget)"
             )));
         }
         bytes.extend_from_slice(&chunk[..n]);
     }
     String::from_utf8(bytes)
         .map_err(|e| Error::InvalidInput(format!("malformed JSON: the input is not UTF-8 ({e})")))
+}
+
+/// Stdin, refused like a path when it is a device (its descriptor is duplicated to ask).
+#[cfg(unix)]
+fn stdin_source() -> Result<Box<dyn Read>, Error> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?;
+    let file = std::fs::File::from(fd);
+    refuse_devices("stdin", &file)?;
+    Ok(Box::new(file))
+}
+
+/// Stdin.
+#[cfg(not(unix))]
+fn stdin_source() -> Result<Box<dyn Read>, Error> {
+    Ok(Box::new(std::io::stdin()))
+}
+
+/// A character or block device (`/dev/zero`, a terminal is read normally) is not input.
+fn refuse_devices(name: &str, file: &std::fs::File) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = file
+            .metadata()
+            .map_err(|e| Error::Io(format!("cannot read {name}: {e}")))?
+            .file_type();
+        let tty = std::io::IsTerminal::is_terminal(file);
+        if (kind.is_char_device() && !tty) || kind.is_block_device() {
+            return Err(Error::Io(format!(
+                "cannot read {name}: a device, not a file or a pipe"
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (name, file);
+    Ok(())
 }
 
 fn run(args: Args) -> Result<String, Error> {

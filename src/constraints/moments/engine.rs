@@ -3,19 +3,20 @@
 //! `D(theta) = theta·c - F(theta)` with `F` the free energy of the level-0 loss
 //! `base + theta·phi` at temperatures `w` (`base = -w_0 log Q_0` with a reference), its
 //! gradient `c - E_theta[phi]` and its Hessian `-dE_theta[phi]/dtheta`, a multilevel
-//! covariance (proofs/convex_dual.md). The Hessian is exact: one sweep with [`Dual`] scalars
-//! whose tangent `k` is `d/dtheta_k` carries every column at once (up to 32; more take one
-//! sweep per 32). The engine sees the centred and scaled rows (`super::scaling`).
+//! covariance (proofs/convex_dual.md). All three come from one `f64` sweep: the Hessian is
+//! that covariance formed exactly from every level's marginal (`super::covariance`), and the
+//! last sweep is kept, so a Newton step from an accepted line-search point sweeps no more.
+//! The engine sees the centred and scaled rows (`super::scaling`).
 
 use super::super::features::Row;
 use super::super::newton::{dot, Objective, Point};
-use crate::dual::Dual;
+use super::covariance::multilevel_covariance;
 use crate::error::Result;
 use crate::hierarchy::Hierarchy;
-use crate::numerics::Real;
 use crate::problem::Problem;
-use crate::rg::pool::{BufferPool, Pools};
+use crate::rg::pool::BufferPool;
 use crate::rg::tiled::{self, Tiling};
+use std::cell::{Ref, RefCell};
 
 /// The sweep engine of one moment problem on a set of allowed states.
 pub(super) struct Engine<'a> {
@@ -28,8 +29,18 @@ pub(super) struct Engine<'a> {
     /// `-w_k log Q_k`, `k = 1..d` (empty without a reference).
     potentials: Vec<Option<Vec<f64>>>,
     cumulative: Vec<f64>,
-    /// Tables recycled between passes (one pool per scalar type).
-    pools: Pools,
+    /// Tables recycled between passes.
+    pool: BufferPool<f64>,
+    /// The last pass: the Hessian at an accepted line-search point needs no sweep of its own.
+    last: RefCell<Option<Swept>>,
+}
+
+/// One `f64` sweep's results at `theta`.
+struct Swept {
+    theta: Vec<f64>,
+    free_energy: f64,
+    /// `P*_0..P*_d`, block order.
+    marginals: Vec<Vec<f64>>,
 }
 
 /// One evaluation of the dual with its exact Hessian.
@@ -89,7 +100,8 @@ impl<'a> Engine<'a> {
             base,
             potentials,
             cumulative,
-            pools: Pools::default(),
+            pool: BufferPool::default(),
+            last: RefCell::new(None),
         }
     }
 
@@ -98,202 +110,97 @@ impl<'a> Engine<'a> {
         64.0 * f64::EPSILON
             * (1.0 + value.abs() + free_energy.abs() + dot(theta, self.targets).abs())
     }
-    /// One sweep + reconstruction for the level-0 loss `g0 = make(theta·phi + base)`
-    /// (block order, scalars `T`; `make` receives the `f64` loss, `+inf` off the allowed
-    /// states, and writes `g0` into an empty vector): `F` and `read(P*_0)`. The tables are
-    /// recycled from pass to pass.
-    fn pass<T: Real, R>(
-        &self,
-        theta: &[f64],
-        make: impl FnOnce(&[f64], &mut Vec<T>),
-        read: impl FnOnce(&[T]) -> R,
-    ) -> Result<(T, R)> {
-        let n = self.hierarchy.size(0);
-        // The f64 loss: base, then + theta_i phi_i row by row (+inf stays +inf).
-        let mut loss = self.pools.with(|pool: &BufferPool<f64>| pool.take(n));
-        loss.clear();
-        loss.extend(
-            self.base
-                .iter()
-                .zip(&self.allowed)
-                .map(|(&b, &a)| if a { b } else { f64::INFINITY }),
-        );
-        Row::add_combination(self.rows, theta, &mut loss);
-        let potentials: Vec<Option<Vec<T>>> = self
-            .potentials
-            .iter()
-            .map(|u| u.as_ref().map(|u| u.iter().map(|&v| T::of(v)).collect()))
-            .collect();
-        let cumulative: Vec<T> = self.cumulative.iter().map(|&s| T::of(s)).collect();
-        let out = self.pools.with(|pool: &BufferPool<T>| {
-            let mut g0 = pool.take(n);
-            g0.clear();
-            make(&loss, &mut g0);
-            let solved = tiled::solve(
-                self.hierarchy,
-                &potentials,
-                &g0,
-                &cumulative,
-                Tiling::default(),
-                pool,
-            );
-            pool.give(g0);
-            let solved = solved?;
-            let out = read(&solved.marginals[0]);
-            solved.marginals.into_iter().for_each(|p| pool.give(p));
-            Ok((solved.free_energy, out))
-        });
-        self.pools.with(|pool: &BufferPool<f64>| pool.give(loss));
-        out
-    }
-
-    /// The `f64` loss as it is.
-    fn copy(loss: &[f64], g0: &mut Vec<f64>) {
-        g0.extend_from_slice(loss);
-    }
-
-    /// Dual value, gradient and the Hessian columns `start..start + N` (one dual-number
-    /// sweep: tangent `k` is `d/dtheta_{start + k}`). The level-0 loss and the expectations
-    /// are linear in the features, so their tangents are written directly.
-    fn dual_pass<const N: usize>(
-        &self,
-        theta: &[f64],
-        start: usize,
-        hessian: &mut [f64],
-    ) -> Result<(f64, Vec<f64>)> {
-        let mm = theta.len();
-        let width = N.min(mm - start);
-        // Tangent k of g0(x) is phi_{start+k}(x) where g0(x) is finite.
-        // All-dense features are read state by state (one pass over the tables); sparse
-        // ones feature by feature (their entries only).
-        let dense = Row::all_dense(self.rows);
-        let make = |loss: &[f64], g0: &mut Vec<Dual<N>>| match &dense {
-            Some(rows) => g0.extend(loss.iter().enumerate().map(|(x, &v)| {
-                let mut d = Dual::constant(v);
-                if v.is_finite() {
-                    for (e, row) in d.eps.iter_mut().zip(&rows[start..start + width]) {
-                        *e = row[x];
+    /// One `f64` sweep + reconstruction at `theta` (level-0 loss `base + theta·phi`,
+    /// `+inf` off the allowed states): `F` and every level's marginal `P*_0..P*_d`, kept
+    /// for the Hessian at the same point. Tables are recycled from pass to pass.
+    fn pass(&self, theta: &[f64]) -> Result<Ref<'_, Swept>> {
+        let fresh = !matches!(&*self.last.borrow(), Some(s) if s.theta == theta);
+        if fresh {
+            let old = self.last.borrow_mut().take();
+            let n = self.hierarchy.size(0);
+            let swept = {
+                let pool = &self.pool;
+                if let Some(old) = old {
+                    old.marginals.into_iter().for_each(|p| pool.give(p));
+                }
+                // The loss: base, then + theta_i phi_i row by row (+inf stays +inf).
+                let mut loss = pool.take(n);
+                loss.clear();
+                loss.extend(self.base.iter().zip(&self.allowed).map(|(&b, &a)| {
+                    if a {
+                        b
+                    } else {
+                        f64::INFINITY
                     }
-                }
-                d
-            })),
-            None => {
-                g0.extend(loss.iter().map(|&v| Dual::constant(v)));
-                for (k, row) in self.rows[start..start + width].iter().enumerate() {
-                    row.for_each(|x, v| {
-                        if g0[x].re.is_finite() {
-                            g0[x].eps[k] = v;
-                        }
-                    });
-                }
-            }
-        };
-        // E[phi_j] and dE[phi_j]/dtheta_{start+k} = sum_x dP(x)/dtheta phi_j(x) (each sum
-        // in increasing x either way).
-        let read = |p0: &[Dual<N>]| {
-            let mut expected = vec![0.0; mm];
-            let mut tangents = vec![[0.0; N]; mm];
-            let mut add = |j: usize, p: &Dual<N>, v: f64| {
-                expected[j] += p.re * v;
-                for (t, d) in tangents[j].iter_mut().zip(&p.eps) {
-                    *t += d * v;
-                }
+                }));
+                Row::add_combination(self.rows, theta, &mut loss);
+                let solved = tiled::solve(
+                    self.hierarchy,
+                    &self.potentials,
+                    &loss,
+                    &self.cumulative,
+                    Tiling::default(),
+                    pool,
+                );
+                pool.give(loss);
+                solved?
             };
-            match &dense {
-                Some(rows) => {
-                    for (x, p) in p0.iter().enumerate().filter(|(_, p)| p.re > 0.0) {
-                        for (j, row) in rows.iter().enumerate() {
-                            add(j, p, row[x]);
-                        }
-                    }
-                }
-                None => {
-                    for (j, row) in self.rows.iter().enumerate() {
-                        row.for_each(|x, v| {
-                            if p0[x].re > 0.0 {
-                                add(j, &p0[x], v);
-                            }
-                        });
-                    }
-                }
-            }
-            (expected, tangents)
-        };
-        let (f, (expected, tangents)) = self.pass(theta, make, read)?;
-        for (j, t) in tangents.iter().enumerate() {
-            for (k, &d) in t.iter().enumerate().take(width) {
-                hessian[(start + k) * mm + j] = -d;
-            }
+            *self.last.borrow_mut() = Some(Swept {
+                theta: theta.to_vec(),
+                free_energy: swept.free_energy,
+                marginals: swept.marginals,
+            });
         }
-        Ok((f.re, expected))
+        let swept = self.last.borrow();
+        Ok(Ref::map(swept, |s| s.as_ref().expect("just swept")))
     }
 
-    /// Value, gradient and `F` (one `f64` sweep).
-    pub(super) fn value_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>, f64)> {
-        let (f, gradient) = self.pass(theta, Self::copy, |p0| {
-            self.rows
-                .iter()
-                .zip(self.targets)
-                .map(|(r, c)| c - r.dot(p0))
-                .collect()
-        })?;
-        Ok((dot(theta, self.targets) - f, gradient, f))
-    }
-
-    /// Value, gradient and exact Hessian; returns the number of sweeps used.
-    pub(super) fn newton_eval(&self, theta: &[f64]) -> Result<(Evaluation, usize)> {
-        let mm = theta.len();
-        let mut hessian = vec![0.0; mm * mm];
-        let mut passes = 1;
-        let (f, expected) = match mm {
-            0 => (self.pass(theta, Self::copy, |_| ())?.0, Vec::new()),
-            1 => self.dual_pass::<1>(theta, 0, &mut hessian)?,
-            2 => self.dual_pass::<2>(theta, 0, &mut hessian)?,
-            3 => self.dual_pass::<3>(theta, 0, &mut hessian)?,
-            4 => self.dual_pass::<4>(theta, 0, &mut hessian)?,
-            5..=6 => self.dual_pass::<6>(theta, 0, &mut hessian)?,
-            7..=8 => self.dual_pass::<8>(theta, 0, &mut hessian)?,
-            9..=10 => self.dual_pass::<10>(theta, 0, &mut hessian)?,
-            11..=12 => self.dual_pass::<12>(theta, 0, &mut hessian)?,
-            13..=16 => self.dual_pass::<16>(theta, 0, &mut hessian)?,
-            17..=24 => self.dual_pass::<24>(theta, 0, &mut hessian)?,
-            _ => {
-                // Above 32 constraints the columns come 32 at a time (one sweep each).
-                let mut out = self.dual_pass::<32>(theta, 0, &mut hessian)?;
-                let mut start = 32;
-                while start < mm {
-                    out = self.dual_pass::<32>(theta, start, &mut hessian)?;
-                    start += 32;
-                    passes += 1;
-                }
-                out
-            }
-        };
-        // Symmetrise (the two triangles agree to rounding).
-        for i in 0..mm {
-            for j in 0..i {
-                let s = 0.5 * (hessian[i * mm + j] + hessian[j * mm + i]);
-                hessian[i * mm + j] = s;
-                hessian[j * mm + i] = s;
-            }
-        }
-        let gradient: Vec<f64> = self
+    /// Value, gradient, `E[phi]` and `F` at `theta` (the Hessian left empty) from one `f64`
+    /// sweep, none if the last pass was at `theta`; with the number of sweeps run.
+    fn evaluate(&self, theta: &[f64]) -> Result<(Evaluation, usize)> {
+        let cost = usize::from(!matches!(&*self.last.borrow(), Some(s) if s.theta == theta));
+        let swept = self.pass(theta)?;
+        let expected: Vec<f64> = self
+            .rows
+            .iter()
+            .map(|r| r.dot(&swept.marginals[0]))
+            .collect();
+        let gradient = self
             .targets
             .iter()
             .zip(&expected)
             .map(|(c, e)| c - e)
             .collect();
-        let value = dot(theta, self.targets) - f;
-        Ok((
-            Evaluation {
-                value,
-                gradient,
-                hessian,
-                expected,
-                free_energy: f,
-            },
-            passes,
-        ))
+        let f = swept.free_energy;
+        let ev = Evaluation {
+            value: dot(theta, self.targets) - f,
+            gradient,
+            hessian: Vec::new(),
+            expected,
+            free_energy: f,
+        };
+        Ok((ev, cost))
+    }
+
+    /// Value, gradient and `F` (one `f64` sweep).
+    pub(super) fn value_gradient(&self, theta: &[f64]) -> Result<(f64, Vec<f64>, f64)> {
+        let (ev, _) = self.evaluate(theta)?;
+        Ok((ev.value, ev.gradient, ev.free_energy))
+    }
+
+    /// Value, gradient and exact Hessian (the multilevel covariance of the marginals of the
+    /// same `f64` sweep, `super::covariance`); returns the number of sweeps used (0 when the
+    /// last value was computed at `theta`).
+    pub(super) fn newton_eval(&self, theta: &[f64]) -> Result<(Evaluation, usize)> {
+        let (mut ev, cost) = self.evaluate(theta)?;
+        let swept = self.pass(theta)?;
+        ev.hessian = multilevel_covariance(
+            self.hierarchy,
+            self.rows,
+            &swept.marginals,
+            &self.cumulative,
+        );
+        Ok((ev, cost))
     }
 }
 

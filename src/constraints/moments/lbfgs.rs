@@ -1,6 +1,6 @@
 //! A warm start for many equality constraints: `argmin`'s L-BFGS on the dual, one `f64`
-//! sweep per evaluation, before Newton polishes its point (a Newton iteration costs
-//! `ceil(M / 32)` dual-number sweeps, an L-BFGS one one or two).
+//! sweep per evaluation, before Newton polishes its point (a Newton iteration adds the
+//! multilevel covariance, `M (M + 3) / 2` multiply-adds per state, to its sweep).
 
 use std::cell::{Cell, RefCell};
 

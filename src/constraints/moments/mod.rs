@@ -14,7 +14,8 @@
 //! over `theta_i >= 0` on `<=` rows and `theta_i <= 0` on `>=` rows.
 //!
 //! One idea per file: `scaling` (rows centred and scaled to spread 1, in
-//! `super::scaling`), `engine` (the dual, its gradient and its exact dual-number Hessian),
+//! `super::scaling`), `engine` (the dual, its gradient and its exact Hessian from one `f64`
+//! sweep), `covariance` (that Hessian from every level's marginal),
 //! `super::newton` (projected Newton with a per-row stopping rule), `lbfgs` (a warm start for
 //! many equalities), `witness` (a proof of interior from a converged dual), `solve` (the
 //! order of the dual, the feasibility LP and the acceptance test), `settings`, `solution`.
@@ -23,6 +24,7 @@
 //! reported as converged only when each target holds to `9 tol (1 + spread_i)` and the
 //! duality gap to `9 tol (1 + |objective|)` (`tol = 1e-10` by default).
 
+mod covariance;
 mod engine;
 mod lbfgs;
 mod settings;
@@ -43,6 +45,8 @@ use crate::memory;
 use crate::problem::Problem;
 use crate::temperatures::validate_levels;
 use engine::Engine;
+use solve::Scaled;
+use std::sync::OnceLock;
 
 /// A moment-constrained problem on a tabulated hierarchy.
 ///
@@ -70,6 +74,8 @@ pub struct MomentProblem<'a> {
     mean: Option<MeanConstraint>,
     /// Allowed level-0 states, block order.
     allowed: Vec<bool>,
+    /// The rows and targets as the solver sees them, made on first use.
+    scaled: OnceLock<Scaled>,
 }
 
 impl<'a> MomentProblem<'a> {
@@ -165,6 +171,7 @@ impl<'a> MomentProblem<'a> {
             weights: weights.to_vec(),
             mean: None,
             allowed,
+            scaled: OnceLock::new(),
         })
     }
 
@@ -208,6 +215,7 @@ impl<'a> MomentProblem<'a> {
             .map(|x| if x.is_finite() { x } else { 0.0 })
             .collect();
         self.rows.push(Row::Dense(f));
+        self.scaled = OnceLock::new();
         self.targets.push(c);
         self.senses.push(match constraint {
             MeanConstraint::Equal(_) => Sense::Eq,
@@ -219,8 +227,8 @@ impl<'a> MomentProblem<'a> {
 
     /// The dual `D(theta) = theta·c - F(theta)`, its gradient and exact Hessian at `theta`
     /// (one entry per constraint: the features, then the mean constraint if any), on all
-    /// allowed states. Costs one sweep with dual numbers (more than one above 32
-    /// constraints).
+    /// allowed states. Costs one `f64` sweep and the multilevel covariance of its
+    /// marginals (about `m (m + 3) / 2` multiply-adds per state).
     ///
     /// The sweep runs on the centred and scaled rows, `theta'_i = s_i theta_i`; the results
     /// are mapped back: `grad_i = s_i grad'_i`, `Hess_ij = s_i s_j Hess'_ij`,
@@ -269,9 +277,10 @@ impl<'a> MomentProblem<'a> {
 }
 
 /// Refuses `features` moment constraints on `h` whose tables would not fit in memory, before
-/// anything of their size is allocated ([`crate::memory`]): the dual-number sweeps carry up
-/// to 32 directions (one per constraint, a mean constraint included) beside the value, and
-/// each `f64` of a direction is counted as half a state.
+/// anything of their size is allocated ([`crate::memory`]): the Hessian's renormalised
+/// features take one `f64` per constraint (a mean constraint included) on two adjacent levels
+/// at a time, beside an `f64` solve's tables; up to 32 constraints, each is counted as half a
+/// state (an ample bound: about a fifth of that is used on a binary tree).
 ///
 /// # Errors
 /// [`Error::TooLarge`] naming the limit.

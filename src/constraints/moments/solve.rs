@@ -43,6 +43,7 @@ const LBFGS_ABOVE: usize = 64;
 const ACCEPTANCE: f64 = 9.0;
 
 /// The solver's view of the problem: centred and scaled rows and targets.
+#[derive(Debug, Clone)]
 pub(super) struct Scaled {
     pub rows: Vec<Row>,
     pub targets: Vec<f64>,
@@ -62,10 +63,12 @@ impl Attempt {
 }
 
 impl MomentProblem<'_> {
-    /// The rows and targets as the solver sees them (`super::scaling`).
-    pub(super) fn scaled(&self) -> Scaled {
-        let (rows, targets, map) = scale(&self.rows, &self.targets, &self.allowed);
-        Scaled { rows, targets, map }
+    /// The rows and targets as the solver sees them (`super::scaling`), made once per problem.
+    pub(super) fn scaled(&self) -> &Scaled {
+        self.scaled.get_or_init(|| {
+            let (rows, targets, map) = scale(&self.rows, &self.targets, &self.allowed);
+            Scaled { rows, targets, map }
+        })
     }
 
     /// Solves the problem: projected Newton on the dual with the exact Hessian and an Armijo
@@ -81,9 +84,9 @@ impl MomentProblem<'_> {
         let scaled = self.scaled();
         if self.rows.is_empty() || !settings.feasibility_check {
             let all = self.allowed.clone();
-            return Ok(self.attempt(&scaled, all, false, settings, None)?.fit);
+            return Ok(self.attempt(scaled, all, false, settings, None)?.fit);
         }
-        let answer = self.paths(&scaled, settings);
+        let answer = self.paths(scaled, settings);
         let failed = match &answer {
             Ok(fit) => !matches!(fit.status, Status::Converged | Status::Boundary),
             Err(Error::Numerical(_)) => true,
