@@ -4,8 +4,9 @@
 //! allocated when its tables would not fit in memory: every state of every level costs
 //! [`BYTES_PER_STATE`] bytes (its loss, marginal, parent index and the sweep's working
 //! tables, with room to spare), every level [`BYTES_PER_LEVEL`] more, and the sum must stay
-//! within [`memory_budget`], the machine's physical memory unless [`set_memory_budget`] says
-//! otherwise. There is no fixed cap on the number of states or levels.
+//! within [`memory_budget`], the memory the process may use (the machine's physical memory,
+//! lowered by an address-space limit or a control group's limit) unless
+//! [`set_memory_budget`] says otherwise. There is no fixed cap on the number of states or levels.
 //!
 //! ```
 //! use hmaxent::{memory, ErrorKind, Hierarchy};
@@ -36,8 +37,10 @@ pub const FALLBACK_BUDGET: u64 = 16 << 30;
 static BUDGET: AtomicU64 = AtomicU64::new(0);
 
 /// The bytes a tabulated problem may plan to use: the value given to [`set_memory_budget`],
-/// else the machine's physical memory (Linux: `MemTotal` of `/proc/meminfo`), else
-/// [`FALLBACK_BUDGET`].
+/// else the memory this process may use: the machine's physical memory (Linux: `MemTotal`
+/// of `/proc/meminfo`, else [`FALLBACK_BUDGET`]), lowered to the process's address-space
+/// limit (`ulimit -v`, `RLIMIT_AS`) less [`ADDRESS_SPACE_RESERVE`], and to its control
+/// group's `memory.max` (cgroup v2), whichever are set. Read once per process.
 pub fn memory_budget() -> u64 {
     match BUDGET.load(Ordering::Relaxed) {
         0 => physical_memory(),
@@ -89,7 +92,49 @@ pub(crate) fn check_tabulated(
 
 fn physical_memory() -> u64 {
     static PHYSICAL: OnceLock<u64> = OnceLock::new();
-    *PHYSICAL.get_or_init(|| read_mem_total().unwrap_or(FALLBACK_BUDGET))
+    *PHYSICAL.get_or_init(|| {
+        let total = read_mem_total().unwrap_or(FALLBACK_BUDGET);
+        let address_space = address_space_limit().map(|l| {
+            l.saturating_sub(ADDRESS_SPACE_RESERVE)
+                .max(ADDRESS_SPACE_RESERVE)
+        });
+        [Some(total), address_space, cgroup_limit()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(total)
+    })
+}
+
+/// Address space a process needs besides its tables (its code, libraries, thread stacks and
+/// allocator arenas): `512 MiB`, taken from an address-space limit before it serves as
+/// the budget.
+pub const ADDRESS_SPACE_RESERVE: u64 = 512 << 20;
+
+/// The soft address-space limit (`RLIMIT_AS`) in bytes, when one is set.
+#[cfg(target_os = "linux")]
+fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes one `rlimit` through a valid pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn address_space_limit() -> Option<u64> {
+    None
+}
+
+/// The memory limit of this process's control group (cgroup v2 `memory.max`), when set.
+fn cgroup_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    // cgroup v2: the line `0::/path`.
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.max", path.trim())).ok()?;
+    max.trim().parse().ok().filter(|&b: &u64| b > 0)
 }
 
 /// `MemTotal` from `/proc/meminfo`, in bytes.

@@ -15,6 +15,8 @@
 
 pub(crate) mod blocks;
 pub mod cpu;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 pub(crate) mod layout;
 mod logsumexp;
 mod min_plus;
@@ -31,6 +33,6 @@ pub(crate) use logsumexp::{entropy_term, gibbs_entropy_real, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
 pub use real::Real;
-pub(crate) use reduce::{nearly_equal, sum_pairs};
+pub(crate) use reduce::{finish_sum, nearly_equal, sum_pairs};
 pub use stream::copy_streaming;
 pub use vector::{exp_slice, ln_1p_slice, ln_slice};

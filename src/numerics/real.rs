@@ -5,6 +5,8 @@ use std::fmt::Debug;
 use num_traits::Float;
 
 use super::cpu::{self, Isa};
+#[cfg(target_arch = "x86_64")]
+use super::lanes;
 use super::stream::copy_streaming;
 use super::vector::{exp_slice, ln_1p_slice, ln_slice};
 
@@ -41,6 +43,37 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         dst.copy_from_slice(src);
     }
+    /// The groups of 8 of the top-down scaling of blocks of two with its weighted sum
+    /// (`out[2y + i] *= coarse[y]`, `acc[y mod 8] += coarse[y] h[y]`), done by a faster
+    /// kernel where there is one (`f64` with AVX-512): `Some((acc, blocks done))`, the rest
+    /// left to the caller. `None`: nothing done.
+    fn scale_pairs_lanes(
+        coarse: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) -> Option<([Self; 8], usize)> {
+        let _ = (coarse, h, out);
+        None
+    }
+    /// The groups of 8 of `sum_i p_i w_i` over `p_i > 0` (`acc[i mod 8]`), as
+    /// [`Real::scale_pairs_lanes`].
+    fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
+        let _ = (p, w);
+        None
+    }
+    /// The top-down step of blocks of two (`fine.len() == 2 coarse.len()`) in one pass where
+    /// there is a kernel for it (`f64` with AVX-512): `fine[x] *= coarse[x / 2]`, copied
+    /// into `out` as by [`Real::copy_out`], and `Some(sum_x fine[x] w[x])` over `fine[x] > 0`
+    /// (`0` without `w`). `None`: nothing done.
+    fn scale_pairs_out(
+        coarse: &[Self],
+        fine: &mut [Self],
+        w: Option<&[Self]>,
+        out: &mut [Self],
+    ) -> Option<Self> {
+        let _ = (coarse, fine, w, out);
+        None
+    }
     /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
     /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
     /// differ only by the rounding of fused multiply-adds.
@@ -71,6 +104,29 @@ impl Real for f64 {
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         copy_streaming(src, dst);
     }
+    // SAFETY (the three below): the AVX-512 kernels run only when `active` says so, which
+    // never exceeds what the CPU supports.
+    #[cfg(target_arch = "x86_64")]
+    fn scale_pairs_lanes(
+        coarse: &[Self],
+        h: &[Self],
+        out: &mut [Self],
+    ) -> Option<([Self; 8], usize)> {
+        if_avx512(|| unsafe { lanes::scale_pairs_weighted(coarse, h, out) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn scale_pairs_out(
+        coarse: &[Self],
+        fine: &mut [Self],
+        w: Option<&[Self]>,
+        out: &mut [Self],
+    ) -> Option<Self> {
+        if_avx512(|| unsafe { lanes::scale_pairs_out(coarse, fine, w, out) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
+        if_avx512(|| unsafe { lanes::positive_dot(p, w) })
+    }
     #[inline(always)]
     fn kernel<R, F: FnOnce() -> R>(f: F) -> R {
         match cpu::active() {
@@ -83,6 +139,12 @@ impl Real for f64 {
             _ => f(),
         }
     }
+}
+
+/// `Some(f())` if the AVX-512 kernels are the active family on this thread, else `None`.
+#[cfg(target_arch = "x86_64")]
+fn if_avx512<R>(f: impl FnOnce() -> R) -> Option<R> {
+    (cpu::active() == Isa::Avx512).then(f)
 }
 
 /// Calls `f` from a function compiled for AVX2 and FMA, so an `#[inline(always)]` `f`

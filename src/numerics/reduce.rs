@@ -27,10 +27,14 @@ pub(crate) fn sum_pairs<T: Real, F: Fn(T, T) -> T>(a: &[T], b: &[T], f: F) -> T 
             acc[i] = acc[i] + f(ca[i], cb[i]);
         }
     }
-    let tail = a[split..]
-        .iter()
-        .zip(&b[split..])
-        .fold(T::zero(), |t, (&x, &y)| t + f(x, y));
+    finish_sum(acc, &a[split..], &b[split..], f)
+}
+
+/// The end of [`sum_pairs`]: the 8 partial sums `acc` added pairwise, then the tail
+/// `sum_i f(a_i, b_i)` in order.
+#[inline(always)]
+pub(crate) fn finish_sum<T: Real, F: Fn(T, T) -> T>(acc: [T; 8], a: &[T], b: &[T], f: F) -> T {
+    let tail = a.iter().zip(b).fold(T::zero(), |t, (&x, &y)| t + f(x, y));
     let half = |k: usize| (acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3]);
     (half(0) + half(4)) + tail
 }

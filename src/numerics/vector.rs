@@ -12,7 +12,9 @@ use super::cpu::{self, Isa};
 /// (truncation error below `5e-18`, evaluated by Estrin's scheme), and `2^n` applied as two
 /// factors `2^n1 2^n2` so subnormal results are exact to rounding and results past
 /// `f64::MAX` round to `+inf`. Accurate to about 1 ulp. The kernel is chosen at run time for
-/// the CPU ([`super::cpu::active`]): 8 lanes with AVX-512, 4 with AVX2 and FMA, else portable.
+/// the CPU ([`super::cpu::active`]): 8 lanes with AVX-512 (table-driven there: a reduction by
+/// `ln 2 / 16`, a 16-entry table and a degree-7 polynomial, 2 ulp), 4 with AVX2 and FMA,
+/// else portable.
 ///
 /// ```
 /// use hmaxent::numerics::exp_slice;
@@ -42,12 +44,92 @@ unsafe fn exp_slice_avx2(xs: &mut [f64]) {
     }
 }
 
+/// The AVX-512 [`exp_slice`], table-driven: `x = (16 m + j) ln 2 / 16 + r`, `|r| <= ln 2 / 32`,
+/// `exp(x) = 2^m 2^(j/16) (1 + p(r))` with `2^(j/16)` from a 16-entry table held in two
+/// registers (one permute), `p` the degree-7 Taylor polynomial of `exp(r) - 1` (truncation
+/// below `2e-18`), and `2^m` applied by `vscalefpd`, which rounds subnormal results once and
+/// overflows to `+inf`. About 20 vector operations per 8 values instead of 30. Lanes past the
+/// end of the slice are masked, so every element takes the same path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 unsafe fn exp_slice_avx512(xs: &mut [f64]) {
-    for x in xs.iter_mut() {
-        *x = exp_approx::<true>(*x);
+    use std::arch::x86_64::*;
+    let n = xs.len();
+    let p = xs.as_mut_ptr();
+    let mut i = 0;
+    while i < n {
+        let mask: __mmask8 = if n - i >= 8 {
+            0xff
+        } else {
+            (1u8 << (n - i)) - 1
+        };
+        // SAFETY: lanes `i..min(i + 8, n)` are inside `xs`; the others are masked off.
+        unsafe {
+            let x = _mm512_maskz_loadu_pd(mask, p.add(i));
+            _mm512_mask_storeu_pd(p.add(i), mask, exp_avx512(x));
+        }
+        i += 8;
     }
+}
+
+/// `2^(j/16)`, `j = 0..16`, rounded to nearest.
+const EXP2_SIXTEENTHS: [f64; 16] = [
+    1.0,
+    1.0442737824274138,
+    1.0905077326652577,
+    1.1387886347566916,
+    1.189207115002721,
+    1.241857812073484,
+    1.2968395546510096,
+    1.3542555469368927,
+    std::f64::consts::SQRT_2,
+    1.4768261459394993,
+    1.5422108254079407,
+    1.6104903319492543,
+    1.681792830507429,
+    1.7562521603732995,
+    1.8340080864093424,
+    1.9152065613971474,
+];
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    const SIXTEEN_LOG2E: f64 = 16.0 * std::f64::consts::LOG2_E;
+    // ln 2 / 16 in two parts; the high part has 21 significant bits, so n * hi is exact.
+    #[allow(clippy::excessive_precision)]
+    const HI: f64 = 6.931_471_803_691_238_164_90e-1 / 16.0;
+    #[allow(clippy::excessive_precision)]
+    const LO: f64 = 1.908_214_929_270_587_700_02e-10 / 16.0;
+    let set = _mm512_set1_pd;
+    let x = _mm512_min_pd(_mm512_max_pd(x, set(-746.0)), set(710.0));
+    // t = SHIFT + n: n = round(16 x / ln 2) sits in t's low mantissa bits, j = n mod 16 in
+    // its lowest four (the permute's index).
+    let t = _mm512_fmadd_pd(x, set(SIXTEEN_LOG2E), set(SHIFT));
+    let n = _mm512_sub_pd(t, set(SHIFT));
+    let r = _mm512_fnmadd_pd(n, set(HI), x);
+    let r = _mm512_fnmadd_pd(n, set(LO), r);
+    // SAFETY: the table has 16 values, read as two registers of 8.
+    let (lo, hi) = unsafe {
+        (
+            _mm512_loadu_pd(EXP2_SIXTEENTHS.as_ptr()),
+            _mm512_loadu_pd(EXP2_SIXTEENTHS.as_ptr().add(8)),
+        )
+    };
+    let table = _mm512_permutex2var_pd(lo, _mm512_castpd_si512(t), hi);
+    // exp(r) - 1 = r + r^2 (1/2 + r/6 + ... + r^5/5040), Estrin.
+    let r2 = _mm512_mul_pd(r, r);
+    let r4 = _mm512_mul_pd(r2, r2);
+    let q0 = _mm512_fmadd_pd(r, set(1.0 / 6.0), set(0.5));
+    let q1 = _mm512_fmadd_pd(r, set(1.0 / 120.0), set(1.0 / 24.0));
+    let q2 = _mm512_fmadd_pd(r, set(1.0 / 5_040.0), set(1.0 / 720.0));
+    let q = _mm512_fmadd_pd(q2, r4, _mm512_fmadd_pd(q1, r2, q0));
+    let em1 = _mm512_fmadd_pd(r2, q, r);
+    let y = _mm512_fmadd_pd(table, em1, table);
+    // 2^floor(n / 16) = 2^m.
+    _mm512_scalef_pd(y, _mm512_mul_pd(n, set(1.0 / 16.0)))
 }
 
 /// `a * b + c`, fused when the caller is compiled with FMA (`FMA = true`).
@@ -194,7 +276,7 @@ fn ln_approx<const FMA: bool>(x: f64) -> f64 {
 ///
 /// ```text
 /// ln(1 + x) = 2 atanh(f) = g + g f^2 q(f^2),   f = x / (2 + x) <= 1/3,   g = 2f = 2x / (2 + x),
-/// q(v) = sum_{k>=1} v^(k-1) / (2k + 1)  (16 terms: the first omitted is below 1e-17 relative)
+/// q(v) = sum_{k>=1} v^(k-1) / (2k + 1)  (a degree-9 fit on [0, 1/9], error below 5e-17)
 /// ```
 ///
 /// `g` is formed as `(x + x) / (2 + x)`, exact to rounding down to subnormal `x`. Accurate to
@@ -236,30 +318,40 @@ unsafe fn ln_1p_slice_avx512(xs: &mut [f64]) {
     }
 }
 
+/// `q(v) = sum_{k>=0} v^k / (2k + 3)` on `[0, 1/9]` as a polynomial of degree 9 (Chebyshev
+/// interpolation, near-minimax: `|error| < 5e-17`, which the factor `g v <= g / 9` shrinks
+/// below `1e-17` of the result); constant term first.
+const Q_LN_1P: [f64; 10] = [
+    0.3333333333333333,
+    0.20000000000007292,
+    0.1428571428355438,
+    0.11111111358713932,
+    0.09090894718066429,
+    0.07692785032479312,
+    0.06657072104827468,
+    0.06000536404795356,
+    0.04400369243072337,
+    0.08082022805971766,
+];
+
 #[inline(always)]
 fn ln_1p_approx<const FMA: bool>(x: f64) -> f64 {
     let g = (x + x) / (2.0 + x);
     let v = 0.25 * (g * g);
-    // q(v) = 1/3 + v/5 + v^2/7 + ... + v^15/33 by Estrin's scheme.
+    // q(v) by Estrin's scheme, degree 9 (see Q_LN_1P).
+    let c = Q_LN_1P;
     let v2 = v * v;
     let v4 = v2 * v2;
     let v8 = v4 * v4;
-    let c = |k: i32| 1.0 / f64::from(2 * k + 3);
-    let p0 = madd::<FMA>(v, c(1), c(0));
-    let p1 = madd::<FMA>(v, c(3), c(2));
-    let p2 = madd::<FMA>(v, c(5), c(4));
-    let p3 = madd::<FMA>(v, c(7), c(6));
-    let p4 = madd::<FMA>(v, c(9), c(8));
-    let p5 = madd::<FMA>(v, c(11), c(10));
-    let p6 = madd::<FMA>(v, c(13), c(12));
-    let p7 = madd::<FMA>(v, c(15), c(14));
+    let p0 = madd::<FMA>(v, c[1], c[0]);
+    let p1 = madd::<FMA>(v, c[3], c[2]);
+    let p2 = madd::<FMA>(v, c[5], c[4]);
+    let p3 = madd::<FMA>(v, c[7], c[6]);
+    let p4 = madd::<FMA>(v, c[9], c[8]);
     let q0 = madd::<FMA>(p1, v2, p0);
     let q1 = madd::<FMA>(p3, v2, p2);
-    let q2 = madd::<FMA>(p5, v2, p4);
-    let q3 = madd::<FMA>(p7, v2, p6);
     let r0 = madd::<FMA>(q1, v4, q0);
-    let r1 = madd::<FMA>(q3, v4, q2);
-    let q = madd::<FMA>(r1, v8, r0);
+    let q = madd::<FMA>(p4, v8, r0);
     madd::<FMA>(g * v, q, g)
 }
 

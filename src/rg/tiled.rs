@@ -30,7 +30,9 @@ use super::tabulated::Tabulated;
 use super::{coarse_grain_levels, reconstruct, refine_levels, sweep};
 use crate::error::Result;
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::numerics::{cpu, gibbs_blocks, scale_blocks_weighted, soft_pairs_into, sum_pairs, Real};
+use crate::numerics::{
+    cpu, finish_sum, gibbs_blocks, scale_blocks_weighted, soft_pairs_into, sum_pairs, Real,
+};
 
 /// How a tabulated solve is split into subtrees and threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +169,9 @@ pub(crate) struct Solved<T> {
 /// `sum_x p(x) w(x)` over the terms with `p(x) > 0`.
 fn expectation<T: Real>(p: &[T], w: &[T]) -> T {
     let term = |p: T, w: T| if p > T::zero() { p * w } else { T::zero() };
+    if let Some((acc, split)) = T::positive_dot_lanes(p, w) {
+        return finish_sum(acc, &p[split..], &w[split..], term);
+    }
     T::kernel(
         #[inline(always)]
         || sum_pairs(p, w, term),
@@ -370,9 +375,23 @@ fn tile_down<T: Real>(
         };
         let fine = &mut fine[at[k]..];
         let blocks = &entropy[above[k]..above[k + 1]];
-        shares[k] = scale_blocks_weighted(problem.layout(k, ranges), coarse, blocks, fine);
-        if let Some(Some(w)) = weights.get(k) {
-            shares[c + k] = expectation(fine, &w[ranges[k].clone()]);
+        let layout = problem.layout(k, ranges);
+        let w = weights
+            .get(k)
+            .copied()
+            .flatten()
+            .map(|w| &w[ranges[k].clone()]);
+        if layout == Layout::Uniform(2) && fine.len() == 2 * coarse.len() {
+            // Blocks of two: scaling, copy and expectation in one pass where a kernel has it.
+            if let Some(e) = T::scale_pairs_out(coarse, fine, w, out) {
+                shares[k] = expectation(coarse, blocks);
+                shares[c + k] = e;
+                continue;
+            }
+        }
+        shares[k] = scale_blocks_weighted(layout, coarse, blocks, fine);
+        if let Some(w) = w {
+            shares[c + k] = expectation(fine, w);
         }
         T::copy_out(fine, out);
     }

@@ -280,16 +280,24 @@ impl<'a> MomentProblem<'a> {
 /// anything of their size is allocated ([`crate::memory`]): the Hessian's renormalised
 /// features take one `f64` per constraint (a mean constraint included) on two adjacent levels
 /// at a time, beside an `f64` solve's tables; up to 32 constraints, each is counted as half a
-/// state (an ample bound: about a fifth of that is used on a binary tree).
+/// state (an ample bound: about a fifth of that is used on a binary tree). The feasibility
+/// LP (clarabel, one variable per level-0 state) adds [`LP_STATES_PER_LEAF`] states' worth
+/// per level-0 state.
 ///
 /// # Errors
 /// [`Error::TooLarge`] naming the limit.
 pub(crate) fn check_size(h: &Hierarchy, features: usize) -> Result<()> {
     let directions = (features + 1).min(32);
     let states: usize = h.sizes().iter().sum();
+    let lp = h.size(0).saturating_mul(LP_STATES_PER_LEAF);
     memory::check_tabulated(
         || format!("moment constraints ({features} features) on this hierarchy"),
-        states.saturating_mul(directions + 2) / 2,
+        (states.saturating_mul(directions + 2) / 2).saturating_add(lp),
         h.levels(),
     )
 }
+
+/// The feasibility LP's memory per level-0 state, in units of [`memory::BYTES_PER_STATE`]
+/// (measured: a binary tree of `2^22` leaves with three features peaks at 3.9 GB in all,
+/// about 930 bytes per leaf, of which the LP takes about 350).
+const LP_STATES_PER_LEAF: usize = 6;
