@@ -28,7 +28,8 @@
 //! answer `1e-9` off. So a run that meets the rule takes up to [`POLISH_STEPS`] more Newton
 //! steps (with the last Hessian it computed, so each costs one evaluation without
 //! derivatives) while each at least halves the largest scaled residual `max_i |r_i| / tol_i`
-//! and keeps the rule met, stopping once that residual is below [`POLISH_TARGET`]. Newton's
+//! and keeps the rule met, stopping once that residual is below [`POLISH_TARGET`] or at a
+//! step longer than [`POLISH_REACH`] (a flat direction, not a correction). Newton's
 //! quadratic convergence takes a residual of `1e-10` to rounding in one or two such steps.
 //!
 //! **Step cap.** A Newton step is shortened so that its projected move is at most `cap` in
@@ -113,6 +114,10 @@ const FLAT_MARGIN: f64 = 10.0;
 const POLISH_STEPS: usize = 3;
 /// Polishing stops once every `|r_i| <= POLISH_TARGET tol_i`.
 const POLISH_TARGET: f64 = 1e-4;
+/// A polishing step longer than this fraction of `max(1, max_i |x_i|)` is not a correction
+/// but a flat direction of the dual (a Hessian of rounding-level entries, as on a face
+/// where a feature is constant): the point is kept as it is.
+const POLISH_REACH: f64 = 1e-3;
 /// Eigenvalues below this fraction of the largest are treated as zero.
 const PSEUDO_INVERSE_CUT: f64 = 1e-13;
 
@@ -353,7 +358,12 @@ fn polish(
             trial[i] -= step[a];
         }
         project(&mut trial, bounds);
-        if trial == x {
+        let reach = POLISH_REACH * x.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let length = trial
+            .iter()
+            .zip(&x)
+            .fold(0.0f64, |m, (t, v)| m.max((t - v).abs()));
+        if length == 0.0 || length > reach {
             break;
         }
         *evaluations += 1;

@@ -126,12 +126,15 @@ impl Accumulator {
                 continue;
             }
             for (j, gj) in g.iter().enumerate() {
+                // Shifted by the block's first value, so a row constant on the block has
+                // its mean and deviations exactly (a constant row has Hessian exactly 0).
+                let first = gj[r.start];
                 let s: f64 = p[r.clone()]
                     .iter()
                     .zip(&gj[r.clone()])
-                    .map(|(p, g)| p * g)
+                    .map(|(p, g)| p * (g - first))
                     .sum();
-                mean[j] = s / z;
+                mean[j] = first + s / z;
                 next[j][y] = mean[j];
             }
             for x in r.filter(|&x| p[x] > 0.0) {
@@ -156,7 +159,7 @@ impl Accumulator {
         let blocks = next.first().map_or(0, Vec::len);
         // Deviations still gathered from a coarser level's blocks go in first.
         self.flush();
-        let mut share = vec![[0.0; 2]; CHUNK];
+        let mut share = vec![0.0; CHUNK];
         for y0 in (0..blocks).step_by(CHUNK) {
             let n = CHUNK.min(blocks - y0);
             let pairs = p[2 * y0..2 * (y0 + n)].chunks_exact(2);
@@ -164,9 +167,9 @@ impl Accumulator {
                 let (a, b) = (pair[0], pair[1]);
                 let z = a + b;
                 (*sh, *w) = if z > 0.0 {
-                    ([a / z, b / z], a * b / z * inv_s)
+                    (b / z, a * b / z * inv_s)
                 } else {
-                    ([0.0; 2], 0.0)
+                    (0.0, 0.0)
                 };
             }
             for (j, (gj, nj)) in g.iter().zip(next.iter_mut()).enumerate() {
@@ -174,8 +177,9 @@ impl Accumulator {
                 let pairs = gj[2 * y0..2 * (y0 + n)].chunks_exact(2);
                 let out = nj[y0..y0 + n].iter_mut().zip(dev);
                 for (((o, dv), pair), sh) in out.zip(pairs).zip(&share[..n]) {
+                    // a + P(b|y) (b - a): exactly a for a row constant on the block.
                     let (a, b) = (pair[0], pair[1]);
-                    *o = sh[0] * a + sh[1] * b;
+                    *o = a + sh * (b - a);
                     *dv = a - b;
                 }
             }
@@ -362,6 +366,28 @@ mod tests {
                     "seed {seed}, entry {e}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// A row constant on the allowed states has no variance at any level: its Hessian row is
+    /// exactly 0, not rounding noise (Newton's pseudo-inverse would read noise as a tiny
+    /// curvature and step far along a flat direction).
+    #[test]
+    fn a_constant_row_has_an_exactly_zero_hessian() {
+        for seed in 0..60u64 {
+            let (h, g0, potentials, cumulative) = instance(seed);
+            let engine = Tabulated::new(&h, &potentials);
+            let Ok(flow) = sweep(&engine, &g0, &cumulative) else {
+                continue;
+            };
+            let marginals = reconstruct(&engine, flow.conditionals).marginals;
+            let n = h.size(0);
+            let rows = vec![
+                Row::Dense(vec![-0.5; n]),
+                Row::Dense((0..n).map(|x| (x % 5) as f64 * 0.3).collect()),
+            ];
+            let got = multilevel_covariance(&h, &rows, &marginals, &cumulative);
+            assert_eq!([got[0], got[1], got[2]], [0.0; 3], "seed {seed}");
         }
     }
 }
