@@ -253,7 +253,7 @@ pub trait Model {
         } else {
             Orientation::Loss
         };
-        let tau = w.scaled(1.0 / lambda.abs())?;
+        let tau = w.divided(lambda.abs())?;
         let s = self.solve_oriented(orientation, &tau)?;
         let p = self.point(&s, orientation);
         Ok((s, p))
