@@ -162,6 +162,23 @@ pub(crate) fn minimise(
     stop: &Stopping,
     start: Vec<f64>,
 ) -> Result<Run> {
+    minimise_polished(objective, bounds, stop, start, POLISH_TARGET)
+}
+
+/// [`minimise`] with the polishing target `target` in place of [`POLISH_TARGET`]: `0` polishes
+/// while each step halves the scaled residual, i.e. to rounding (the entropy-floor dual, whose
+/// Hessian near a saturated floor is `~1e-8`: a residual of `1e-4` tolerances still leaves its
+/// multipliers `1e-6` off).
+///
+/// # Errors
+/// As [`minimise`].
+pub(crate) fn minimise_polished(
+    objective: &impl Objective,
+    bounds: &[Bound],
+    stop: &Stopping,
+    start: Vec<f64>,
+    target: f64,
+) -> Result<Run> {
     let n = bounds.len();
     let mut x = start;
     project(&mut x, bounds);
@@ -171,7 +188,16 @@ pub(crate) fn minimise(
     loop {
         let residual = projected_residual(&x, &at.gradient, bounds);
         if stopped(&x, &residual, at.value, stop) {
-            let x = polish(objective, bounds, stop, &hessian, x, at, &mut evaluations);
+            let x = polish(
+                objective,
+                bounds,
+                stop,
+                target,
+                &hessian,
+                x,
+                at,
+                &mut evaluations,
+            );
             return Ok(Run {
                 x,
                 iterations,
@@ -240,7 +266,16 @@ pub(crate) fn minimise(
         let r = projected_residual(&x, &next.gradient, bounds);
         let done = stopped(&x, &r, next.value, stop);
         if done {
-            let x = polish(objective, bounds, stop, &hessian, x, next, &mut evaluations);
+            let x = polish(
+                objective,
+                bounds,
+                stop,
+                target,
+                &hessian,
+                x,
+                next,
+                &mut evaluations,
+            );
             return Ok(Run {
                 x,
                 iterations,
@@ -278,12 +313,15 @@ fn scaled_residual(r: &[f64], stop: &Stopping) -> f64 {
 }
 
 /// Newton steps from a point `x` that meets the stopping rule (module docs, "Polishing"),
-/// with `hessian` from the last Newton iteration; `at` is the objective at `x`. Returns the
+/// with `hessian` from the last Newton iteration, until `|r_i| <= target tol_i`; `at` is the
+/// objective at `x`. Returns the
 /// last point kept; `evaluations` counts the trials.
+#[allow(clippy::too_many_arguments)]
 fn polish(
     objective: &impl Objective,
     bounds: &[Bound],
     stop: &Stopping,
+    target: f64,
     hessian: &[f64],
     mut x: Vec<f64>,
     mut at: Point,
@@ -293,7 +331,7 @@ fn polish(
     for _ in 0..POLISH_STEPS {
         let r = projected_residual(&x, &at.gradient, bounds);
         let size = scaled_residual(&r, stop);
-        if size <= POLISH_TARGET {
+        if size <= target {
             break;
         }
         // Variables held at their bound by the gradient (`r_i = 0` there) stay; the others
@@ -432,8 +470,14 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The Euclidean norm, scaled by the largest entry so that it overflows only when the norm
+/// itself does (entries of `1e200` square beyond `f64`).
 pub(crate) fn norm(a: &[f64]) -> f64 {
-    a.iter().map(|x| x * x).sum::<f64>().sqrt()
+    let top = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if top == 0.0 || !top.is_finite() {
+        return top;
+    }
+    top * a.iter().map(|x| (x / top) * (x / top)).sum::<f64>().sqrt()
 }
 
 #[cfg(test)]
