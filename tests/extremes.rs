@@ -661,3 +661,18 @@ fn weights_near_the_top_of_f64_give_the_same_optimum() {
     }
     assert_eq!(one.temperatures, big.temperatures);
 }
+
+#[test]
+fn a_feature_of_1e300_gets_a_finite_gradient_norm() {
+    // The residual's norm is ~1e284: its square is beyond f64, the norm is not.
+    use hmaxent::constraints::{ConvexSettings, MomentProblem, Status};
+    let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0; 4]).unwrap();
+    let fit = MomentProblem::new(&p, &[vec![1e300, 0.0, 0.0, 0.0]], &[5e299], &[1.0, 1.0])
+        .unwrap()
+        .solve(&ConvexSettings::default())
+        .unwrap();
+    assert_eq!(fit.status, Status::Converged);
+    assert!(fit.gradient_norm.is_finite());
+    assert!((fit.solution.marginal(0)[0] - 0.5).abs() < 1e-12);
+}

@@ -472,8 +472,14 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The Euclidean norm, scaled by the largest entry so that it overflows only when the norm
+/// itself does (entries of `1e200` square beyond `f64`).
 pub(crate) fn norm(a: &[f64]) -> f64 {
-    a.iter().map(|x| x * x).sum::<f64>().sqrt()
+    let top = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if top == 0.0 || !top.is_finite() {
+        return top;
+    }
+    top * a.iter().map(|x| (x / top) * (x / top)).sum::<f64>().sqrt()
 }
 
 #[cfg(test)]
