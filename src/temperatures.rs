@@ -105,6 +105,24 @@ impl Temperatures {
         let tau: Vec<f64> = self.tau.iter().map(|t| t * factor).collect();
         Self::new(&tau)
     }
+
+    /// The same temperatures divided by `divisor > 0`, `tau_k / divisor` (exact where
+    /// `scaled(1 / divisor)` would first round `1 / divisor`, subnormal beyond `4.5e307`).
+    ///
+    /// # Errors
+    /// [`Error::Numerical`] if a quotient is not finite or `tau_0 / divisor` underflows to 0
+    /// (the temperatures `w / lambda` of a multiplier `lambda` do not fit in `f64`).
+    pub fn divided(&self, divisor: f64) -> Result<Self> {
+        let tau: Vec<f64> = self.tau.iter().map(|t| t / divisor).collect();
+        if divisor.is_nan() || divisor <= 0.0 || !tau.iter().all(|t| t.is_finite()) || tau[0] == 0.0
+        {
+            return Err(Error::Numerical(format!(
+                "the temperatures w / {divisor:e} do not fit in f64 (w_0 = {:e})",
+                self.tau[0]
+            )));
+        }
+        Self::new(&tau)
+    }
 }
 
 /// Checks a per-level weight vector: non-empty, finite, `>= 0`, first entry `> 0`.

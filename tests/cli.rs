@@ -288,6 +288,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "invalid_input",
     ),
     (
+        "a mean beside features without a loss",
+        r#"{"parents": [[0, 0, 1, 1]], "features": [[1, 2, 3, 4]], "targets": [2], "weights": [1, 1], "mean": 0}"#,
+        "invalid_input",
+    ),
+    (
         "negative reference",
         r#"{"parents": [], "loss": [0, 1], "reference": [1, -1], "temperatures": [1]}"#,
         "invalid_input",

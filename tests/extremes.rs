@@ -641,3 +641,38 @@ fn results_beyond_f64_are_numerical_errors_or_finite() {
     assert_sane(&sol, "tau 1e300");
     assert!((sol.entropy(0) - 2f64.ln()).abs() < 1e-12);
 }
+
+#[test]
+fn weights_near_the_top_of_f64_give_the_same_optimum() {
+    // P* depends on w / lambda only: w = 1e308 is w = 1 with the multiplier scaled by 1e308.
+    let h = Hierarchy::flat(3).unwrap();
+    let p = Problem::new(&h, &[0.0, 1.0, 2.0]).unwrap();
+    let one = solve_mean(&p, &[1.0], MeanConstraint::Equal(0.5)).unwrap();
+    let big = solve_mean(&p, &[1e308], MeanConstraint::Equal(0.5)).unwrap();
+    let (l1, lb) = (one.multiplier.unwrap(), big.multiplier.unwrap());
+    assert!((lb / (l1 * 1e308) - 1.0).abs() < 1e-14, "{lb} vs {l1}e308");
+    for (a, b) in one
+        .solution
+        .marginal(0)
+        .iter()
+        .zip(big.solution.marginal(0))
+    {
+        assert!((a - b).abs() < 1e-15);
+    }
+    assert_eq!(one.temperatures, big.temperatures);
+}
+
+#[test]
+fn a_feature_of_1e300_gets_a_finite_gradient_norm() {
+    // The residual's norm is ~1e284: its square is beyond f64, the norm is not.
+    use hmaxent::constraints::{ConvexSettings, MomentProblem, Status};
+    let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0; 4]).unwrap();
+    let fit = MomentProblem::new(&p, &[vec![1e300, 0.0, 0.0, 0.0]], &[5e299], &[1.0, 1.0])
+        .unwrap()
+        .solve(&ConvexSettings::default())
+        .unwrap();
+    assert_eq!(fit.status, Status::Converged);
+    assert!(fit.gradient_norm.is_finite());
+    assert!((fit.solution.marginal(0)[0] - 0.5).abs() < 1e-12);
+}

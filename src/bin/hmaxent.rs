@@ -41,7 +41,7 @@ enum Command {
     Flow {
         /// Problem file (stdin when absent or `-`).
         path: Option<String>,
-        /// Omit the large per-level tables (`eigenvalue_flow`).
+        /// Omit the large per-level tables (`eigenvalue_flow`, `block_sum_distributions`).
         #[arg(long)]
         summary: bool,
     },

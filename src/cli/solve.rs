@@ -145,6 +145,13 @@ fn sparse_feature(v: &Value, i: usize, n0: usize) -> Result<SparseFeature> {
 fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
     let w = numbers(&m["weights"], "weights", None)?;
     let has_loss = m.contains_key("loss");
+    if !has_loss && (m.contains_key("mean") || m.contains_key("mean_at_most")) {
+        return Err(Error::InvalidInput(
+            "missing field `loss`: `mean` / `mean_at_most` constrain E[total loss], so they \
+             need the loss (without them `loss` is optional beside `features`)"
+                .to_string(),
+        ));
+    }
     let problem = if has_loss {
         problem(m)?
     } else {

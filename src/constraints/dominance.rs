@@ -94,6 +94,39 @@ impl MaxTree {
 /// assert_eq!(dominated_pairs(&pts), vec![(0, 1), (3, 1)]);
 /// ```
 pub fn dominated_pairs(points: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    // Copies of one point (bit for bit) relate alike to every other point and never to each
+    // other (no criterion is above): the sweep runs over distinct points only, so a grid
+    // whose points all coincide (a slack constraint) costs a sort, not `p^2` candidates.
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    let bits = |i: usize| points[i].iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
+    order.sort_by_cached_key(|&i| (bits(i), i));
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (n, &i) in order.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g)
+                if n > 0 && points[order[n - 1]] == points[i] && bits(order[n - 1]) == bits(i) =>
+            {
+                g.push(i)
+            }
+            _ => groups.push(vec![i]),
+        }
+    }
+    if groups.len() == points.len() {
+        return sweep(points);
+    }
+    let distinct: Vec<Vec<f64>> = groups.iter().map(|g| points[g[0]].clone()).collect();
+    let mut out = Vec::new();
+    for (a, b) in sweep(&distinct) {
+        for &i in &groups[a] {
+            out.extend(groups[b].iter().map(|&j| (i, j)));
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// [`dominated_pairs`] by the sweep of the module docs.
+fn sweep(points: &[Vec<f64>]) -> Vec<(usize, usize)> {
     let p = points.len();
     let k = points.first().map_or(0, Vec::len);
     if p < 2 || k == 0 {
@@ -188,6 +221,22 @@ mod tests {
                         })
                         .collect()
                 })
+                .collect();
+            assert_eq!(dominated_pairs(&points), brute(&points), "{points:?}");
+        }
+    }
+
+    #[test]
+    fn copies_of_points_relate_like_their_original() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..200 {
+            let k = rng.random_range(1..=4);
+            let pool: Vec<Vec<f64>> = (0..rng.random_range(1..6))
+                .map(|_| (0..k).map(|_| f64::from(rng.random_range(-2i32..3))).collect())
+                .collect();
+            let points: Vec<Vec<f64>> = (0..rng.random_range(0..50))
+                .map(|_| pool[rng.random_range(0..pool.len())].clone())
                 .collect();
             assert_eq!(dominated_pairs(&points), brute(&points), "{points:?}");
         }

@@ -32,6 +32,14 @@
 //! The Hessian is exact ([`Model::sensitivity`]: dual-number sweeps or covariance formulas),
 //! and the dual is minimised by the crate's one projected Newton method
 //! ([`super::newton`]).
+//!
+//! **Polishing.** The stopping rule bounds the slacks (`1e-10` of the problem's scale), not
+//! the multipliers: the multiplier error is the Newton step `H^{-1} g`, and where a floor lies
+//! near the largest attainable `H(Y_k)`, `dH_k/dmu_k` is small (`5e-8` for a floor `6e-8`
+//! below its maximum) and a slack of `5e-13` still leaves `mu_k` off by `8e-6`. So the run is
+//! polished to rounding ([`newton::minimise_polished`] with target `0`: Newton steps while each
+//! halves the residual), and the multipliers are then exact to `|H^{-1}| r`, `r` the rounding
+//! of the slacks (`tests/floors_models.rs`, `multipliers_agree`).
 
 use super::newton::{self, Bound, Objective, Point, Stopping};
 pub use super::status::Status;
@@ -526,7 +534,8 @@ fn run<M: Model>(
         max_iterations: settings.max_iterations,
     };
     let bounds = vec![Bound::NonNegative; n];
-    let out = newton::minimise(&objective, &bounds, &stop, start)?;
+    // Polished to rounding (module docs, "Polishing").
+    let out = newton::minimise_polished(&objective, &bounds, &stop, start, 0.0)?;
     let far = out.x.iter().zip(&scale).any(|(v, s)| *v > DIVERGENCE * s);
     // Newton's residual `x - P(x - g)` rounds to 0 for a huge `x`: recheck exactly.
     let stalled = !out.converged || {

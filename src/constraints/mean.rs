@@ -172,19 +172,30 @@ pub fn solve_mean<M: Model>(
         }
     }
     drop(unconstrained);
-    // phi(lambda) = E_lambda f - c is non-increasing in lambda and changes sign.
+    // P* depends on w / lambda only: the root is sought for the weights divided by their
+    // largest, `w' = w / w_max` (so weights near 1e308 neither overflow the bracket nor
+    // push the multiplier past f64), and `lambda = lambda' w_max` at the end.
+    let w_max = weights.iter().fold(0.0f64, |m, v| m.max(*v));
+    let w = w.divided(w_max)?;
+    // phi(lambda') = E f - c at w' / lambda' is non-increasing in lambda' and changes sign.
     let sign = if c < m0 { 1.0 } else { -1.0 };
     let spread = (range.max - range.min).max(f64::MIN_POSITIVE);
-    let total_w: f64 = weights.iter().sum();
+    let total_w: f64 = w.as_slice().iter().sum();
     let mut sweeps = 1;
     let mut phi = |lambda: f64| -> Result<f64> {
         let (_, p) = solve_signed(model, &w, lambda)?;
         Ok(p.expected_loss - c)
     };
     let found = bracket(0.0, m0 - c, sign * total_w / spread, &mut sweeps, &mut phi)?;
-    let lambda = brent(found, &mut sweeps, &mut phi)?;
+    let lambda_normalised = brent(found, &mut sweeps, &mut phi)?;
+    let lambda = lambda_normalised * w_max;
+    if !lambda.is_finite() {
+        return Err(Error::Numerical(format!(
+            "the multiplier {lambda_normalised:e} * {w_max:e} (the largest weight) does not fit in f64"
+        )));
+    }
     let (solution, orientation, point) = {
-        let (s, p) = solve_signed(model, &w, lambda)?;
+        let (s, p) = solve_signed(model, &w, lambda_normalised)?;
         let o = if lambda < 0.0 {
             Orientation::Negated
         } else {

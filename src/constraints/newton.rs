@@ -28,7 +28,8 @@
 //! answer `1e-9` off. So a run that meets the rule takes up to [`POLISH_STEPS`] more Newton
 //! steps (with the last Hessian it computed, so each costs one evaluation without
 //! derivatives) while each at least halves the largest scaled residual `max_i |r_i| / tol_i`
-//! and keeps the rule met, stopping once that residual is below [`POLISH_TARGET`]. Newton's
+//! and keeps the rule met, stopping once that residual is below [`POLISH_TARGET`] or at a
+//! step longer than [`POLISH_REACH`] (a flat direction, not a correction). Newton's
 //! quadratic convergence takes a residual of `1e-10` to rounding in one or two such steps.
 //!
 //! **Step cap.** A Newton step is shortened so that its projected move is at most `cap` in
@@ -113,6 +114,10 @@ const FLAT_MARGIN: f64 = 10.0;
 const POLISH_STEPS: usize = 3;
 /// Polishing stops once every `|r_i| <= POLISH_TARGET tol_i`.
 const POLISH_TARGET: f64 = 1e-4;
+/// A polishing step longer than this fraction of `max(1, max_i |x_i|)` is not a correction
+/// but a flat direction of the dual (a Hessian of rounding-level entries, as on a face
+/// where a feature is constant): the point is kept as it is.
+const POLISH_REACH: f64 = 1e-3;
 /// Eigenvalues below this fraction of the largest are treated as zero.
 const PSEUDO_INVERSE_CUT: f64 = 1e-13;
 
@@ -152,6 +157,23 @@ pub(crate) fn minimise(
     stop: &Stopping,
     start: Vec<f64>,
 ) -> Result<Run> {
+    minimise_polished(objective, bounds, stop, start, POLISH_TARGET)
+}
+
+/// [`minimise`] with the polishing target `target` in place of [`POLISH_TARGET`]: `0` polishes
+/// while each step halves the scaled residual, i.e. to rounding (the entropy-floor dual, whose
+/// Hessian near a saturated floor is `~1e-8`: a residual of `1e-4` tolerances still leaves its
+/// multipliers `1e-6` off).
+///
+/// # Errors
+/// As [`minimise`].
+pub(crate) fn minimise_polished(
+    objective: &impl Objective,
+    bounds: &[Bound],
+    stop: &Stopping,
+    start: Vec<f64>,
+    target: f64,
+) -> Result<Run> {
     let n = bounds.len();
     let mut x = start;
     project(&mut x, bounds);
@@ -161,7 +183,16 @@ pub(crate) fn minimise(
     loop {
         let residual = projected_residual(&x, &at.gradient, bounds);
         if stopped(&x, &residual, at.value, stop) {
-            let x = polish(objective, bounds, stop, &hessian, x, at, &mut evaluations);
+            let x = polish(
+                objective,
+                bounds,
+                stop,
+                target,
+                &hessian,
+                x,
+                at,
+                &mut evaluations,
+            );
             return Ok(Run {
                 x,
                 iterations,
@@ -238,7 +269,16 @@ pub(crate) fn minimise(
         let r = projected_residual(&x, &next.gradient, bounds);
         let done = stopped(&x, &r, next.value, stop);
         if done {
-            let x = polish(objective, bounds, stop, &hessian, x, next, &mut evaluations);
+            let x = polish(
+                objective,
+                bounds,
+                stop,
+                target,
+                &hessian,
+                x,
+                next,
+                &mut evaluations,
+            );
             return Ok(Run {
                 x,
                 iterations,
@@ -276,12 +316,15 @@ fn scaled_residual(r: &[f64], stop: &Stopping) -> f64 {
 }
 
 /// Newton steps from a point `x` that meets the stopping rule (module docs, "Polishing"),
-/// with `hessian` from the last Newton iteration; `at` is the objective at `x`. Returns the
+/// with `hessian` from the last Newton iteration, until `|r_i| <= target tol_i`; `at` is the
+/// objective at `x`. Returns the
 /// last point kept; `evaluations` counts the trials.
+#[allow(clippy::too_many_arguments)]
 fn polish(
     objective: &impl Objective,
     bounds: &[Bound],
     stop: &Stopping,
+    target: f64,
     hessian: &[f64],
     mut x: Vec<f64>,
     mut at: Point,
@@ -291,7 +334,7 @@ fn polish(
     for _ in 0..POLISH_STEPS {
         let r = projected_residual(&x, &at.gradient, bounds);
         let size = scaled_residual(&r, stop);
-        if size <= POLISH_TARGET {
+        if size <= target {
             break;
         }
         // Variables held at their bound by the gradient (`r_i = 0` there) stay; the others
@@ -315,7 +358,12 @@ fn polish(
             trial[i] -= step[a];
         }
         project(&mut trial, bounds);
-        if trial == x {
+        let reach = POLISH_REACH * x.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let length = trial
+            .iter()
+            .zip(&x)
+            .fold(0.0f64, |m, (t, v)| m.max((t - v).abs()));
+        if length == 0.0 || length > reach {
             break;
         }
         *evaluations += 1;
@@ -424,8 +472,14 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The Euclidean norm, scaled by the largest entry so that it overflows only when the norm
+/// itself does (entries of `1e200` square beyond `f64`).
 pub(crate) fn norm(a: &[f64]) -> f64 {
-    a.iter().map(|x| x * x).sum::<f64>().sqrt()
+    let top = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if top == 0.0 || !top.is_finite() {
+        return top;
+    }
+    top * a.iter().map(|x| (x / top) * (x / top)).sum::<f64>().sqrt()
 }
 
 #[cfg(test)]

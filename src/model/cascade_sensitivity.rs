@@ -18,6 +18,7 @@
 use super::{ModelPoint, Sensitivity};
 use crate::error::{Error, Result};
 use crate::families::cascade::Cascade;
+use crate::rg::driver::level_entropies;
 use crate::temperatures::Temperatures;
 
 /// A homogeneous cascade in closed form: `(by_lambda, by_S, E f, H)`, the derivative rows
@@ -77,11 +78,7 @@ fn homogeneous(c: &Cascade, cum: &[f64], seed: f64) -> (Vec<f64>, Vec<Vec<f64>>,
         .collect();
     let mut by_lambda = vec![d_e_dl];
     by_lambda.extend((0..levels).map(|k| d_cond_dl[k..].iter().sum::<f64>()));
-    let mut entropies = cond;
-    for k in (0..l).rev() {
-        entropies[k] += entropies[k + 1];
-    }
-    (by_lambda, by_s, expected, entropies)
+    (by_lambda, by_s, expected, level_entropies(&cond))
 }
 
 /// The statistics of a homogeneous cascade at `tau` and their derivatives in `(lambda, w)`

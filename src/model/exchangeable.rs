@@ -5,7 +5,10 @@
 //! boundary): the minimisers of a general block-sum loss need not form a set on which
 //! Theorem A with zero loss is again an exchangeable model.
 
-use super::{LossRange, Model, ModelPoint, Orientation};
+use super::{
+    exchangeable_sensitivity, scaled_temperatures, LossRange, Model, ModelPoint, Orientation,
+    Sensitivity,
+};
 use crate::error::Result;
 use crate::families::exchangeable::{Exchangeable, ExchangeableSolution};
 use crate::temperatures::Temperatures;
@@ -54,5 +57,13 @@ impl Model for Exchangeable {
         let min = self.min_loss()?;
         let max = -self.negated().min_loss()?;
         LossRange::attained(min, max, "the exchangeable loss")
+    }
+
+    /// The flow and its top-down pass in dual numbers through the driver (eight directions
+    /// per pass; module docs of `exchangeable_sensitivity`).
+    fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
+        w.expect_levels(Model::levels(self))?;
+        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        exchangeable_sensitivity::sensitivity(self, &tau, seed)
     }
 }

@@ -26,7 +26,9 @@ mod cascade;
 mod cascade_sensitivity;
 mod chain;
 mod chain_sensitivity;
+mod dual_pass;
 mod exchangeable;
+mod exchangeable_sensitivity;
 mod problem;
 mod problem_sensitivity;
 mod quadratic;
@@ -251,7 +253,7 @@ pub trait Model {
         } else {
             Orientation::Loss
         };
-        let tau = w.scaled(1.0 / lambda.abs())?;
+        let tau = w.divided(lambda.abs())?;
         let s = self.solve_oriented(orientation, &tau)?;
         let p = self.point(&s, orientation);
         Ok((s, p))

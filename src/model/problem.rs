@@ -63,7 +63,7 @@ impl Model for Problem {
         let sol = if lambda.abs() <= 1.0 {
             Problem::solve_scaled(self, lambda, w)?
         } else {
-            Problem::solve_scaled(self, lambda.signum(), &w.scaled(1.0 / lambda.abs())?)?
+            Problem::solve_scaled(self, lambda.signum(), &w.divided(lambda.abs())?)?
         };
         let point = self.point(&sol, Orientation::Loss);
         Ok((sol, point))

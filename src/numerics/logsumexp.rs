@@ -66,6 +66,30 @@ pub(crate) fn entropy_term(p: f64) -> f64 {
     }
 }
 
+/// The Gibbs distribution of the losses `x` at `s` into `p` and its entropy
+/// `H = log z + sum_b p_b d_b`, `d_b = (x_b - min x) / s`, `z = sum_b exp(-d_b)`, in any
+/// scalar (a chain's top-down pass in dual numbers); `+inf` entries get probability 0.
+pub(crate) fn gibbs_entropy_real<T: Real>(x: &[T], s: T, p: &mut [T]) -> T {
+    let m = min(x);
+    let mut z = T::zero();
+    for (pb, &xb) in p.iter_mut().zip(x) {
+        *pb = if xb.value() == f64::INFINITY {
+            T::zero()
+        } else {
+            (-(xb - m) / s).exp()
+        };
+        z = z + *pb;
+    }
+    let mut h = z.ln();
+    for (pb, &xb) in p.iter_mut().zip(x) {
+        if pb.value() > 0.0 {
+            *pb = *pb / z;
+            h = h + *pb * ((xb - m) / s);
+        }
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,16 +176,16 @@ fn descend<R: Reconstruct>(
 /// The chain rule `H(Y_k) = H(Y_k | Y_{k+1}) + H(Y_{k+1})`, summed from the top: every
 /// level's entropy from `[H(Y_0 | Y_1), ..., H(Y_{d-1} | Y_d), H(Y_d)]` (the conditional
 /// entropies a top-down pass or a flow's derivatives give). The one place the crate forms
-/// these tail sums (tabulated solutions and every family).
+/// these tail sums (tabulated solutions and every family, in `f64` or dual numbers).
 ///
 /// ```
 /// let h = hmaxent::rg::driver::level_entropies(&[0.5, 0.25, 1.0]);
 /// assert_eq!(h, vec![1.75, 1.25, 1.0]);
 /// ```
-pub fn level_entropies(conditional: &[f64]) -> Vec<f64> {
+pub fn level_entropies<T: Copy + std::ops::Add<Output = T>>(conditional: &[T]) -> Vec<T> {
     let mut entropies = conditional.to_vec();
     for k in (0..entropies.len().saturating_sub(1)).rev() {
-        entropies[k] += entropies[k + 1];
+        entropies[k] = entropies[k] + entropies[k + 1];
     }
     entropies
 }

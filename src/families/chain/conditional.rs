@@ -11,12 +11,14 @@ use std::sync::Arc;
 /// ```
 ///
 /// and, for the top, `P(a, c) ∝ exp(-phi_L(a, c) / S_L)` (open) or
-/// `P(a) ∝ exp(-phi_L(a, a) / S_L)` (ring). Only the `f64` flow is reconstructed: a derivative
-/// pass (dual numbers) keeps no conditionals ([`super::BondScalar::Conditional`] is `()`).
+/// `P(a) ∝ exp(-phi_L(a, a) / S_L)` (ring). `T` is the scalar of the flow: `f64`, or a dual
+/// number for the derivative pass of [`crate::model::Model::sensitivity`]. A flow that reads
+/// its finest level from `f64` bonds (`Decimation::input`) keeps no level-0 bonds here and is
+/// not reconstructed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChainConditional {
+pub struct ChainConditional<T = f64> {
     /// The level's normalised bonds (row-major `q x q`, concatenated; one if homogeneous).
-    pub bonds: Arc<[f64]>,
+    pub bonds: Arc<[T]>,
     /// `S_k`.
-    pub s: f64,
+    pub s: T,
 }

@@ -45,6 +45,7 @@ mod scalar;
 mod solve;
 mod tabulate;
 mod top_down;
+mod top_down_dual;
 
 pub use conditional::ChainConditional;
 pub use decimation::{ChainLoss, Decimation};

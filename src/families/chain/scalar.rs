@@ -22,8 +22,7 @@ use crate::numerics::Real;
 /// `dual_kernel_matches_generic_dual_arithmetic`).
 pub trait BondScalar: Real {
     /// What a step at this scalar keeps for the top-down pass: the level's bonds and `S_k`
-    /// ([`ChainConditional`]) in `f64`; nothing for dual numbers (derivative passes are not
-    /// reconstructed).
+    /// ([`ChainConditional`], shared with the step's loss: no copy).
     type Conditional;
 
     /// The conditional of a level with bonds `bonds` at `s = S_k`.
@@ -94,9 +93,14 @@ impl BondScalar for f64 {
 }
 
 impl<const N: usize> BondScalar for Dual<N> {
-    type Conditional = ();
+    type Conditional = ChainConditional<Self>;
 
-    fn conditional(_bonds: &Arc<[Self]>, _s: Self) {}
+    fn conditional(bonds: &Arc<[Self]>, s: Self) -> ChainConditional<Self> {
+        ChainConditional {
+            bonds: Arc::clone(bonds),
+            s,
+        }
+    }
 
     fn seed_t(x: f64) -> Self {
         let mut d = Dual::constant(x);

@@ -145,6 +145,9 @@ impl Chain {
             .collect();
         let f = sweep(&step, &dual_g0, &cum)?;
         let (free_energy, eps) = (f.free_energy.re, f.free_energy.eps);
+        // The conditionals share the dual tables: dropped first, each table is freed as soon
+        // as its f64 copy is made.
+        drop(f.conditionals);
         let coarse: Vec<ChainLoss<f64>> = f
             .losses
             .into_iter()

@@ -11,15 +11,19 @@ use crate::rg::Reconstruct;
 
 /// `P*_k` of a chain: given the level-`k` sites the chain is Markov, so the joint law of its
 /// sites is fixed by the pair marginals of its bonds.
+///
+/// In `f64` every bond has its own pair marginal. In dual numbers (the derivative pass of
+/// [`crate::model::Model::sensitivity`], `super::top_down_dual`) a homogeneous chain keeps
+/// one `q x q` table per level, the *sum* of its bonds' pair marginals, and level 0 is kept.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChainMarginal {
+pub struct ChainMarginal<T = f64> {
     /// `M_{k,j}(a, c)`: the law of the two sites of bond `j` of level `k` (row-major `q x q`
-    /// per bond, concatenated; ring top: `P(a) [a = c]`). Level 0 leaves it empty: nothing the
-    /// solve reports needs it, and it would be the largest table of the pass.
-    pub pairs: Vec<f64>,
+    /// per bond, concatenated; ring top: `P(a) [a = c]`). Level 0 leaves it empty in `f64`:
+    /// nothing the solve reports needs it, and it would be the largest table of the pass.
+    pub pairs: Vec<T>,
     /// `E_P*[sum_j phi_{k,j}(y_j, y_{j+1})]`, the expected level-`k` loss less `C_k`
     /// (`E_P*[f] = C_0 +` this at level 0).
-    pub expected_loss: f64,
+    pub expected_loss: T,
 }
 
 /// The top-down pass of the `f64` flow (docs/families-chain.md, proofs/chain.md): given the

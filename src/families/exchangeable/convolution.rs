@@ -24,6 +24,13 @@
 //! most `2 N` of them, so a scaled sum `>= 1e-280` is exact to `1e-22` relative; an output
 //! below that is recomputed in the log domain term by term (a stable log-sum-exp with its
 //! own maximum), so the result is exact whatever the dynamic range.
+//!
+//! The scalar is `f64` or a [`crate::dual::Dual`] number: every step above is an identity in
+//! exact arithmetic (the tile maxima cancel), so the same code in dual numbers differentiates
+//! `L` and the marginals exactly ([`crate::model::Model::sensitivity`]); branches look at
+//! values only.
+
+use crate::numerics::Real;
 
 /// Tile width of the blocked convolution.
 pub(crate) const WIDTH: usize = 16;
@@ -31,30 +38,30 @@ pub(crate) const WIDTH: usize = 16;
 /// A scaled sum at least this large lost at most `1e-22` of itself to underflow.
 const GUARD: f64 = 1e-280;
 
-type Tile = [f64; WIDTH];
+type Tile<T> = [T; WIDTH];
 
 /// One level's convolution, kept for the top-down pass (block-sum marginals, sampling).
 #[derive(Debug, Clone)]
-pub struct Convolution {
+pub struct Convolution<T = f64> {
     /// `l(t) = -(gamma_k(t) - min gamma_k) / S_k`, `t = 0..N_k`.
-    pub(crate) log_weights: Vec<f64>,
+    pub(crate) log_weights: Vec<T>,
     /// `L(M) = log sum_{t1 + t2 = M} exp(l(t1) + l(t2))`, `M = 0..2 N_k - 1`.
-    pub(crate) log_norms: Vec<f64>,
+    pub(crate) log_norms: Vec<T>,
     /// `e(t) = exp(l(t) - lambda_i)` per tile, zero-padded to whole tiles.
-    factors: Vec<f64>,
+    factors: Vec<T>,
     /// `lambda_i`, the maximum log-weight of tile `i` (`-inf` for an all-forbidden tile).
-    tile_max: Vec<f64>,
+    tile_max: Vec<T>,
     /// `sigma_o` per output tile.
-    out_max: Vec<f64>,
+    out_max: Vec<T>,
     /// `exp(L(M) - sigma_o)` (not used where `exact[M]`).
-    sums: Vec<f64>,
+    sums: Vec<T>,
     /// Outputs recomputed in the log domain (scaled sum below [`GUARD`]).
     exact: Vec<bool>,
     /// Tiles with at least one allowed sum.
     live: Vec<usize>,
 }
 
-fn tile(v: &[f64], i: usize) -> &Tile {
+fn tile<T: Real>(v: &[T], i: usize) -> &Tile<T> {
     v[i * WIDTH..(i + 1) * WIDTH]
         .try_into()
         .expect("the factors are padded to whole tiles")
@@ -62,53 +69,56 @@ fn tile(v: &[f64], i: usize) -> &Tile {
 
 /// `out[a + b] += x[a] y[b]`: the convolution of two tiles (`2 WIDTH - 1` outputs).
 #[inline]
-fn tile_product(x: &Tile, y: &Tile) -> [f64; 2 * WIDTH] {
-    let mut out = [0.0; 2 * WIDTH];
+fn tile_product<T: Real>(x: &Tile<T>, y: &Tile<T>) -> [T; 2 * WIDTH] {
+    let mut out = [T::zero(); 2 * WIDTH];
     for (a, &xa) in x.iter().enumerate() {
-        if xa != 0.0 {
+        if xa.value() != 0.0 {
             for (o, &yb) in out[a..a + WIDTH].iter_mut().zip(y) {
-                *o += xa * yb;
+                *o = *o + xa * yb;
             }
         }
     }
     out
 }
 
+/// `-inf` of the scalar.
+fn minus_inf<T: Real>() -> T {
+    T::neg_infinity()
+}
+
 /// `log sum_{t1 + t2 = m} exp(l(t1) + l(t2))` term by term, maximum factored out.
-fn exact_log_norm(l: &[f64], m: usize) -> f64 {
+fn exact_log_norm<T: Real>(l: &[T], m: usize) -> T {
     let n = l.len();
     let lo = m.saturating_sub(n - 1);
     let hi = m.min(n - 1);
-    let top = (lo..=hi)
-        .map(|t| l[t] + l[m - t])
-        .fold(f64::NEG_INFINITY, f64::max);
-    if top == f64::NEG_INFINITY {
+    let top = (lo..=hi).map(|t| l[t] + l[m - t]).fold(minus_inf(), T::max);
+    if top.value() == f64::NEG_INFINITY {
         return top;
     }
-    let s: f64 = (lo..=hi).map(|t| (l[t] + l[m - t] - top).exp()).sum();
+    let s = (lo..=hi).fold(T::zero(), |a, t| a + (l[t] + l[m - t] - top).exp());
     top + s.ln()
 }
 
-impl Convolution {
+impl<T: Real> Convolution<T> {
     /// The convolution of the log-weights `l` (at least one entry, none `NaN` or `+inf`).
-    pub fn new(log_weights: Vec<f64>) -> Self {
+    pub fn new(log_weights: Vec<T>) -> Self {
         let n = log_weights.len();
         let tiles = n.div_ceil(WIDTH);
-        let mut factors = vec![0.0; tiles * WIDTH];
-        let mut tile_max = vec![f64::NEG_INFINITY; tiles];
+        let mut factors = vec![T::zero(); tiles * WIDTH];
+        let mut tile_max = vec![minus_inf::<T>(); tiles];
         for (i, chunk) in log_weights.chunks(WIDTH).enumerate() {
-            let m = chunk.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let m = chunk.iter().copied().fold(minus_inf(), T::max);
             tile_max[i] = m;
-            if m > f64::NEG_INFINITY {
+            if m.value() > f64::NEG_INFINITY {
                 for (f, &l) in factors[i * WIDTH..].iter_mut().zip(chunk) {
                     *f = (l - m).exp();
                 }
             }
         }
         let live: Vec<usize> = (0..tiles)
-            .filter(|&i| tile_max[i] > f64::NEG_INFINITY)
+            .filter(|&i| tile_max[i].value() > f64::NEG_INFINITY)
             .collect();
-        let mut out_max = vec![f64::NEG_INFINITY; 2 * tiles];
+        let mut out_max = vec![minus_inf::<T>(); 2 * tiles];
         for &i in &live {
             for &j in &live {
                 let s = tile_max[i] + tile_max[j];
@@ -117,31 +127,31 @@ impl Convolution {
                 }
             }
         }
-        let mut sums = vec![0.0; 2 * tiles * WIDTH];
+        let mut sums = vec![T::zero(); 2 * tiles * WIDTH];
         for (ii, &i) in live.iter().enumerate() {
             let ei = tile(&factors, i);
             for &j in &live[ii..] {
                 let local = tile_product(ei, tile(&factors, j));
-                let pairs = if i == j { 1.0 } else { 2.0 };
+                let pairs = T::of(if i == j { 1.0 } else { 2.0 });
                 let s = tile_max[i] + tile_max[j];
                 let o = i + j;
                 let f0 = pairs * (s - out_max[o]).exp();
                 let f1 = pairs * (s - out_max[o + 1]).exp();
                 let (low, high) = local.split_at(WIDTH);
                 for (acc, &x) in sums[o * WIDTH..(o + 1) * WIDTH].iter_mut().zip(low) {
-                    *acc += f0 * x;
+                    *acc = *acc + f0 * x;
                 }
                 for (acc, &x) in sums[(o + 1) * WIDTH..(o + 2) * WIDTH].iter_mut().zip(high) {
-                    *acc += f1 * x;
+                    *acc = *acc + f1 * x;
                 }
             }
         }
         let outputs = 2 * n - 1;
-        let mut log_norms = vec![f64::NEG_INFINITY; outputs];
+        let mut log_norms = vec![minus_inf::<T>(); outputs];
         let mut exact = vec![false; outputs];
         for m in 0..outputs {
             let acc = sums[m];
-            if acc >= GUARD {
+            if acc.value() >= GUARD {
                 log_norms[m] = out_max[m / WIDTH] + acc.ln();
             } else {
                 exact[m] = true;
@@ -174,16 +184,16 @@ impl Convolution {
     ///
     /// tile by tile as in [`Convolution::new`] (rows of a tile pair for the left child,
     /// columns for the mirrored pair), and term by term for the outputs kept exact.
-    pub fn marginal(&self, coarse: &[f64]) -> Vec<f64> {
+    pub fn marginal(&self, coarse: &[T]) -> Vec<T> {
         let n = self.len();
         let tiles = self.tile_max.len();
-        let mut ratio = vec![0.0; 2 * tiles * WIDTH];
+        let mut ratio = vec![T::zero(); 2 * tiles * WIDTH];
         for (m, &p) in coarse.iter().enumerate() {
-            if p > 0.0 && !self.exact[m] {
+            if p.value() > 0.0 && !self.exact[m] {
                 ratio[m] = p / self.sums[m];
             }
         }
-        let mut fine = vec![0.0; tiles * WIDTH];
+        let mut fine = vec![T::zero(); tiles * WIDTH];
         for (ii, &i) in self.live.iter().enumerate() {
             let ei = tile(&self.factors, i);
             for &j in &self.live[ii..] {
@@ -192,33 +202,33 @@ impl Convolution {
                 let o = i + j;
                 let f0 = (s - self.out_max[o]).exp();
                 let f1 = (s - self.out_max[o + 1]).exp();
-                let mut r = [0.0; 2 * WIDTH];
+                let mut r = [T::zero(); 2 * WIDTH];
                 for (t, x) in r.iter_mut().enumerate() {
                     *x = ratio[o * WIDTH + t] * if t < WIDTH { f0 } else { f1 };
                 }
-                if r.iter().all(|&x| x == 0.0) {
+                if r.iter().all(|&x| x.value() == 0.0) {
                     continue;
                 }
                 // rows[a] = sum_b e_j(b) r(a + b), columns[b] = sum_a e_i(a) r(a + b), both
                 // as sums of shifted copies of r (independent accumulators per lane).
-                let mut rows = [0.0; WIDTH];
+                let mut rows = [T::zero(); WIDTH];
                 for (b, &eb) in ej.iter().enumerate() {
                     for (o, &x) in rows.iter_mut().zip(&r[b..b + WIDTH]) {
-                        *o += eb * x;
+                        *o = *o + eb * x;
                     }
                 }
                 for (a, (&ea, &row)) in ei.iter().zip(&rows).enumerate() {
-                    fine[i * WIDTH + a] += ea * row;
+                    fine[i * WIDTH + a] = fine[i * WIDTH + a] + ea * row;
                 }
                 if i != j {
-                    let mut columns = [0.0; WIDTH];
+                    let mut columns = [T::zero(); WIDTH];
                     for (a, &ea) in ei.iter().enumerate() {
                         for (o, &x) in columns.iter_mut().zip(&r[a..a + WIDTH]) {
-                            *o += ea * x;
+                            *o = *o + ea * x;
                         }
                     }
                     for (b, (&eb, &col)) in ej.iter().zip(&columns).enumerate() {
-                        fine[j * WIDTH + b] += eb * col;
+                        fine[j * WIDTH + b] = fine[j * WIDTH + b] + eb * col;
                     }
                 }
             }
@@ -226,9 +236,9 @@ impl Convolution {
         let l = &self.log_weights;
         for (m, &p) in coarse.iter().enumerate() {
             let lm = self.log_norms[m];
-            if p > 0.0 && self.exact[m] && lm > f64::NEG_INFINITY {
+            if p.value() > 0.0 && self.exact[m] && lm.value() > f64::NEG_INFINITY {
                 for t in m.saturating_sub(n - 1)..=m.min(n - 1) {
-                    fine[t] += p * (l[t] + l[m - t] - lm).exp();
+                    fine[t] = fine[t] + p * (l[t] + l[m - t] - lm).exp();
                 }
             }
         }
@@ -244,19 +254,15 @@ impl Convolution {
     ///
     /// since `-log P(t1, t2 | M) = L(M) - l(t1) - l(t2)` and both children have the marginal
     /// `p_k`. Terms of probability zero are skipped (`0 log 0 = 0`).
-    pub fn pair_entropy(&self, coarse: &[f64], fine: &[f64]) -> f64 {
-        let up: f64 = coarse
-            .iter()
-            .zip(&self.log_norms)
-            .filter(|(&p, _)| p > 0.0)
-            .map(|(&p, &l)| p * l)
-            .sum();
-        let down: f64 = fine
-            .iter()
-            .zip(&self.log_weights)
-            .filter(|(&p, _)| p > 0.0)
-            .map(|(&p, &l)| p * l)
-            .sum();
-        (up - 2.0 * down).max(0.0)
+    pub fn pair_entropy(&self, coarse: &[T], fine: &[T]) -> T {
+        let weighted = |p: &[T], l: &[T]| {
+            p.iter()
+                .zip(l)
+                .filter(|(p, _)| p.value() > 0.0)
+                .fold(T::zero(), |a, (&p, &l)| a + p * l)
+        };
+        let up = weighted(coarse, &self.log_norms);
+        let down = weighted(fine, &self.log_weights);
+        (up - T::of(2.0) * down).max(T::zero())
     }
 }
