@@ -233,7 +233,11 @@ mod tests {
         for _ in 0..200 {
             let k = rng.random_range(1..=4);
             let pool: Vec<Vec<f64>> = (0..rng.random_range(1..6))
-                .map(|_| (0..k).map(|_| f64::from(rng.random_range(-2i32..3))).collect())
+                .map(|_| {
+                    (0..k)
+                        .map(|_| f64::from(rng.random_range(-2i32..3)))
+                        .collect()
+                })
                 .collect();
             let points: Vec<Vec<f64>> = (0..rng.random_range(0..50))
                 .map(|_| pool[rng.random_range(0..pool.len())].clone())
