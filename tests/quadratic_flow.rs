@@ -399,3 +399,30 @@ fn binary_reports_typed_errors_on_one_line() {
         "{err}"
     );
 }
+
+/// `A` near the ends of `f64`: `c I` is `I` with every covariance scaled by `1 / c`
+/// (entries of `1e308` are valid input, not "singular"); a check whose products leave `f64`
+/// is `numerical`, never `invalid_input`.
+#[test]
+fn extreme_but_valid_a_is_solved_or_numerical() {
+    let run = |c: f64| {
+        let input = json!({"family": "quadratic", "A": [[c, 0.0], [0.0, c]], "b": [0.0, 0.0],
+            "maps": [[[1.0, 1.0]]], "temperatures": [1.0, 1.0]});
+        cli::flow::run(&input, false)
+    };
+    let unit = run(1.0).unwrap();
+    let big = run(1e308).unwrap();
+    let cov = |v: &Value| -> Vec<f64> {
+        v["covariance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect()
+    };
+    for (a, b) in cov(&unit).iter().zip(cov(&big)) {
+        assert!((b * 1e308 / a - 1.0).abs() < 1e-12, "{a} vs {b}");
+    }
+    let tiny = run(1e-308).unwrap_err();
+    assert_eq!(tiny.kind(), hmaxent::ErrorKind::Numerical, "{tiny}");
+}

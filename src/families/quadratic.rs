@@ -124,7 +124,44 @@ fn finite_matrix(field: &str, m: &DMatrix<f64>) -> Result<()> {
 
 /// Cholesky factor of a symmetric matrix, refusing indefinite and (numerically) singular ones;
 /// `what` names the matrix in the error.
+///
+/// A matrix that is definite but whose factorisation leaves `f64` (entries near `1e308` or
+/// `1e-308`) is [`Error::Numerical`], not bad input: the verdict is taken on the matrix
+/// scaled by a power of four to entries of order 1 (which changes no pivot ratio).
 fn cholesky(m: DMatrix<f64>, what: &dyn Fn() -> String) -> Result<Cholesky<f64, Dyn>> {
+    match checked_cholesky(m.clone(), what) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            let top = m.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            if !top.is_finite() {
+                // Inputs are finite (checked first): a product of them overflowed.
+                return Err(Error::Numerical(format!(
+                    "the check of the matrix in \"{}\" overflows: its entries leave f64 \
+                     (finite inputs near the ends of the f64 range)",
+                    what()
+                )));
+            }
+            if top == 0.0 {
+                return Err(e);
+            }
+            // 4^-k = (2^-k)^2 with 4^k near `top`, applied as two exact halvings of the
+            // exponent (2^-k is normal for every finite non-zero `top`).
+            let k = (top.log2() / 2.0).round() as i32;
+            let half = 2f64.powi(-k);
+            if checked_cholesky(m * half * half, what).is_err() {
+                return Err(e);
+            }
+            Err(Error::Numerical(format!(
+                "the check of the matrix in \"{}\" fails in f64 although the matrix is \
+                 positive definite: its entries (largest {top:e}) leave f64 in the Cholesky \
+                 factorisation",
+                what()
+            )))
+        }
+    }
+}
+
+fn checked_cholesky(m: DMatrix<f64>, what: &dyn Fn() -> String) -> Result<Cholesky<f64, Dyn>> {
     let n = m.nrows();
     let c = Cholesky::new(m)
         .ok_or_else(|| Error::InvalidInput(format!("{} is not positive definite", what())))?;
@@ -133,7 +170,7 @@ fn cholesky(m: DMatrix<f64>, what: &dyn Fn() -> String) -> Result<Cholesky<f64, 
         let p = l[(i, i)] * l[(i, i)];
         (lo.min(p), hi.max(p))
     });
-    if lo.is_nan() || lo <= SINGULAR * n as f64 * hi {
+    if lo.is_nan() || !hi.is_finite() || lo <= SINGULAR * n as f64 * hi {
         return Err(Error::InvalidInput(format!(
             "{} is singular to working precision (Cholesky pivots {lo:e} .. {hi:e})",
             what()
@@ -147,10 +184,11 @@ fn log_det(c: &Cholesky<f64, Dyn>) -> f64 {
     2.0 * (0..l.nrows()).map(|i| l[(i, i)].ln()).sum::<f64>()
 }
 
+/// `(M + M') / 2`, halved first so that entries near `f64::MAX` do not overflow.
 fn symmetrise(m: &mut DMatrix<f64>) {
+    *m *= 0.5;
     let t = m.transpose();
     *m += t;
-    *m *= 0.5;
 }
 
 impl Quadratic {
