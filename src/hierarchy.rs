@@ -503,3 +503,45 @@ impl Hierarchy {
         }
     }
 }
+
+/// Random hierarchies for the unit tests of the sweeps.
+#[cfg(test)]
+pub(crate) mod testing {
+    use rand::rngs::StdRng;
+    use rand::Rng;
+
+    /// Sizes and parent arrays (finest first) of a random hierarchy with `depth` RG steps:
+    /// a top of `1..=top` states, each coarse state with `1..=kids` children (none with
+    /// probability 0.15: empty blocks), every level at least as large as the one above.
+    pub(crate) fn random_levels(
+        rng: &mut StdRng,
+        depth: usize,
+        top: usize,
+        kids: usize,
+    ) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let mut sizes = vec![rng.random_range(1..=top)];
+        let mut parents: Vec<Vec<usize>> = Vec::new();
+        for _ in 0..depth {
+            let coarse = *sizes.last().unwrap();
+            let mut p = Vec::new();
+            for y in 0..coarse {
+                let n = if rng.random_bool(0.15) {
+                    0
+                } else {
+                    rng.random_range(1..=kids)
+                };
+                p.extend(std::iter::repeat_n(y, n));
+            }
+            // A level has at most as many states as the finer one.
+            while p.len() < coarse {
+                p.push(rng.random_range(0..coarse));
+            }
+            p.sort_unstable();
+            sizes.push(p.len());
+            parents.push(p);
+        }
+        sizes.reverse();
+        parents.reverse();
+        (sizes, parents)
+    }
+}

@@ -398,3 +398,21 @@ fn usage_errors_exit_2_with_a_usage_message() {
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains("solve"));
 }
+
+#[test]
+fn integer_valued_floats_are_indices() {
+    // `1.0`, `-0` and `1e0` are the integers 1, 0 and 1; `1.5` is not an index.
+    let solve = |text: &str| run(&["solve", "--summary"], text);
+    let a =
+        solve(r#"{"parents": [[0, 1.0, -0, 1e0]], "loss": [0, 1, 2, 3], "temperatures": [1, 1]}"#);
+    let b = solve(r#"{"parents": [[0, 1, 0, 1]], "loss": [0, 1, 2, 3], "temperatures": [1, 1]}"#);
+    assert_eq!((a.code, b.code), (Some(0), Some(0)), "{}", a.stderr);
+    assert_eq!(a.stdout, b.stdout);
+    let c = solve(r#"{"parents": [[0, 1.5]], "loss": [0, 1], "temperatures": [1, 1]}"#);
+    assert_eq!(c.code, Some(2));
+    assert!(
+        c.stderr.starts_with("error: invalid_input: parents[0][1]"),
+        "{}",
+        c.stderr
+    );
+}

@@ -54,12 +54,18 @@ pub fn number(v: &Value, field: &str) -> Result<f64> {
         .ok_or_else(|| bad(format!("{field} must be a finite number, got {}", short(v))))
 }
 
-/// A non-negative integer.
+/// A non-negative integer: a JSON integer, or a number with an integer value below `2^53`
+/// written as a float (`1.0`, `-0`, `2e3`).
 ///
 /// # Errors
 /// [`Error::InvalidInput`] otherwise.
 pub fn index(v: &Value, field: &str) -> Result<usize> {
     v.as_u64()
+        .or_else(|| {
+            v.as_f64()
+                .filter(|x| *x >= 0.0 && *x == x.trunc() && *x < 9_007_199_254_740_992.0)
+                .map(|x| x as u64)
+        })
         .and_then(|x| usize::try_from(x).ok())
         .ok_or_else(|| {
             bad(format!(

@@ -185,25 +185,29 @@ pub(crate) fn minimise_polished(
     let (mut at, mut hessian, mut evaluations) = objective.point_with_hessian(&x)?;
     let mut iterations = 0;
     let mut cap = START_CAP;
+    // A point that meets the stopping rule, polished (module docs, "Polishing").
+    let converged = |x: Vec<f64>, at: Point, hessian: &[f64], iterations, mut evaluations| {
+        let x = polish(
+            objective,
+            bounds,
+            stop,
+            target,
+            hessian,
+            x,
+            at,
+            &mut evaluations,
+        );
+        Run {
+            x,
+            iterations,
+            evaluations,
+            converged: true,
+        }
+    };
     loop {
         let residual = projected_residual(&x, &at.gradient, bounds);
         if stopped(&x, &residual, at.value, stop) {
-            let x = polish(
-                objective,
-                bounds,
-                stop,
-                target,
-                &hessian,
-                x,
-                at,
-                &mut evaluations,
-            );
-            return Ok(Run {
-                x,
-                iterations,
-                evaluations,
-                converged: true,
-            });
+            return Ok(converged(x, at, &hessian, iterations, evaluations));
         }
         if iterations >= stop.max_iterations {
             break;
@@ -266,22 +270,7 @@ pub(crate) fn minimise_polished(
         let r = projected_residual(&x, &next.gradient, bounds);
         let done = stopped(&x, &r, next.value, stop);
         if done {
-            let x = polish(
-                objective,
-                bounds,
-                stop,
-                target,
-                &hessian,
-                x,
-                next,
-                &mut evaluations,
-            );
-            return Ok(Run {
-                x,
-                iterations,
-                evaluations,
-                converged: true,
-            });
+            return Ok(converged(x, next, &hessian, iterations, evaluations));
         }
         if iterations >= stop.max_iterations {
             return Ok(Run {

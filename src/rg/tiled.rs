@@ -618,29 +618,7 @@ mod tests {
     fn random_problem(seed: u64) -> Random {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let d = rng.random_range(1..=5);
-        let mut sizes = vec![rng.random_range(1..=4usize)];
-        let mut parents: Vec<Vec<usize>> = Vec::new();
-        for _ in 0..d {
-            let coarse = *sizes.last().unwrap();
-            let mut p = Vec::new();
-            for y in 0..coarse {
-                let kids = if rng.random_bool(0.15) {
-                    0
-                } else {
-                    rng.random_range(1..=5)
-                };
-                p.extend(std::iter::repeat_n(y, kids));
-            }
-            // A level has at most as many states as the finer one.
-            while p.len() < coarse {
-                p.push(rng.random_range(0..coarse));
-            }
-            p.sort_unstable();
-            sizes.push(p.len());
-            parents.push(p);
-        }
-        sizes.reverse();
-        parents.reverse();
+        let (sizes, parents) = crate::hierarchy::testing::random_levels(&mut rng, d, 4, 5);
         let h = Hierarchy::new(sizes.clone(), parents).unwrap();
         let value = |rng: &mut rand::rngs::StdRng| {
             if rng.random_bool(0.1) {

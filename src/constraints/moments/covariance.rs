@@ -244,28 +244,7 @@ mod tests {
         let h = if seed.is_multiple_of(3) {
             Hierarchy::complete(2, d + 1).unwrap()
         } else {
-            let mut sizes = vec![rng.random_range(1..=3usize)];
-            let mut parents: Vec<Vec<usize>> = Vec::new();
-            for _ in 0..d {
-                let coarse = *sizes.last().unwrap();
-                let mut p = Vec::new();
-                for y in 0..coarse {
-                    let kids = if rng.random_bool(0.15) {
-                        0
-                    } else {
-                        rng.random_range(1..=4)
-                    };
-                    p.extend(std::iter::repeat_n(y, kids));
-                }
-                while p.len() < coarse {
-                    p.push(rng.random_range(0..coarse));
-                }
-                p.sort_unstable();
-                sizes.push(p.len());
-                parents.push(p);
-            }
-            sizes.reverse();
-            parents.reverse();
+            let (sizes, parents) = crate::hierarchy::testing::random_levels(&mut rng, d, 3, 4);
             Hierarchy::new(sizes, parents).unwrap()
         };
         let mut g0: Vec<f64> = (0..h.size(0))
