@@ -146,7 +146,7 @@ pub enum Error {
     /// Moment targets outside the attainable set, with a separating direction: `theta`
     /// (free on `=`, `>= 0` on `<=`, `<= 0` on `>=`) such that
     /// `theta·c < min_x theta·phi(x)` over the allowed states (docs/concepts.md, "12. Moment constraints").
-    #[error("the targets lie outside the attainable set of the features: the direction theta = {} separates them, theta·c = {target_value} < min_x theta·phi(x) = {hull_min}", json_array(.direction))]
+    #[error("the targets lie outside the attainable set of the features: the direction theta = {} separates them, theta·c = {target_value:?} < min_x theta·phi(x) = {hull_min:?}", json_array(.direction))]
     InfeasibleMoments {
         /// The separating direction `theta` (one entry per constraint, the mean last).
         direction: Vec<f64>,

@@ -1159,3 +1159,28 @@ fn cli_features_follow_the_json_contract() {
         hmaxent::ErrorKind::InvalidInput
     );
 }
+
+#[test]
+fn a_target_beyond_its_rows_range_is_infeasible_with_a_unit_direction() {
+    // Any target above max phi (even 1e308, where the LP's solver fails) is certified by
+    // theta = -e_0: theta·c = -c < min_x -phi(x) = -4.
+    let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
+    let p = Problem::new(&h, &[0.0; 4]).unwrap();
+    for c in [4.5, 1e300, 1e308] {
+        let e = MomentProblem::new(&p, &[vec![1.0, 2.0, 3.0, 4.0]], &[c], &[1.0, 1.0])
+            .unwrap()
+            .solve(&settings())
+            .unwrap_err();
+        match e {
+            Error::InfeasibleMoments {
+                direction,
+                target_value,
+                hull_min,
+            } => {
+                assert_eq!(direction, vec![-1.0]);
+                assert_eq!((target_value, hull_min), (-c, -4.0));
+            }
+            other => panic!("{other}"),
+        }
+    }
+}

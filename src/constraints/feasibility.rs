@@ -471,20 +471,29 @@ pub(crate) fn separation(
     let mut margin = vec![0.0; n];
     let mut size = vec![0.0; n];
     let mut values = vec![0.0; n];
+    // theta·phi(x) itself, for the reported minimum (`theta·c + margin` cancels).
+    let mut along = vec![0.0; n];
     for ((row, &t), &c) in features.iter().zip(theta).zip(targets) {
         if t == 0.0 {
             continue;
         }
         values.iter_mut().for_each(|v| *v = 0.0);
         row.for_each(|x, v| values[x] = v);
-        for ((m, s), &v) in margin.iter_mut().zip(size.iter_mut()).zip(&values) {
+        for (((m, s), a), &v) in margin
+            .iter_mut()
+            .zip(size.iter_mut())
+            .zip(along.iter_mut())
+            .zip(&values)
+        {
             let term = t * (v - c);
             *m += term;
             *s += term.abs();
+            *a += t * v;
         }
     }
     let bound = 2.0 * (theta.len() as f64 + 2.0) * f64::EPSILON;
     let mut least = f64::INFINITY;
+    let mut hull_min = f64::INFINITY;
     for x in (0..n).filter(|&x| allowed[x]) {
         // (NaN fails too.)
         let separates = margin[x] > bound * size[x];
@@ -492,11 +501,12 @@ pub(crate) fn separation(
             return None;
         }
         least = least.min(margin[x]);
+        hull_min = hull_min.min(along[x]);
     }
     let target_value: f64 = theta.iter().zip(targets).map(|(t, c)| t * c).sum();
-    least.is_finite().then(|| Error::InfeasibleMoments {
+    least.is_finite().then_some(Error::InfeasibleMoments {
         direction: theta.to_vec(),
         target_value,
-        hull_min: target_value + least,
+        hull_min,
     })
 }

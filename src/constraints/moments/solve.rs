@@ -94,6 +94,9 @@ impl MomentProblem<'_> {
             let all = self.allowed.clone();
             return Ok(self.attempt(scaled, all, false, settings, None)?.fit);
         }
+        if let Some(e) = self.row_outside_its_range() {
+            return Err(e);
+        }
         let answer = self.paths(scaled, settings);
         let failed = match &answer {
             Ok(fit) => !matches!(fit.status, Status::Converged | Status::Boundary),
@@ -110,6 +113,36 @@ impl MomentProblem<'_> {
             }
         }
         answer
+    }
+
+    /// A target outside its own row's range over the allowed states (`c_i < min phi_i` on an
+    /// `=` or `<=` row, `c_i > max phi_i` on an `=` or `>=` row) is infeasible with the
+    /// direction `+-e_i`, verified exactly by [`separation`] before any LP: the LP's solver
+    /// fails on such targets near `1e308`, and the certificate needs no solver.
+    fn row_outside_its_range(&self) -> Option<Error> {
+        let n = self.allowed.len();
+        let mut values = vec![0.0; n];
+        for (i, row) in self.rows.iter().enumerate() {
+            values.iter_mut().for_each(|v| *v = 0.0);
+            row.for_each(|x, v| values[x] = v);
+            let (lo, hi) = (0..n)
+                .filter(|&x| self.allowed[x])
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                    (lo.min(values[x]), hi.max(values[x]))
+                });
+            let c = self.targets[i];
+            let sign = match self.senses[i] {
+                Sense::Eq | Sense::Le if c < lo => 1.0,
+                Sense::Eq | Sense::Ge if c > hi => -1.0,
+                _ => continue,
+            };
+            let mut theta = vec![0.0; self.rows.len()];
+            theta[i] = sign;
+            if let Some(e) = separation(&self.rows, &self.allowed, &self.targets, &theta) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// The paths of the module docs, in order.
