@@ -77,15 +77,7 @@ impl Model for Quadratic {
 
     /// Covariance formulas (every conditional covariance is linear in its `S_j`).
     fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
-        w.expect_levels(Model::levels(self))?;
-        if lambda <= 0.0 {
-            return Err(Error::InvalidInput(
-                "a Gaussian has no unconstrained optimum (its entropies are unbounded): the \
-                 loss scale must be positive"
-                    .to_string(),
-            ));
-        }
-        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        let (tau, seed) = gaussian_temperatures(self, lambda, w)?;
         quadratic_sensitivity::sensitivity(self, &tau, seed)
     }
 }
@@ -134,15 +126,7 @@ impl Model for Modular {
     /// and `E f = 1/2 sum_j d_j S_j`, so `dh_k/dS_j = d_j / (2 S_j)` (`j >= k`),
     /// `dE f/dS_j = d_j / 2`, and the loss `(1 + t) f` divides every `S_j` by `1 + t`.
     fn sensitivity(&self, lambda: f64, w: &Temperatures) -> Result<(ModelPoint, Sensitivity)> {
-        w.expect_levels(Model::levels(self))?;
-        if lambda <= 0.0 {
-            return Err(Error::InvalidInput(
-                "a Gaussian has no unconstrained optimum (its entropies are unbounded): the \
-                 loss scale must be positive"
-                    .to_string(),
-            ));
-        }
-        let (tau, seed) = scaled_temperatures(self, lambda, w)?;
+        let (tau, seed) = gaussian_temperatures(self, lambda, w)?;
         let s = self.solve(&tau)?;
         let l = self.depth();
         let levels = l + 1;
@@ -171,4 +155,23 @@ impl Model for Modular {
         let point = self.point(&s, Orientation::Loss);
         Ok((point, Sensitivity::from_seeded(&by_t, &by_tau)))
     }
+}
+
+/// The temperatures `w / lambda` of a Gaussian's sensitivity pass (with their scale, as
+/// [`scaled_temperatures`]), after checking `w` has one entry per level and `lambda > 0`:
+/// a Gaussian has no unconstrained optimum.
+fn gaussian_temperatures<M: Model>(
+    model: &M,
+    lambda: f64,
+    w: &Temperatures,
+) -> Result<(Temperatures, f64)> {
+    w.expect_levels(model.levels())?;
+    if lambda <= 0.0 {
+        return Err(Error::InvalidInput(
+            "a Gaussian has no unconstrained optimum (its entropies are unbounded): the \
+             loss scale must be positive"
+                .to_string(),
+        ));
+    }
+    scaled_temperatures(model, lambda, w)
 }
