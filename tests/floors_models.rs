@@ -8,12 +8,14 @@
 use hmaxent::constraints::{
     floors_frontier, solve_floors, solve_mean, FloorSolution, MeanConstraint,
 };
-use hmaxent::families::cascade::Cascade;
 use hmaxent::families::chain::{Boundary, Chain};
 use hmaxent::model::Model;
 
+#[path = "common/cascades.rs"]
+mod cascades;
 #[path = "common/chains.rs"]
 mod chains;
+use cascades::random_cascade;
 use chains::{chains, rel};
 use hmaxent::{Problem, Temperatures};
 use proptest::prelude::*;
@@ -374,43 +376,6 @@ proptest! {
     }
 }
 
-/// A random cascade: `b` in {2, 3}, depth 1..=3, homogeneous or general, some zeros.
-fn cascade(b: usize, depth: usize, general: bool, kappa: f64, rng: &mut StdRng) -> Cascade {
-    let n = |k: usize| {
-        if general {
-            b.pow((depth - k) as u32)
-        } else {
-            b
-        }
-    };
-    let conditionals: Vec<Vec<f64>> = (0..depth)
-        .map(|k| {
-            let mut v: Vec<f64> = (0..n(k))
-                .map(|_| {
-                    if rng.random::<f64>() < 0.1 {
-                        0.0
-                    } else {
-                        rng.random_range(0.05..1.0)
-                    }
-                })
-                .collect();
-            for block in v.chunks_mut(b) {
-                if block.iter().all(|&x| x == 0.0) {
-                    block[0] = 1.0;
-                }
-                let s: f64 = block.iter().sum();
-                block.iter_mut().for_each(|x| *x /= s);
-            }
-            v
-        })
-        .collect();
-    if general {
-        Cascade::general(kappa, b, depth, conditionals).unwrap()
-    } else {
-        Cascade::homogeneous(kappa, b, depth, &conditionals).unwrap()
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -422,7 +387,7 @@ proptest! {
         kappa in 0.2f64..3.0,
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let c = cascade(b, depth, general, kappa, &mut rng);
+        let c = random_cascade(b, depth, general, kappa, &mut rng);
         let (_, problem) = c.tabulate().unwrap();
         let levels = depth + 1;
         let w: Vec<f64> = (0..levels)

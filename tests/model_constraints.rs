@@ -11,8 +11,11 @@ use hmaxent::families::chain::{Boundary, Chain};
 use hmaxent::families::quadratic::{modular_matrix, sibling_average, Modular, Quadratic};
 use hmaxent::model::Model;
 
+#[path = "common/cascades.rs"]
+mod cascades;
 #[path = "common/chains.rs"]
 mod chains;
+use cascades::random_cascade;
 use chains::{chains, rel};
 use hmaxent::{cli, Hierarchy, Problem, Temperatures};
 use nalgebra::{DMatrix, DVector};
@@ -106,27 +109,7 @@ proptest! {
         kappa in 0.2f64..3.0,
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let n = |k: usize| if general { b.pow((depth - k) as u32) } else { b };
-        let conditionals: Vec<Vec<f64>> = (0..depth)
-            .map(|k| {
-                let mut v: Vec<f64> = (0..n(k))
-                    .map(|_| if rng.random::<f64>() < 0.1 { 0.0 } else { rng.random_range(0.05..1.0) })
-                    .collect();
-                for block in v.chunks_mut(b) {
-                    if block.iter().all(|&x| x == 0.0) {
-                        block[0] = 1.0;
-                    }
-                    let s: f64 = block.iter().sum();
-                    block.iter_mut().for_each(|x| *x /= s);
-                }
-                v
-            })
-            .collect();
-        let cascade = if general {
-            Cascade::general(kappa, b, depth, conditionals).unwrap()
-        } else {
-            Cascade::homogeneous(kappa, b, depth, &conditionals).unwrap()
-        };
+        let cascade = random_cascade(b, depth, general, kappa, &mut rng);
         let (_, problem) = cascade.tabulate().unwrap();
         let range = cascade.loss_range().unwrap();
         let f: Vec<f64> = problem.total_loss().into_iter().filter(|x| x.is_finite()).collect();

@@ -426,6 +426,23 @@ fn assert_clean(t: &Tally, total: usize) {
     );
 }
 
+/// Every one of `seeds` is a clean answer: converged, boundary or certified infeasible (no
+/// `numerical`, no missed target, no bad certificate, no other error).
+fn assert_every_seed_clean(seeds: &[u64]) {
+    let mut t = Tally::default();
+    for &seed in seeds {
+        judge(seed, &mut t);
+    }
+    assert!(
+        t.other.is_empty()
+            && t.numerical.is_empty()
+            && t.missed.is_empty()
+            && t.bad_certificate.is_empty(),
+        "{t:?}"
+    );
+    assert_eq!(t.converged + t.boundary + t.infeasible, seeds.len());
+}
+
 #[test]
 fn every_answer_meets_its_targets_or_is_certified_infeasible() {
     assert_clean(&campaign(0, 2_000), 2_000);
@@ -495,18 +512,7 @@ fn targets_near_a_vertex_of_reference_mass_1e_262_are_not_all_forbidden() {
     // Targets 1e-9 inside (seed 1000651) and outside (1002912) a face whose states carry
     // reference masses near 1e-262: Newton's Hessian there has subnormal eigenvalues, whose
     // inverses once made the multipliers NaN and every state look forbidden.
-    let mut t = Tally::default();
-    for seed in [1_000_651, 1_002_912] {
-        judge(seed, &mut t);
-    }
-    assert!(
-        t.other.is_empty()
-            && t.numerical.is_empty()
-            && t.missed.is_empty()
-            && t.bad_certificate.is_empty(),
-        "{t:?}"
-    );
-    assert_eq!(t.converged + t.boundary + t.infeasible, 2);
+    assert_every_seed_clean(&[1_000_651, 1_002_912]);
 }
 
 #[test]
@@ -515,21 +521,9 @@ fn problems_once_numerical_or_judged_missed_are_clean() {
     // distance off to infinity (gap -1e-6). 7001082, 17003947 (7004694): the LP kept a face
     // on which it then found no point (stalled). 13000736, 17002484, 7002769: rows offset by 2e6, whose E phi moved
     // by 2e6 (sum P - 1) ~ 2e-9 before the marginals were normalised.
-    let mut t = Tally::default();
-    let seeds = [
+    assert_every_seed_clean(&[
         13_001_378, 7_001_082, 17_003_947, 7_004_694, 13_000_736, 17_002_484, 7_002_769,
-    ];
-    for seed in seeds {
-        judge(seed, &mut t);
-    }
-    assert!(
-        t.other.is_empty()
-            && t.numerical.is_empty()
-            && t.missed.is_empty()
-            && t.bad_certificate.is_empty(),
-        "{t:?}"
-    );
-    assert_eq!(t.converged + t.boundary + t.infeasible, seeds.len());
+    ]);
 }
 
 #[test]
