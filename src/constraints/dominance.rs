@@ -97,17 +97,16 @@ pub fn dominated_pairs(points: &[Vec<f64>]) -> Vec<(usize, usize)> {
     // Copies of one point (bit for bit) relate alike to every other point and never to each
     // other (no criterion is above): the sweep runs over distinct points only, so a grid
     // whose points all coincide (a slack constraint) costs a sort, not `p^2` candidates.
+    let keys: Vec<Vec<u64>> = points
+        .iter()
+        .map(|v| v.iter().map(|x| x.to_bits()).collect())
+        .collect();
     let mut order: Vec<usize> = (0..points.len()).collect();
-    let bits = |i: usize| points[i].iter().map(|v| v.to_bits()).collect::<Vec<u64>>();
-    order.sort_by_cached_key(|&i| (bits(i), i));
+    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then(a.cmp(&b)));
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (n, &i) in order.iter().enumerate() {
         match groups.last_mut() {
-            Some(g)
-                if n > 0 && points[order[n - 1]] == points[i] && bits(order[n - 1]) == bits(i) =>
-            {
-                g.push(i)
-            }
+            Some(g) if n > 0 && keys[order[n - 1]] == keys[i] => g.push(i),
             _ => groups.push(vec![i]),
         }
     }

@@ -49,7 +49,7 @@ impl Scaling {
 
 /// `(min, max)` of `row` over the allowed states, and whether a sparse row is zero on some
 /// allowed state (`None` when no state is allowed).
-fn allowed_range(row: &Row, allowed: &[bool]) -> (Option<(f64, f64)>, bool) {
+pub(crate) fn allowed_range(row: &Row, allowed: &[bool]) -> (Option<(f64, f64)>, bool) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     let mut stored = 0usize;

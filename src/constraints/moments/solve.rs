@@ -27,7 +27,7 @@ use super::super::feasibility::{locate_scaled, separation, Verdict};
 use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
 use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
-use super::super::scaling::{scale, Scaling};
+use super::super::scaling::{allowed_range, scale, Scaling};
 use super::engine::Engine;
 use super::witness::interior_witness;
 use super::{lbfgs, ConvexSettings, MomentProblem, MomentSolution, Sense, Status};
@@ -120,16 +120,10 @@ impl MomentProblem<'_> {
     /// direction `+-e_i`, verified exactly by [`separation`] before any LP: the LP's solver
     /// fails on such targets near `1e308`, and the certificate needs no solver.
     fn row_outside_its_range(&self) -> Option<Error> {
-        let n = self.allowed.len();
-        let mut values = vec![0.0; n];
         for (i, row) in self.rows.iter().enumerate() {
-            values.iter_mut().for_each(|v| *v = 0.0);
-            row.for_each(|x, v| values[x] = v);
-            let (lo, hi) = (0..n)
-                .filter(|&x| self.allowed[x])
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-                    (lo.min(values[x]), hi.max(values[x]))
-                });
+            let (Some((lo, hi)), _) = allowed_range(row, &self.allowed) else {
+                return None;
+            };
             let c = self.targets[i];
             let sign = match self.senses[i] {
                 Sense::Eq | Sense::Le if c < lo => 1.0,
