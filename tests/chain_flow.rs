@@ -930,3 +930,22 @@ fn chains_of_thousands_of_levels_answer_what_fits() {
     let e = grows.solve(&t(2000)).unwrap_err();
     assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
 }
+
+/// The work of a solve counted by hand: homogeneous `L = 16` runs the derivative groups from
+/// levels 0, 8 and 16 (17 + 9 + 1 level steps), each `q^3`; inhomogeneous `2^(L+1) q^3`.
+#[test]
+fn the_solve_work_counts_the_derivative_groups() {
+    use hmaxent::families::chain::{Boundary, Chain, MAX_FLOW_WORK};
+    let c = Chain::homogeneous(3, 16, Boundary::Open, &[0.0; 9]).unwrap();
+    assert_eq!(c.solve_work(), 27 * 27);
+    let c = Chain::homogeneous(2, 7, Boundary::Ring, &[0.0; 4]).unwrap();
+    assert_eq!(c.solve_work(), 8 * 8);
+    let c = Chain::inhomogeneous(2, 3, Boundary::Open, vec![0.0; 8 * 4]).unwrap();
+    assert_eq!(c.solve_work(), 16 * 8);
+    // q = 256: 4 level steps fit in 2^26, 5 do not.
+    let bond = vec![0.0; 256 * 256];
+    assert!(Chain::homogeneous(256, 3, Boundary::Open, &bond).is_ok());
+    let e = Chain::homogeneous(256, 4, Boundary::Open, &bond).unwrap_err();
+    assert_eq!(e.kind(), hmaxent::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains(&MAX_FLOW_WORK.to_string()), "{e}");
+}

@@ -416,3 +416,114 @@ fn integer_valued_floats_are_indices() {
         c.stderr
     );
 }
+
+/// Valid input whose work would run far beyond a few seconds is refused before any of it,
+/// naming the limit: a chain's `q^3` decimation kernel times its levels, a constrained
+/// chain's root search, Dyson's model's `4^n`, a quadratic's `sum_k m_k^3`, a frontier's
+/// points times their solves.
+#[test]
+fn work_beyond_the_limits_is_refused_at_once_naming_the_limit() {
+    let chain = |q: usize, levels: usize, tail: &str| {
+        let row = vec!["0.5"; q].join(",");
+        let bond = vec![format!("[{row}]"); q].join(",");
+        format!(
+            r#"{{"family": "chain", "levels": {levels}, "boundary": "open", "bond": [{bond}], {tail}}}"#
+        )
+    };
+    let ones = |n: usize| vec!["1"; n].join(",");
+    let zeros = |n: usize| vec!["0"; n].join(",");
+    let square = |n: usize, rows: usize| {
+        let row = format!("[{}]", zeros(n));
+        format!("[{}]", vec![row; rows].join(","))
+    };
+    let cases = [
+        (
+            "flow",
+            chain(256, 1000, &format!(r#""temperatures": [{}]"#, ones(1001))),
+            "the limit is 67108864 (MAX_FLOW_WORK",
+        ),
+        (
+            "flow",
+            chain(
+                64,
+                16,
+                &format!(r#""weights": [{}], "mean": 100"#, ones(17)),
+            ),
+            "16 solve(s)",
+        ),
+        (
+            "flow",
+            format!(
+                r#"{{"family": "hierarchical-ising", "levels": 17, "coupling": 1, "c": 1.5, "temperatures": [{}]}}"#,
+                ones(18)
+            ),
+            "at most 16 levels",
+        ),
+        (
+            "flow",
+            format!(
+                r#"{{"family": "quadratic", "A": {}, "b": [{}], "maps": [{}], "temperatures": [1, 1]}}"#,
+                square(1024, 1024),
+                zeros(1024),
+                square(1024, 1000)
+            ),
+            "the limit is 1073741824 (MAX_WORK",
+        ),
+        (
+            "pareto",
+            format!(
+                r#"{{"tree": {{"branching": 2, "depth": 12}}, "loss": [{}], "mean": 0.5, "weights": [{}]}}"#,
+                (0..4096)
+                    .map(|i| (i % 2).to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                vec![format!("[{}]", ones(13)); 50_000].join(",")
+            ),
+            "exceed the limit of one solve's work",
+        ),
+    ];
+    for (command, input, limit) in cases {
+        let start = std::time::Instant::now();
+        let r = run(&[command], &input);
+        assert_refused(&r, "invalid_input", limit);
+        assert!(r.stderr.contains(limit), "{limit}: {}", r.stderr);
+        assert!(
+            start.elapsed().as_secs_f64() < 3.0,
+            "{limit}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+/// The input limit is a thirty-second of the memory budget (`HMAXENT_MEMORY_BUDGET` sets
+/// it): 32 MiB of budget reads at most 1 MiB, and a larger text is refused naming the limit.
+#[test]
+fn the_input_limit_follows_the_memory_budget() {
+    let text = format!(
+        r#"{{"parents": [], "loss": [{}], "temperatures": [1]}}"#,
+        vec!["0"; 600_000].join(",")
+    );
+    let path = file("input-limit.json", &text);
+    let out = Command::new(env!("CARGO_BIN_EXE_hmaxent"))
+        .args(["solve", "--summary", path.to_str().unwrap()])
+        .env("HMAXENT_MEMORY_BUDGET", (32u64 << 20).to_string())
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
+    assert_refused(&r, "invalid_input", "input limit");
+    assert!(
+        r.stderr.contains("input limit of 1048576 bytes"),
+        "{}",
+        r.stderr
+    );
+    // The same text within the default budget is solved: 600,000 free states.
+    let r = run(&["solve", "--summary", path.to_str().unwrap()], "");
+    let v = ok_json(&r, "default budget");
+    let h0 = num(&v["entropies"][0]);
+    assert!((h0 - 600_000f64.ln()).abs() < 1e-9, "{h0}");
+    let _ = std::fs::remove_file(path);
+}

@@ -402,8 +402,8 @@ fn binary_reports_typed_errors_on_one_line() {
 
 #[test]
 fn a_dimension_beyond_the_limit_is_refused_before_any_factorisation() {
-    // 4097 x 4097 would take 2^36 work per factorisation: refused, naming the limit; at the
-    // limit the check lets the matrix through (to the next test, symmetry).
+    // 1025 x 1025 would take more than 2^30 work per factorisation: refused, naming the
+    // limit; at the limit the check lets the matrix through (to the next test, symmetry).
     let n = hmaxent::families::quadratic::MAX_DIMENSION;
     let e = Quadratic::new(
         DMatrix::zeros(n + 1, n + 1),
@@ -412,7 +412,7 @@ fn a_dimension_beyond_the_limit_is_refused_before_any_factorisation() {
     )
     .unwrap_err();
     assert_eq!(e.kind(), hmaxent::ErrorKind::InvalidInput);
-    assert!(e.to_string().contains("n <= 4096"), "{e}");
+    assert!(e.to_string().contains("n <= 1024"), "{e}");
     let mut a = DMatrix::zeros(n, n);
     a[(0, 1)] = 1.0;
     let e = Quadratic::new(a, DVector::zeros(n), Vec::new()).unwrap_err();

@@ -47,11 +47,27 @@ enum Command {
     },
 }
 
-/// The largest input read, in bytes: a sixteenth of the memory budget
-/// (`hmaxent::memory::memory_budget`; parsing costs a few times the text), at least 64 MiB
-/// (docs/cli.md, "Input size").
+/// The memory budget of one command (docs/cli.md, "Size limits"): `800 MiB` (a binary tree of depth 22), so that a run
+/// stays within 1 GiB resident (its JSON text and tree, the tables, the output), or the
+/// library's own budget ([`hmaxent::memory::memory_budget`]) when that is smaller. The
+/// environment variable `HMAXENT_MEMORY_BUDGET` (bytes) replaces it.
+const CLI_MEMORY_BUDGET: u64 = 800 << 20;
+
+/// Sets the process's memory budget to the command's (see [`CLI_MEMORY_BUDGET`]).
+fn set_budget() {
+    let given = std::env::var("HMAXENT_MEMORY_BUDGET")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&b| b > 0);
+    let budget = given.unwrap_or_else(|| hmaxent::memory::memory_budget().min(CLI_MEMORY_BUDGET));
+    hmaxent::memory::set_memory_budget(budget);
+}
+
+/// The largest input read, in bytes: a thirty-second of the memory budget (parsing a list of
+/// short numbers such as `0,` costs 16 times its text in JSON values), at least 1 MiB: 24 MiB
+/// at the default budget (docs/cli.md, "Input size").
 fn max_input_bytes() -> u64 {
-    (hmaxent::memory::memory_budget() / 16).max(64 << 20)
+    (hmaxent::memory::memory_budget() / 32).max(1 << 20)
 }
 
 /// The exit status after a closed stdout (a broken pipe): what a shell reports for a process
@@ -96,7 +112,7 @@ fn read(path: Option<&str>) -> Result<String, Error> {
         }
         if (bytes.len() + n) as u64 > limit {
             return Err(Error::InvalidInput(format!(
-                "{name} is larger than the input limit of {limit} bytes (a sixteenth of the memory budget)"
+                "{name} is larger than the input limit of {limit} bytes (a thirty-second of the memory budget; HMAXENT_MEMORY_BUDGET sets the budget)"
             )));
         }
         bytes.extend_from_slice(&chunk[..n]);
@@ -164,6 +180,7 @@ fn run(args: Args) -> Result<String, Error> {
 }
 
 fn main() -> ExitCode {
+    set_budget();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {

@@ -7,6 +7,7 @@
 //! is testable without spawning processes. `src/bin/hmaxent.rs` reads, dispatches and prints;
 //! every error becomes exit status 2 and one line `error: <kind>: <message>`.
 
+pub mod budget;
 pub mod flow;
 pub mod json;
 pub mod pareto;

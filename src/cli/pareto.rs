@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::flow;
 use super::json::{array, index, number, numbers, object, out, out_vec, required};
 use super::solve::problem;
+use crate::cli::budget::{self, Charged};
 use crate::constraints::mean::MeanConstraint;
 use crate::constraints::pareto::{frontier, weights_grid, Frontier, MAX_GRID_POINTS};
 use crate::error::{Error, Result};
@@ -69,6 +70,7 @@ pub fn run(input: &Value, svg: Option<&str>) -> Result<Value> {
     let levels = problem.hierarchy().levels();
     let weights = weights_of(m, levels)?;
     let mean = mean_of(m)?;
+    budget::charge_model("the frontier", &problem, weights.len(), mean.is_some())?;
     let frontier = frontier(&problem, &weights, mean)?;
     let value = to_json(&frontier)?;
     if let Some(path) = svg {
@@ -184,13 +186,14 @@ fn run_family(m: &Map<String, Value>, svg: Option<&str>) -> Result<Value> {
     }
 }
 
-fn family_frontier<M: Model>(
+fn family_frontier<M: Model + Charged>(
     model: &M,
     m: &Map<String, Value>,
     mean: Option<MeanConstraint>,
     svg: Option<&str>,
 ) -> Result<Value> {
     let weights = weights_of(m, model.levels())?;
+    budget::charge_model("the frontier", model, weights.len(), mean.is_some())?;
     let frontier = frontier(model, &weights, mean)?;
     let value = to_json(&frontier)?;
     if let Some(path) = svg {

@@ -184,6 +184,14 @@ fn log_det(c: &Cholesky<f64, Dyn>) -> f64 {
     2.0 * (0..l.nrows()).map(|i| l[(i, i)].ln()).sum::<f64>()
 }
 
+/// `sum_k m_k^3` over `m_0 = n` and the row counts of the maps (saturated).
+fn work(n: usize, maps: &[DMatrix<f64>]) -> u64 {
+    std::iter::once(n)
+        .chain(maps.iter().map(DMatrix::nrows))
+        .map(|m| (m as u64).saturating_pow(3))
+        .fold(0u64, u64::saturating_add)
+}
+
 /// `(M + M') / 2`, halved first so that entries near `f64::MAX` do not overflow.
 fn symmetrise(m: &mut DMatrix<f64>) {
     *m *= 0.5;
@@ -192,9 +200,13 @@ fn symmetrise(m: &mut DMatrix<f64>) {
 }
 
 /// The largest dimension `n` of a [`Quadratic`]: its flow factors `n x n` matrices, `n^3`
-/// work, so `n <= 4096` keeps that within the `2^36` steps a chain's flow may take
-/// ([`crate::families::chain::MAX_FLOW_WORK`]).
-pub const MAX_DIMENSION: usize = 4096;
+/// work, so `n <= 1024` (`2^30`, [`MAX_WORK`]).
+pub const MAX_DIMENSION: usize = 1024;
+
+/// The most work a [`Quadratic`] may take, `sum_k m_k^3` over the dimensions `m_0 = n, m_1,
+/// .., m_d` of its levels (each level factors and inverts `m_k x m_k` matrices): `2^30`,
+/// about 1.6 s (measured 1.5-3 ns per unit).
+pub const MAX_WORK: u64 = 1 << 30;
 
 impl Quadratic {
     /// Validates `A` (`n x n`, finite, symmetric to `1e-10` of its largest entry, then
@@ -203,7 +215,7 @@ impl Quadratic {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the offending matrix for each of these, and for
-    /// `n > MAX_DIMENSION`; [`Error::LengthMismatch`] for `b`.
+    /// `n > MAX_DIMENSION` or a work beyond [`MAX_WORK`]; [`Error::LengthMismatch`] for `b`.
     pub fn new(mut a: DMatrix<f64>, b: DVector<f64>, maps: Vec<DMatrix<f64>>) -> Result<Self> {
         let n = a.nrows();
         if n == 0 || a.ncols() != n {
@@ -216,7 +228,15 @@ impl Quadratic {
         if n > MAX_DIMENSION {
             return Err(Error::InvalidInput(format!(
                 "A is {n} x {n}: the quadratic family accepts n <= {MAX_DIMENSION} \
-                 (MAX_DIMENSION: its flow takes n^3 work, within 2^36 steps)"
+                 (MAX_DIMENSION: its flow takes n^3 work, within 2^30 steps)"
+            )));
+        }
+        let work = work(n, &maps);
+        if work > MAX_WORK {
+            return Err(Error::InvalidInput(format!(
+                "A is {n} x {n} with {} maps: the flow would take sum_k m_k^3 = {work} steps \
+                 over the level dimensions m_k; the limit is {MAX_WORK} (MAX_WORK, about 2 s)",
+                maps.len()
             )));
         }
         finite_matrix("A", &a)?;
@@ -263,6 +283,11 @@ impl Quadratic {
             dim = m.nrows();
         }
         Ok(Self { a, b, maps })
+    }
+
+    /// The work of one solve: `sum_k m_k^3` over the level dimensions (see [`MAX_WORK`]).
+    pub fn work(&self) -> u64 {
+        work(self.a.nrows(), &self.maps)
     }
 
     /// `n`.

@@ -77,6 +77,7 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             weights,
             constraint,
         } => {
+            crate::cli::budget::charge_model("the constrained log-cascade", &cascade, 1, true)?;
             let fit = solve_mean(&cascade, &weights, constraint)?;
             constrained::put_fit(&mut o, &fit)?;
             fit.solution

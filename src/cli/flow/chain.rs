@@ -165,6 +165,7 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             weights,
             constraint,
         } => {
+            crate::cli::budget::charge_model("the constrained chain", &c, 1, true)?;
             let fit = solve_mean(&c, &weights, constraint)?;
             let sign = match fit.orientation {
                 Orientation::Loss => 1.0,

@@ -70,6 +70,12 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             weights,
             constraint,
         } => {
+            crate::cli::budget::charge_model(
+                "the constrained hierarchical-ising model",
+                &model,
+                1,
+                true,
+            )?;
             let fit = solve_mean(&model, &weights, constraint)?;
             constrained::put_fit(&mut o, &fit)?;
             let p = fit.point;

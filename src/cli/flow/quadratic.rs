@@ -152,6 +152,7 @@ pub fn run(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             weights,
             constraint,
         } => {
+            crate::cli::budget::charge_model("the constrained quadratic", &q, 1, true)?;
             let fit = solve_mean(&q, &weights, constraint)?;
             constrained::put_fit(&mut o, &fit)?;
             fit.solution
@@ -198,6 +199,7 @@ fn run_modular(input: &Map<String, Value>, summary: bool) -> Result<Value> {
             weights,
             constraint,
         } => {
+            crate::cli::budget::charge_model("the constrained quadratic-modular", &model, 1, true)?;
             let fit = solve_mean(&model, &weights, constraint)?;
             constrained::put_fit(&mut o, &fit)?;
             fit.solution

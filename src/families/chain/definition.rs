@@ -15,8 +15,17 @@ pub const MAX_SAMPLER_ENTRIES: usize = 1 << 30;
 pub const MAX_Q: usize = 256;
 /// The largest `(levels + 1) q^2` of a homogeneous chain: its flow's tables (512 MiB).
 pub const MAX_FLOW_ENTRIES: usize = 1 << 26;
-/// The largest `(levels + 1) q^3` of a homogeneous chain: its flow's work.
-pub const MAX_FLOW_WORK: usize = 1 << 36;
+/// The most work one [`Chain::solve`] may take, in steps of the `q^3` decimation kernel
+/// ([`Chain::solve_work`]): `2^26`, about 1.7 s on one core at `q = 256` (measured 12-25 ns
+/// per step, the largest at `q = 256`). A chain beyond it is refused when it is built.
+/// A mean-constrained solve ([`crate::constraints::solve_mean`]) takes a root search of
+/// about a dozen solves (at most [`crate::constraints::root::MAX_EVALUATIONS`]): the command
+/// line charges it [`CONSTRAINED_SOLVES`] solves.
+pub const MAX_FLOW_WORK: u64 = 1 << 26;
+/// The solves a mean-constrained solve is charged on the command line: its root search
+/// takes about a dozen, so a constrained chain (and every point of a constrained frontier)
+/// must fit `CONSTRAINED_SOLVES` times in [`MAX_FLOW_WORK`] ([`Chain::check_work`]).
+pub const CONSTRAINED_SOLVES: u64 = 16;
 
 /// How the chain closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +86,8 @@ impl Chain {
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for `q = 0`, or `(levels + 1) q^2` beyond
-    /// [`MAX_FLOW_ENTRIES`] or `(levels + 1) q^3` beyond [`MAX_FLOW_WORK`];
+    /// [`MAX_FLOW_ENTRIES`]; [`Error::InvalidInput`] for a [`Chain::solve_work`] beyond
+    /// [`MAX_FLOW_WORK`];
     /// [`Error::LengthMismatch`] if `bond.len() != q^2`; [`Error::InvalidValue`] for NaN or
     /// `-inf` entries.
     pub fn homogeneous(q: usize, levels: usize, boundary: Boundary, bond: &[f64]) -> Result<Self> {
@@ -85,14 +95,14 @@ impl Chain {
         // The flow keeps one q x q bond per level and spends q^3 per level (more with
         // derivatives): refuse before allocating what would not fit.
         let per_level = (levels + 1).saturating_mul(q * q);
-        if per_level > MAX_FLOW_ENTRIES || per_level.saturating_mul(q) > MAX_FLOW_WORK {
+        if per_level > MAX_FLOW_ENTRIES {
             return Err(Error::InvalidSetting {
                 field: "levels",
                 value: levels as f64,
-                reason: "(levels + 1) q^2 must stay within 2^26 table entries (MAX_FLOW_ENTRIES) \
-                         and (levels + 1) q^3 within 2^36 steps (MAX_FLOW_WORK)",
+                reason: "(levels + 1) q^2 must stay within 2^26 table entries (MAX_FLOW_ENTRIES)",
             });
         }
+        check_work(q, levels, true, MAX_FLOW_WORK)?;
         if bond.len() != q * q {
             return Err(Error::length("bond", bond.len(), q * q));
         }
@@ -111,6 +121,7 @@ impl Chain {
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for `q = 0` or `2^L q^2` beyond memory;
+    /// [`Error::InvalidInput`] for a [`Chain::solve_work`] beyond [`MAX_FLOW_WORK`];
     /// [`Error::LengthMismatch`]; [`Error::InvalidValue`] for NaN or `-inf` entries.
     pub fn inhomogeneous(
         q: usize,
@@ -129,6 +140,7 @@ impl Chain {
         if bonds.len() != n {
             return Err(Error::length("bonds", bonds.len(), n));
         }
+        check_work(q, levels, false, MAX_FLOW_WORK)?;
         if let Some(i) = bonds
             .iter()
             .position(|x| x.is_nan() || *x == f64::NEG_INFINITY)
@@ -145,6 +157,27 @@ impl Chain {
             homogeneous: false,
             bonds,
         })
+    }
+
+    /// The work of one [`Chain::solve`] in steps of the `q^3` decimation kernel (saturated at
+    /// `u64::MAX`): homogeneous, `q^3 sum_{i < ceil((L + 1) / 8)} (L + 1 - 8 i)` (the
+    /// derivative groups of eight directions, each re-running the levels from its first);
+    /// inhomogeneous, `2^(L + 1) q^3` (the flow over `2^L - 1` coarse bonds and the top-down
+    /// pass over as many).
+    pub fn solve_work(&self) -> u64 {
+        solve_work(self.q, self.levels, self.homogeneous)
+    }
+
+    /// `Ok` when [`Chain::solve_work`] times `solves` stays within `limit` steps, else
+    /// [`Error::InvalidInput`] naming the work and the limit (the command line checks a
+    /// mean-constrained chain with [`CONSTRAINED_SOLVES`] solves, a frontier with as many per
+    /// point, against [`MAX_FLOW_WORK`]).
+    pub fn check_work(&self, solves: u64, limit: u64) -> Result<()> {
+        let work = self.solve_work().saturating_mul(solves.max(1));
+        if work <= limit {
+            return Ok(());
+        }
+        Err(work_error(self.q, self.levels, work, solves, limit))
     }
 
     /// Alphabet size `q`.
@@ -237,6 +270,41 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// [`Chain::solve_work`] of a chain not yet built.
+fn solve_work(q: usize, levels: usize, homogeneous: bool) -> u64 {
+    let cube = (q as u128).pow(3);
+    let passes: u128 = if homogeneous {
+        let n = levels as u128 + 1;
+        (0..n.div_ceil(8)).map(|i| n - 8 * i).sum()
+    } else {
+        u32::try_from(levels + 1)
+            .ok()
+            .and_then(|l| 1u128.checked_shl(l))
+            .unwrap_or(u128::MAX)
+    };
+    u64::try_from(cube.saturating_mul(passes)).unwrap_or(u64::MAX)
+}
+
+fn check_work(q: usize, levels: usize, homogeneous: bool, limit: u64) -> Result<()> {
+    let work = solve_work(q, levels, homogeneous);
+    if work <= limit {
+        return Ok(());
+    }
+    Err(work_error(q, levels, work, 1, limit))
+}
+
+fn work_error(q: usize, levels: usize, work: u64, solves: u64, limit: u64) -> Error {
+    let times = if solves > 1 {
+        format!(" times {solves} solves")
+    } else {
+        String::new()
+    };
+    Error::InvalidInput(format!(
+        "levels = {levels}, q = {q}: the flow would take {work} steps of the q^3 decimation \
+         kernel{times}; the limit is {limit} (MAX_FLOW_WORK, about 2 s)"
+    ))
 }
 
 fn check_q(q: usize) -> Result<()> {

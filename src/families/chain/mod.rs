@@ -18,7 +18,7 @@
 //! is stored normalised (`min = 0`) and the constants split off, times the number of bonds
 //! they stand for, are carried in a separate running constant `C_k`:
 //! `g_k(y) = C_k + sum_j phi_{k,j}(y_j, y_{j+1})`. The homogeneous flow acts on one `q x q`
-//! matrix (cost `O(L q^3)`, any `L` with `(L + 1) q^2` within [`MAX_FLOW_ENTRIES`]); the inhomogeneous flow on `2^L`
+//! matrix (cost `O(L q^3)` for the flow, `O(L^2 q^3 / 8)` for the solve with its derivatives, within [`MAX_FLOW_WORK`] kernel steps and `(L + 1) q^2` within [`MAX_FLOW_ENTRIES`]); the inhomogeneous flow on `2^L`
 //! matrices (`O(2^L q^3)`).
 //!
 //! [`Chain::solve`] runs the flow through [`crate::rg::sweep`] and differentiates it in forward
@@ -50,8 +50,8 @@ mod top_down_dual;
 pub use conditional::ChainConditional;
 pub use decimation::{ChainLoss, Decimation};
 pub use definition::{
-    Boundary, Chain, MAX_FLOW_ENTRIES, MAX_FLOW_WORK, MAX_Q, MAX_SAMPLER_ENTRIES,
-    MAX_TABULATED_STATES,
+    Boundary, Chain, CONSTRAINED_SOLVES, MAX_FLOW_ENTRIES, MAX_FLOW_WORK, MAX_Q,
+    MAX_SAMPLER_ENTRIES, MAX_TABULATED_STATES,
 };
 pub use flow::{ChainFlow, ChainSolution};
 pub use ising::{
