@@ -437,8 +437,15 @@ fn soft_pairs<T: Real>(g: &[T], s: T, soft_out: &mut Out<'_, T>) {
     for (i, g) in g.chunks(per * 2).enumerate() {
         let part = |j: usize| prefetch_part(all, (i + PREFETCH_AHEAD) * per * 2, j);
         part(0);
+        let soft = soft_out.next(g.len() / 2);
+        // Whole groups of 8 blocks in registers where there is a kernel for it; the rest here.
+        let ahead = all.get((i + PREFETCH_AHEAD) * per * 2..).unwrap_or(&[]);
+        let done = T::soft_pairs_lanes(g, ahead, s, soft);
+        let (g, soft) = (&g[2 * done..], &mut soft[done..]);
         let k = g.len() / 2;
-        let soft = soft_out.next(k);
+        if k == 0 {
+            continue;
+        }
         let (mins, w, ln_z) = (&mut mins[..k], &mut w[..k], &mut ln_z[..k]);
         for ((m, w), pair) in mins.iter_mut().zip(w.iter_mut()).zip(g.chunks_exact(2)) {
             let (a, b) = (pair[0], pair[1]);
@@ -512,9 +519,17 @@ fn gibbs_pairs<T: Real>(g: &[T], s: T, out: [Out<'_, T>; 3]) {
     for (i, g) in g.chunks(per * 2).enumerate() {
         let part = |j: usize| prefetch_part(all, (i + PREFETCH_AHEAD) * per * 2, j);
         part(0);
-        let k = g.len() / 2;
         let cond = cond_out.next(g.len());
-        let (soft, entropy) = (soft_out.next(k), entropy_out.next(k));
+        let (soft, entropy) = (soft_out.next(g.len() / 2), entropy_out.next(g.len() / 2));
+        // Whole groups of 8 blocks in registers where there is a kernel for it; the rest here.
+        let ahead = all.get((i + PREFETCH_AHEAD) * per * 2..).unwrap_or(&[]);
+        let done = T::gibbs_pairs_lanes(g, ahead, s, cond, soft, entropy);
+        let (g, cond) = (&g[2 * done..], &mut cond[2 * done..]);
+        let (soft, entropy) = (&mut soft[done..], &mut entropy[done..]);
+        let k = g.len() / 2;
+        if k == 0 {
+            continue;
+        }
         let (mins, w, ln_z) = (&mut mins[..k], &mut w[..k], &mut ln_z[..k]);
         for ((m, w), pair) in mins.iter_mut().zip(w.iter_mut()).zip(g.chunks_exact(2)) {
             let (a, b) = (pair[0], pair[1]);

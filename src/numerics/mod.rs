@@ -8,8 +8,9 @@
 //! One idea per file: [`real`] (the scalar of a sweep), [`cpu`] (which vector kernels run),
 //! `vector` (`exp`/`ln`/`ln_1p` over slices), `logsumexp` (soft minima of one slice),
 //! `min_plus` (soft min-plus matrix products), `blocks` (a renormalisation step over every
-//! block of a level), `layout` (where the blocks are), `reduce` (small reductions), `stream`
-//! (copies with non-temporal stores), `transfer` (the kernels of nearest-neighbour chains).
+//! block of a level), `layout` (where the blocks are), `reduce` (small reductions),
+//! `pair_lanes` and `lanes` (AVX-512 bodies of the pair steps), `stream` (copies with
+//! non-temporal stores), `transfer` (the kernels of nearest-neighbour chains).
 //! The block and matrix kernels are internals of the sweep (`pub(crate)`); what is public
 //! here is the scalar trait, the slice functions and the one-slice formulas.
 
@@ -20,6 +21,8 @@ mod lanes;
 pub(crate) mod layout;
 mod logsumexp;
 mod min_plus;
+#[cfg(target_arch = "x86_64")]
+mod pair_lanes;
 pub mod real;
 mod reduce;
 mod stream;

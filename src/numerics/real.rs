@@ -5,10 +5,10 @@ use std::fmt::Debug;
 use num_traits::Float;
 
 use super::cpu::{self, Isa};
-#[cfg(target_arch = "x86_64")]
-use super::lanes;
 use super::stream::copy_streaming;
 use super::vector::{exp_slice, ln_1p_slice, ln_slice};
+#[cfg(target_arch = "x86_64")]
+use super::{lanes, pair_lanes};
 
 /// The scalar of a sweep: `f64`, or a forward-mode dual number carrying derivatives.
 ///
@@ -74,6 +74,26 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
         let _ = (coarse, fine, w, out);
         None
     }
+    /// The whole groups of 8 blocks of two of the bottom-up step (`gibbs_blocks` with blocks
+    /// of two: conditionals, soft minima and entropies), done in registers by a faster kernel
+    /// where there is one (`f64` with AVX-512), prefetching `ahead` (the input to come):
+    /// the number of blocks done, the rest left to the caller (`0`: nothing done).
+    fn gibbs_pairs_lanes(
+        g: &[Self],
+        ahead: &[Self],
+        s: Self,
+        cond: &mut [Self],
+        soft: &mut [Self],
+        entropy: &mut [Self],
+    ) -> usize {
+        let _ = (g, ahead, s, cond, soft, entropy);
+        0
+    }
+    /// The soft minima alone of [`Real::gibbs_pairs_lanes`].
+    fn soft_pairs_lanes(g: &[Self], ahead: &[Self], s: Self, soft: &mut [Self]) -> usize {
+        let _ = (g, ahead, s, soft);
+        0
+    }
     /// Runs a kernel (`f`, with everything it inlines). `f64` compiles it again for AVX2 and
     /// FMA and for AVX-512, and runs the version of [`super::cpu::active`]; the results
     /// differ only by the rounding of fused multiply-adds.
@@ -104,7 +124,7 @@ impl Real for f64 {
     fn copy_out(src: &[Self], dst: &mut [Self]) {
         copy_streaming(src, dst);
     }
-    // SAFETY (the three below): the AVX-512 kernels run only when `active` says so, which
+    // SAFETY (the five below): the AVX-512 kernels run only when `active` says so, which
     // never exceeds what the CPU supports.
     #[cfg(target_arch = "x86_64")]
     fn scale_pairs_lanes(
@@ -122,6 +142,22 @@ impl Real for f64 {
         out: &mut [Self],
     ) -> Option<Self> {
         if_avx512(|| unsafe { lanes::scale_pairs_out(coarse, fine, w, out) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn gibbs_pairs_lanes(
+        g: &[Self],
+        ahead: &[Self],
+        s: Self,
+        cond: &mut [Self],
+        soft: &mut [Self],
+        entropy: &mut [Self],
+    ) -> usize {
+        if_avx512(|| unsafe { pair_lanes::gibbs_pairs(g, ahead, s, cond, soft, entropy) })
+            .unwrap_or(0)
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn soft_pairs_lanes(g: &[Self], ahead: &[Self], s: Self, soft: &mut [Self]) -> usize {
+        if_avx512(|| unsafe { pair_lanes::soft_pairs(g, ahead, s, soft) }).unwrap_or(0)
     }
     #[cfg(target_arch = "x86_64")]
     fn positive_dot_lanes(p: &[Self], w: &[Self]) -> Option<([Self; 8], usize)> {
