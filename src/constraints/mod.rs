@@ -4,6 +4,7 @@
 //! ([`MomentProblem`]).
 
 pub mod dominance;
+pub(crate) mod exact_line;
 pub mod feasibility;
 pub mod features;
 pub mod floors;

@@ -138,11 +138,19 @@ pub(crate) fn project(x: &mut [f64], bounds: &[Bound]) {
 }
 
 /// `x - P(x - grad)`: the gradient on free variables, zero on a variable at its bound whose
-/// gradient pushes outward.
+/// gradient pushes outward. Computed case by case, not as that difference: with `x_i` in the
+/// thousands a gradient of `1e-12` would round away in `x_i - grad_i`.
 pub(crate) fn projected_residual(x: &[f64], grad: &[f64], bounds: &[Bound]) -> Vec<f64> {
-    let mut step: Vec<f64> = x.iter().zip(grad).map(|(t, g)| t - g).collect();
-    project(&mut step, bounds);
-    x.iter().zip(&step).map(|(t, s)| t - s).collect()
+    x.iter()
+        .zip(grad)
+        .zip(bounds)
+        .map(|((&t, &g), b)| match b {
+            // P(t - g) = 0 when t - g is beyond the bound: the residual is t itself.
+            Bound::NonNegative if t - g < 0.0 => t,
+            Bound::NonPositive if t - g > 0.0 => t,
+            _ => g,
+        })
+        .collect()
 }
 
 /// Whether the stopping rule holds at `x` with projected residual `r` and value `value`.
@@ -437,7 +445,10 @@ pub(crate) fn pseudo_solve(h: DMatrix<f64>, g: &DVector<f64>) -> DVector<f64> {
 }
 
 /// `(H^+ g, the part of g in the null space of H)`.
-fn pseudo_solve_split(h: DMatrix<f64>, g: &DVector<f64>) -> (DVector<f64>, DVector<f64>) {
+pub(crate) fn pseudo_solve_split(
+    h: DMatrix<f64>,
+    g: &DVector<f64>,
+) -> (DVector<f64>, DVector<f64>) {
     let eig = SymmetricEigen::new(h);
     let top = eig.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
     let cut = PSEUDO_INVERSE_CUT * top;

@@ -23,6 +23,7 @@
 //! means the targets lie within rounding of the hull, and the face the direction exposes is
 //! solved and accepted like any other answer.
 
+use super::super::exact_line::polish_by_lines;
 use super::super::feasibility::{locate_scaled, separation, Verdict};
 use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
@@ -329,12 +330,43 @@ impl MomentProblem<'_> {
         let tight = run.converged;
         iterations += run.iterations;
         sweeps += run.evaluations;
-        let theta = run.x;
+        let mut fit = self.answer(scaled, &engine, &run.x, boundary, settings)?;
+        let mut theta = run.x;
+        if !matches!(fit.status, Status::Converged | Status::Boundary) {
+            // Below Newton's floor (a curvature under the pseudo-inverse's cut, multipliers
+            // in the thousands): exact line searches (`super::super::exact_line`).
+            let (polished, cost) = polish_by_lines(&engine, &bounds, &stop, theta.clone())?;
+            sweeps += cost;
+            if polished != theta {
+                let better = self.answer(scaled, &engine, &polished, boundary, settings)?;
+                if matches!(better.status, Status::Converged | Status::Boundary) {
+                    fit = better;
+                    theta = polished;
+                }
+            }
+        }
+        fit.iterations = iterations;
+        fit.sweeps += sweeps;
+        Ok(Attempt { fit, theta, tight })
+    }
 
+    /// `P*` for the solver's multipliers `theta` on `engine`'s support (Theorem A/B for
+    /// `theta'·phi'` at `w`, one more sweep), its objective and duality gap, and the
+    /// acceptance test (module docs) as its status; `iterations` 0, `sweeps` 1.
+    fn answer(
+        &self,
+        scaled: &Scaled,
+        engine: &Engine,
+        theta: &[f64],
+        boundary: bool,
+        settings: &ConvexSettings,
+    ) -> Result<MomentSolution> {
+        let mm = self.senses.len();
+        let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
         // The returned P*: Theorem A/B for theta'·phi' at w on the support (one more sweep).
         let n0 = self.problem.hierarchy().size(0);
         let mut loss = vec![0.0; n0];
-        Row::add_combination(&scaled.rows, &theta, &mut loss);
+        Row::add_combination(&scaled.rows, theta, &mut loss);
         for (l, &allowed) in loss.iter_mut().zip(&engine.allowed) {
             if !allowed {
                 *l = f64::INFINITY;
@@ -347,7 +379,6 @@ impl MomentProblem<'_> {
             .solve(&w)?
             .with_expected_losses(self.problem)
             .normalised();
-        sweeps += 1;
 
         let map = &scaled.map;
         let p0 = solution.marginal_block(0);
@@ -363,7 +394,7 @@ impl MomentProblem<'_> {
             .zip(&expected)
             .map(|(c, e)| c - e)
             .collect();
-        let user_theta = map.to_user(&theta);
+        let user_theta = map.to_user(theta);
         let gradient_norm = norm(&projected_residual(&user_theta, &gradient, &bounds));
         let objective = match solution.relative_entropies() {
             Some(d) => -self.weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
@@ -372,7 +403,7 @@ impl MomentProblem<'_> {
         // D = theta'·c' - F' (the centred loss's free energy), the same value as the user's
         // theta·c - F; F itself is reported for the user's loss: F' + theta·o.
         let f_solver = solution.free_energy();
-        let duality_gap = dot(&theta, &scaled.targets) - f_solver - objective;
+        let duality_gap = dot(theta, &scaled.targets) - f_solver - objective;
         let tol = ACCEPTANCE * settings.gradient_tolerance;
         let meets = (0..mm)
             .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
@@ -394,7 +425,7 @@ impl MomentProblem<'_> {
                 Some(f_solver + dot(&user_theta, &map.offset)),
             )
         };
-        let fit = MomentSolution {
+        Ok(MomentSolution {
             solution,
             status,
             boundary,
@@ -403,12 +434,11 @@ impl MomentProblem<'_> {
             objective,
             free_energy,
             expected_features: expected[..m].to_vec(),
-            iterations,
-            sweeps,
+            iterations: 0,
+            sweeps: 1,
             gradient_norm,
             duality_gap,
-        };
-        Ok(Attempt { fit, theta, tight })
+        })
     }
 }
 
