@@ -106,7 +106,7 @@ pub enum Error {
         limit: usize,
     },
     /// A number that must be finite (or `+inf` for losses) is not.
-    #[error("{field}[{index}] = {value}: {reason}")]
+    #[error("{field}[{index}] = {}: {reason}", Short(*.value))]
     InvalidValue {
         /// The field, e.g. `loss` or `potentials[1]`.
         field: String,
@@ -118,7 +118,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A setting or scalar argument is out of its allowed range.
-    #[error("setting `{field}` = {value}: {reason}")]
+    #[error("setting `{field}` = {}: {reason}", Short(*.value))]
     InvalidSetting {
         /// The setting.
         field: &'static str,
@@ -134,7 +134,7 @@ pub enum Error {
     #[error("every state is forbidden: {0}")]
     AllForbidden(String),
     /// A mean target outside the attainable interval.
-    #[error("target {target} for E[f] is outside the attainable interval [{min}, {max}]")]
+    #[error("target {} for E[f] is outside the attainable interval [{}, {}]", Short(*.target), Short(*.min), Short(*.max))]
     Infeasible {
         /// The requested `c`.
         target: f64,
@@ -306,6 +306,23 @@ fn place(level: Option<usize>, index: Option<usize>) -> String {
 }
 
 /// `[a, b, ...]` with every number in shortest round-trip form (a JSON array).
+/// An `f64` in a message, in its shortest round-trip form: as `{}` prints it (`2`, `0.25`,
+/// `-1.5`) for `1e-5 <= |x| < 1e16` and zero, else in exponent form (`1e308`, `-1e-300`,
+/// `3.334007216439927e-59`; `{}` would print 309 digits or 300 zeros).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Short(pub f64);
+
+impl std::fmt::Display for Short {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.abs();
+        if a == 0.0 || !a.is_finite() || (1e-5..1e16).contains(&a) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
+}
+
 fn json_array(xs: &[f64]) -> String {
     let items: Vec<String> = xs.iter().map(|x| format!("{x:?}")).collect();
     format!("[{}]", items.join(", "))

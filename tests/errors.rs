@@ -200,3 +200,85 @@ fn the_command_line_prints_every_kind_as_its_word() {
     assert!(err.starts_with("error: io: "), "{err}");
     assert_eq!(err.lines().count(), 1);
 }
+
+fn four_by_two(loss: &[f64]) -> Problem {
+    let h = Hierarchy::new(vec![4, 2], vec![vec![0, 0, 1, 1]]).unwrap();
+    Problem::new(&h, loss).unwrap()
+}
+
+/// Weights whose sum overflows `f64` are solved at a power-of-two scaling: `P*` depends on
+/// their ratios only, so `(1e308, 1e307)` gives the optimum of `(1, 0.1)`, objective and
+/// multiplier times `1e308`; `(1e308, 1e308)` has an objective beyond `f64`, an overflow
+/// naming it (it was "the cumulative temperature S_1 overflows").
+#[test]
+fn weights_whose_sum_overflows_are_rescaled_not_refused() {
+    let p = four_by_two(&[0.0, 1.0, 2.0, 3.0]);
+    let c = MeanConstraint::Equal(1.2);
+    let small = solve_mean(&p, &[1.0, 0.1], c).unwrap();
+    let huge = solve_mean(&p, &[1e308, 1e307], c).unwrap();
+    assert!((huge.point.expected_loss - 1.2).abs() < 1e-12);
+    for (a, b) in huge.point.entropies.iter().zip(&small.point.entropies) {
+        assert!((a - b).abs() < 1e-12, "{a} {b}");
+    }
+    let rel = |a: f64, b: f64| ((a - b) / b).abs();
+    assert!(rel(huge.objective, small.objective * 1e308) < 1e-12);
+    assert!(rel(huge.multiplier.unwrap(), small.multiplier.unwrap() * 1e308) < 1e-12);
+    for (a, b) in huge
+        .temperatures
+        .unwrap()
+        .iter()
+        .zip(small.temperatures.unwrap())
+    {
+        assert!(rel(*a, b) < 1e-12, "{a} {b}");
+    }
+    let e = solve_mean(&p, &[1e308, 1e308], c).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Numerical);
+    assert!(e.to_string().contains("objective"), "{e}");
+    // A slack `mean_at_most` reports the given weights as its temperatures.
+    let slack = solve_mean(&p, &[1e308, 1e307], MeanConstraint::AtMost(2.0)).unwrap();
+    assert_eq!(slack.multiplier, Some(0.0));
+    assert_eq!(slack.temperatures.unwrap(), vec![1e308, 1e307]);
+}
+
+/// A state with loss `1e300` beside losses of order 1: the multiplier is of order 1, `1e300`
+/// bracket steps from the starting scale `w / spread` (the search ran out of evaluations at
+/// `lambda = 3e-60`). That state gets probability `exp(-1e300 lambda / w) = 0`: the answer is
+/// that of the problem where it is forbidden.
+#[test]
+fn a_mean_with_losses_spanning_1e300_is_bracketed() {
+    let c = MeanConstraint::Equal(1.2);
+    let fit = solve_mean(&four_by_two(&[0.0, 1e300, 2.0, 3.0]), &[1.0, 1.0], c).unwrap();
+    let without = solve_mean(&four_by_two(&[0.0, INF, 2.0, 3.0]), &[1.0, 1.0], c).unwrap();
+    assert!((fit.point.expected_loss - 1.2).abs() < 1e-12);
+    let rel = (fit.multiplier.unwrap() - without.multiplier.unwrap()).abs();
+    assert!(rel < 1e-12 * without.multiplier.unwrap(), "{rel}");
+    for (a, b) in fit.point.entropies.iter().zip(&without.point.entropies) {
+        assert!((a - b).abs() < 1e-12, "{a} {b}");
+    }
+}
+
+/// Numbers in messages are printed in their shortest form: `1e300`, not 301 digits.
+#[cfg(feature = "cli")]
+#[test]
+fn error_messages_print_extreme_numbers_in_exponent_form() {
+    let run = |s: &str| {
+        let v = hmaxent::cli::parse(s).unwrap();
+        hmaxent::cli::error_line(&hmaxent::cli::solve::run(&v, true).unwrap_err())
+    };
+    let e = run(r#"{"parents": [[0,0,1,1]], "loss": [0,1,2,3], "temperatures": [1, -1e300]}"#);
+    assert_eq!(
+        e,
+        "error: invalid_input: temperatures[1] = -1e300: must be non-negative"
+    );
+    let e = run(r#"{"parents": [[0,0,1,1]], "loss": [0,1,2,3], "weights": [1, 1], "mean": 1e300}"#);
+    assert_eq!(
+        e,
+        "error: infeasible: target 1e300 for E[f] is outside the attainable interval [0, 3]"
+    );
+    let e =
+        run(r#"{"parents": [[0,0,1,1]], "loss": [0,1,2,3], "weights": [1, 1], "mean": -2.5e-7}"#);
+    assert_eq!(
+        e,
+        "error: infeasible: target -2.5e-7 for E[f] is outside the attainable interval [0, 3]"
+    );
+}

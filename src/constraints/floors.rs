@@ -44,7 +44,7 @@
 use super::newton::{self, Bound, Objective, Point, Stopping};
 pub use super::status::Status;
 use crate::constraints::mean::{infeasible, solve_mean, MeanConstraint};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Short};
 use crate::model::{LossRange, Model, ModelPoint, Side};
 use crate::numerics::nearly_equal;
 use crate::solution::Solution;
@@ -305,12 +305,14 @@ fn check_floors(floors: &[f64], max: &[f64], mean_at_most: Option<f64>) -> Resul
     for (k, (&floor, &hmax)) in floors.iter().zip(max).enumerate() {
         if floor > hmax + FLOOR_RTOL * (1.0 + hmax) {
             let on = match mean_at_most {
-                Some(c) => format!("allowed states with E[f] <= {c}"),
+                Some(c) => format!("allowed states with E[f] <= {}", Short(c)),
                 None => "allowed states".to_string(),
             };
             return Err(Error::InfeasibleProblem(format!(
-                "entropy floor floors[{k}] = {floor} for H(Y_{}) exceeds its largest attainable value {hmax} on the feasible set ({on})",
-                k + 1
+                "entropy floor floors[{k}] = {} for H(Y_{}) exceeds its largest attainable value {} on the feasible set ({on})",
+                Short(floor),
+                k + 1,
+                Short(hmax)
             )));
         }
     }

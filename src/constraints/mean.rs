@@ -14,7 +14,7 @@
 //! closed form; its interval `(min f, +inf)` is open and `E f <= c` always binds.
 
 use crate::constraints::root::{bracket, brent};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Short};
 use crate::model::{LossRange, Model, ModelPoint, Orientation, Side};
 use crate::numerics::nearly_equal;
 use crate::solution::Solution;
@@ -97,7 +97,8 @@ pub(crate) fn infeasible(c: f64, range: LossRange) -> Error {
         }
     } else {
         Error::InfeasibleProblem(format!(
-            "target {c} for E[f] is outside the attainable interval {}",
+            "target {} for E[f] is outside the attainable interval {}",
+            Short(c),
             range.describe()
         ))
     }
@@ -124,8 +125,65 @@ pub(crate) fn infeasible(c: f64, range: LossRange) -> Error {
 /// weights (`w_0 > 0`, `w_k >= 0`, finite); [`Error::InvalidSetting`] for a non-finite `c`;
 /// [`Error::Infeasible`] / [`Error::InfeasibleProblem`] naming the attainable interval when
 /// `c` is outside it; [`Error::InvalidInput`] at a boundary the model cannot compute exactly;
-/// [`Error::Numerical`] when the root finder exceeds its budget; the model's own errors.
+/// [`Error::Numerical`] when the root finder exceeds its budget; [`Error::Overflow`] when
+/// the objective or the multiplier of weights whose sum exceeds `f64` does not fit; the
+/// model's own errors.
+///
+/// Weights whose sum overflows `f64` (two weights of `1e308`) are solved at `w 2^-j`, the
+/// smallest such scaling whose sum fits: `P*` depends on `w / lambda` only, so the optimum
+/// and the temperatures are those of `w`, and the objective and the multiplier are scaled
+/// back by `2^j` (exactly: a power of two).
 pub fn solve_mean<M: Model>(
+    model: &M,
+    weights: &[f64],
+    constraint: MeanConstraint,
+) -> Result<MeanSolution<M::Solution>> {
+    let scale = weight_scale(weights);
+    if scale == 1.0 {
+        return solve_mean_fitting(model, weights, constraint);
+    }
+    let scaled: Vec<f64> = weights.iter().map(|w| w * scale).collect();
+    let mut fit = solve_mean_fitting(model, &scaled, constraint)?;
+    fit.objective /= scale;
+    if !fit.objective.is_finite() {
+        return Err(Error::overflow(
+            "the objective sum_k w_k H(Y_k) of weights whose sum exceeds f64",
+            None,
+            None,
+        ));
+    }
+    if let Some(l) = fit.multiplier {
+        let l = l / scale;
+        if !l.is_finite() {
+            return Err(Error::overflow(
+                "the multiplier of weights whose sum exceeds f64",
+                None,
+                None,
+            ));
+        }
+        fit.multiplier = Some(l);
+        if l == 0.0 {
+            fit.temperatures = Some(weights.to_vec());
+        }
+    }
+    Ok(fit)
+}
+
+/// `1`, or the power of two `2^-j` (`j >= 1`, smallest) that brings the sum of finite
+/// `weights` within `f64` when it overflows.
+fn weight_scale(weights: &[f64]) -> f64 {
+    if !weights.iter().all(|w| w.is_finite()) {
+        return 1.0; // refused by the checks
+    }
+    let mut scale = 1.0;
+    while !weights.iter().map(|w| w * scale).sum::<f64>().is_finite() {
+        scale *= 0.5;
+    }
+    scale
+}
+
+/// [`solve_mean`] for weights whose sum fits in `f64`.
+fn solve_mean_fitting<M: Model>(
     model: &M,
     weights: &[f64],
     constraint: MeanConstraint,
@@ -179,7 +237,8 @@ pub fn solve_mean<M: Model>(
     let w = w.divided(w_max)?;
     // phi(lambda') = E f - c at w' / lambda' is non-increasing in lambda' and changes sign.
     let sign = if c < m0 { 1.0 } else { -1.0 };
-    let spread = (range.max - range.min).max(f64::MIN_POSITIVE);
+    // The starting scale only: a spread beyond f64 (losses -1e308 and 1e308) counts as f64::MAX.
+    let spread = (range.max - range.min).clamp(f64::MIN_POSITIVE, f64::MAX);
     let total_w: f64 = w.as_slice().iter().sum();
     let mut sweeps = 1;
     let mut phi = |lambda: f64| -> Result<f64> {
@@ -238,8 +297,9 @@ fn inverse_scaling<M: Model>(
     let lambda = k / (c - range.min);
     if !(lambda.is_finite() && lambda > 0.0) {
         return Err(Error::Numerical(format!(
-            "the multiplier K(w) / (c - min f) = {k} / {} does not fit in a finite f64",
-            c - range.min
+            "the multiplier K(w) / (c - min f) = {} / {} does not fit in a finite f64",
+            Short(k),
+            Short(c - range.min)
         )));
     }
     let (solution, point) = solve_signed(model, w, lambda)?;

@@ -43,7 +43,7 @@
 
 use rand::Rng;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Short};
 use crate::families::FlowSolution;
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{log_sum_exp, Real};
@@ -87,7 +87,9 @@ fn normalise(field: &str, q: &mut [f64]) -> Result<()> {
     let sum: f64 = q.iter().sum();
     if (sum - 1.0).abs() > SUM_TOLERANCE {
         return Err(Error::InvalidInput(format!(
-            "{field} sums to {sum}, not 1 (tolerance {SUM_TOLERANCE})"
+            "{field} sums to {}, not 1 (tolerance {})",
+            Short(sum),
+            Short(SUM_TOLERANCE)
         )));
     }
     q.iter_mut().for_each(|x| *x /= sum);

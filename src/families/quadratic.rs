@@ -51,7 +51,7 @@ use std::f64::consts::PI;
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use rand::Rng;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Short};
 use crate::rg::driver::level_entropies;
 use crate::rg::{reconstruct, sweep, Reconstruct, Renormalise};
 use crate::sampling::Sample;
@@ -116,7 +116,7 @@ fn finite_matrix(field: &str, m: &DMatrix<f64>) -> Result<()> {
             "{field}[{}][{}] = {} must be finite",
             i % m.nrows(),
             i / m.nrows(),
-            m[i]
+            Short(m[i])
         ))),
         None => Ok(()),
     }
@@ -246,8 +246,8 @@ impl Quadratic {
                 if (a[(i, j)] - a[(j, i)]).abs() > 1e-10 * scale {
                     return Err(Error::InvalidInput(format!(
                         "A is not symmetric: A[{i}][{j}] = {} but A[{j}][{i}] = {}",
-                        a[(i, j)],
-                        a[(j, i)]
+                        Short(a[(i, j)]),
+                        Short(a[(j, i)])
                     )));
                 }
             }
@@ -259,7 +259,7 @@ impl Quadratic {
         if let Some(i) = b.iter().position(|x| !x.is_finite()) {
             return Err(Error::InvalidInput(format!(
                 "b[{i}] = {} must be finite",
-                b[i]
+                Short(b[i])
             )));
         }
         cholesky(a.clone(), &|| "A".to_string())?;

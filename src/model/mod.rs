@@ -37,7 +37,7 @@ mod sensitivity;
 
 pub use sensitivity::Sensitivity;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Short};
 use crate::temperatures::Temperatures;
 
 /// Which loss a model is solved for.
@@ -126,7 +126,11 @@ impl LossRange {
     pub(crate) fn attained(min: f64, max: f64, what: &str) -> Result<Self> {
         if !(min.is_finite() && max.is_finite()) {
             return Err(Error::overflow(
-                format!("the attainable interval [{min}, {max}] of {what}"),
+                format!(
+                    "the attainable interval [{}, {}] of {what}",
+                    Short(min),
+                    Short(max)
+                ),
                 None,
                 None,
             ));
@@ -142,9 +146,9 @@ impl LossRange {
     pub fn describe(&self) -> String {
         let open = if self.min_attained { '[' } else { '(' };
         if self.max.is_finite() {
-            format!("{open}{}, {}]", self.min, self.max)
+            format!("{open}{}, {}]", Short(self.min), Short(self.max))
         } else {
-            format!("{open}{}, +inf)", self.min)
+            format!("{open}{}, +inf)", Short(self.min))
         }
     }
 }
@@ -321,7 +325,8 @@ pub(crate) fn scaled_temperatures<M: Model + ?Sized>(
     };
     let tau = w.scaled(k).map_err(|_| {
         Error::Numerical(format!(
-            "the temperatures w * {k:e} of the loss scale {lambda} do not fit in f64"
+            "the temperatures w * {k:e} of the loss scale {} do not fit in f64",
+            Short(lambda)
         ))
     })?;
     Ok((tau, k))
