@@ -308,14 +308,16 @@ fn place(level: Option<usize>, index: Option<usize>) -> String {
 /// `[a, b, ...]` with every number in shortest round-trip form (a JSON array).
 /// An `f64` in a message, in its shortest round-trip form: as `{}` prints it (`2`, `0.25`,
 /// `-1.5`) for `1e-5 <= |x| < 1e16` and zero, else in exponent form (`1e308`, `-1e-300`,
-/// `3.334007216439927e-59`; `{}` would print 309 digits or 300 zeros).
+/// `3.334007216439927e-59`; `{}` would print 309 digits or 300 zeros); `-0` prints `0`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Short(pub f64);
 
 impl std::fmt::Display for Short {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let a = self.0.abs();
-        if a == 0.0 || !a.is_finite() || (1e-5..1e16).contains(&a) {
+        if a == 0.0 {
+            write!(f, "0") // -0 too
+        } else if !a.is_finite() || (1e-5..1e16).contains(&a) {
             write!(f, "{}", self.0)
         } else {
             write!(f, "{:e}", self.0)

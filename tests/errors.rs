@@ -282,3 +282,31 @@ fn error_messages_print_extreme_numbers_in_exponent_form() {
         "error: infeasible: target -2.5e-7 for E[f] is outside the attainable interval [0, 3]"
     );
 }
+
+/// Finite family inputs whose losses overflow are `numerical`, never `infeasible` or an
+/// invalid loss: a chain bond `1e308` beside `-1e308` (its normalised entry `2e308` was
+/// taken for a forbidden pair: "every state is forbidden"), Dyson's model with `J = 1e308`
+/// (its block loss `-inf` was "losses must be finite or +inf").
+#[cfg(feature = "cli")]
+#[test]
+fn family_losses_that_overflow_are_numerical() {
+    let flow = |s: &str| {
+        let v = hmaxent::cli::parse(s).unwrap();
+        hmaxent::cli::flow::run(&v, true).unwrap_err()
+    };
+    let e = flow(
+        r#"{"family":"chain","levels":3,"boundary":"open","bond":[[1e308,-1e308],[1e308,1e308]],"temperatures":[1,0,0,0]}"#,
+    );
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e}");
+    assert!(matches!(e, Error::Overflow { level: Some(0), .. }), "{e:?}");
+    let e = flow(
+        r#"{"family":"hierarchical-ising","levels":3,"coupling":1e308,"c":1e308,"field":0,"temperatures":[1,1,1,1]}"#,
+    );
+    assert_eq!(e.kind(), ErrorKind::Numerical, "{e}");
+    // The same bond without the overflow is solved: -1e300 beside 1e300.
+    let v = hmaxent::cli::parse(
+        r#"{"family":"chain","levels":3,"boundary":"open","bond":[[1e300,-1e300],[1e300,1e300]],"temperatures":[1,0,0,0]}"#,
+    )
+    .unwrap();
+    assert!(hmaxent::cli::flow::run(&v, true).is_ok());
+}

@@ -174,7 +174,9 @@ impl<T: BondScalar> Renormalise for Decimation<'_, T> {
 }
 
 /// The level-0 loss: bonds normalised to `min = 0`, their minima (times the number of bonds
-/// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`).
+/// each stands for) in the constant (one pass: `+inf - m = +inf` for the finite minimum `m`);
+/// a finite entry `x` with `x - m` beyond `f64` is an [`Error::Overflow`], not a forbidden
+/// pair.
 pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
     let qq = chain.q * chain.q;
     let mut shared = zeros::<f64>(chain.bonds.len());
@@ -190,8 +192,21 @@ pub(super) fn normalised(chain: &Chain) -> Result<ChainLoss<f64>> {
         if m == f64::INFINITY {
             return Err(forbidden_bond(0, i));
         }
-        for (o, &x) in out.iter_mut().zip(b) {
+        for (j, (o, &x)) in out.iter_mut().zip(b).enumerate() {
             *o = x - m;
+            // A finite entry whose distance to the minimum overflows (1e308 beside -1e308)
+            // is not forbidden: the answer does not fit.
+            if x.is_finite() && !o.is_finite() {
+                return Err(Error::overflow(
+                    format!(
+                        "bond {i} entry ({}, {}) less the bond's minimum",
+                        j / chain.q,
+                        j % chain.q
+                    ),
+                    Some(0),
+                    None,
+                ));
+            }
         }
         constant += m;
     }

@@ -298,7 +298,8 @@ impl Exchangeable {
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for a non-finite `J`, `c` or `h`, or `c <= 0`;
-    /// [`Error::TooLarge`] above [`MAX_LEVELS`].
+    /// [`Error::TooLarge`] above [`MAX_LEVELS`]; [`Error::Overflow`] when a block loss does
+    /// not fit in `f64`.
     pub fn hierarchical_ising(levels: usize, coupling: f64, c: f64, field: f64) -> Result<Self> {
         for (name, x) in [("coupling", coupling), ("c", c), ("field", field)] {
             if !x.is_finite() {
@@ -326,6 +327,19 @@ impl Exchangeable {
             });
         }
         let ratio = c / 4.0;
+        // A block loss beyond f64 (J = 1e308) is an overflow of finite input, not a NaN or
+        // -inf loss of the input.
+        for k in 1..=levels {
+            let m = 2f64.powi(k as i32);
+            let v = -0.5 * coupling * ratio.powi(k as i32) * m * m;
+            if !v.is_finite() {
+                return Err(Error::overflow(
+                    "the block loss -(J/2) (c/4)^k m^2 of the largest block sum",
+                    Some(k),
+                    None,
+                ));
+            }
+        }
         Self::new(SiteStates::ising(), levels, &[field, -field], |k, m| {
             -0.5 * coupling * ratio.powi(k as i32) * m * m
         })
