@@ -35,6 +35,10 @@ use super::{lbfgs, ConvexSettings, MomentProblem, MomentSolution, Sense, Status}
 use crate::error::{Error, Result};
 use crate::temperatures::Temperatures;
 
+/// Gradient norm (scaled features) below which a Newton run that used its whole budget is
+/// taken to be at its rounding floor, and finished by exact line searches.
+const FLOOR: f64 = 1e-8;
+
 /// Newton iterations of the dual before the feasibility LP is consulted (about 30 suffice on
 /// well-posed problems).
 pub(super) const PROBE_ITERATIONS: usize = 30;
@@ -332,7 +336,11 @@ impl MomentProblem<'_> {
         sweeps += run.evaluations;
         let mut fit = self.answer(scaled, &engine, &run.x, boundary, settings)?;
         let mut theta = run.x;
-        if !matches!(fit.status, Status::Converged | Status::Boundary) {
+        // A run the caller's iteration budget stopped far from the answer is reported as
+        // such; one that ended at Newton's floor (within `FLOOR` of a zero gradient) is
+        // finished below it.
+        let at_floor = run.iterations < settings.max_iterations || fit.gradient_norm <= FLOOR;
+        if at_floor && !matches!(fit.status, Status::Converged | Status::Boundary) {
             // Below Newton's floor (a curvature under the pseudo-inverse's cut, multipliers
             // in the thousands): exact line searches (`super::super::exact_line`).
             let (polished, cost) = polish_by_lines(&engine, &bounds, &stop, theta.clone())?;
