@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::vector::{exp_avx512, ln_1p_avx512};
+use super::vector::{each, exp_avx512_n, ln_1p_avx512_n};
 
 /// Lanes `0, 2, .., 14` and `1, 3, .., 15` of two registers (the first and second child of
 /// 8 blocks), and back.
@@ -15,42 +15,60 @@ const ODD: [i64; 8] = [1, 3, 5, 7, 9, 11, 13, 15];
 const INTERLEAVE_LOW: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
 const INTERLEAVE_HIGH: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
 
-/// 8 blocks of two from `g[16 i..16 i + 16]` (`a`, `b` the first and second child): `b < a`, with
-/// `lo = min(a, b)`, `hi` the other, `finite = lo < +inf` and `w = exp((base - hi) / s)`,
-/// `base = lo` (`0` where `lo = +inf`, so `w = 0` there).
-struct Group {
-    b_lt_a: __mmask8,
-    lo: __m512d,
-    hi: __m512d,
-    finite: __mmask8,
-    w: __m512d,
+/// `N` groups of 8 blocks of two from `g[16 i..16 i + 16]` (`a`, `b` the first and second
+/// child): `b < a`, with `lo = min(a, b)`, `hi` the other, `finite = lo < +inf` and `w =
+/// exp((base - hi) / s)`, `base = lo` (`0` where `lo = +inf`, so `w = 0` there).
+struct Groups<const N: usize> {
+    b_lt_a: [__mmask8; N],
+    lo: [__m512d; N],
+    hi: [__m512d; N],
+    finite: [__mmask8; N],
+    w: [__m512d; N],
 }
 
-/// Loads the group of 8 blocks at `g` (16 values) and computes its [`Group`].
+/// `[f(0), .., f(N - 1)]` for masks, as `each!` for registers.
+macro_rules! each_mask {
+    ($n:ident, |$i:ident| $e:expr) => {{
+        let mut out: [__mmask8; $n] = [0; $n];
+        for $i in 0..$n {
+            out[$i] = $e;
+        }
+        out
+    }};
+}
+
+/// Loads the `N` groups of 8 blocks at `g` (`16 N` values) and computes their [`Groups`],
+/// the `N` chains interleaved.
 ///
 /// # Safety
-/// `g..g + 16` must be readable; the CPU must have AVX-512 F and DQ.
+/// `g..g + 16 N` must be readable; the CPU must have AVX-512 F and DQ.
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
-unsafe fn group(g: *const f64, inv_s: __m512d) -> Group {
-    // SAFETY: the caller guarantees `g..g + 16`; the index tables hold 8 values each.
-    let (v0, v1, even, odd) = unsafe {
+unsafe fn groups<const N: usize>(g: *const f64, inv_s: __m512d) -> Groups<N> {
+    // SAFETY: the index tables hold 8 values each.
+    let (even, odd) = unsafe {
         (
-            _mm512_loadu_pd(g),
-            _mm512_loadu_pd(g.add(8)),
             _mm512_loadu_si512(EVEN.as_ptr().cast()),
             _mm512_loadu_si512(ODD.as_ptr().cast()),
         )
     };
-    let a = _mm512_permutex2var_pd(v0, even, v1);
-    let b = _mm512_permutex2var_pd(v0, odd, v1);
-    let b_lt_a = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b, a);
-    let lo = _mm512_mask_blend_pd(b_lt_a, a, b);
-    let hi = _mm512_mask_blend_pd(b_lt_a, b, a);
-    let finite = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo, _mm512_set1_pd(f64::INFINITY));
-    let base = _mm512_maskz_mov_pd(finite, lo);
-    let w = exp_avx512(_mm512_mul_pd(_mm512_sub_pd(base, hi), inv_s));
-    Group {
+    // SAFETY: the caller guarantees `g..g + 16 N`.
+    let v0 = each!(N, |i| unsafe { _mm512_loadu_pd(g.add(16 * i)) });
+    // SAFETY: as above.
+    let v1 = each!(N, |i| unsafe { _mm512_loadu_pd(g.add(16 * i + 8)) });
+    let a = each!(N, |i| _mm512_permutex2var_pd(v0[i], even, v1[i]));
+    let b = each!(N, |i| _mm512_permutex2var_pd(v0[i], odd, v1[i]));
+    let b_lt_a = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b[i], a[i]));
+    let lo = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], a[i], b[i]));
+    let hi = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], b[i], a[i]));
+    let infinity = _mm512_set1_pd(f64::INFINITY);
+    let finite = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo[i], infinity));
+    let base = each!(N, |i| _mm512_maskz_mov_pd(finite[i], lo[i]));
+    let w = exp_avx512_n(each!(N, |i| _mm512_mul_pd(
+        _mm512_sub_pd(base[i], hi[i]),
+        inv_s
+    )));
+    Groups {
         b_lt_a,
         lo,
         hi,
@@ -98,11 +116,6 @@ pub(crate) unsafe fn gibbs_pairs(
         .min(soft.len())
         .min(entropy.len());
     let split = n / 8 * 8;
-    let inv_s = 1.0 / s;
-    let (inv_s_v, s_v) = (_mm512_set1_pd(inv_s), _mm512_set1_pd(s));
-    let one = _mm512_set1_pd(1.0);
-    let zero = _mm512_setzero_pd();
-    let infinity = _mm512_set1_pd(f64::INFINITY);
     // SAFETY: the index tables hold 8 values each.
     let (low, high) = unsafe {
         (
@@ -110,30 +123,20 @@ pub(crate) unsafe fn gibbs_pairs(
             _mm512_loadu_si512(INTERLEAVE_HIGH.as_ptr().cast()),
         )
     };
-    for y in (0..split).step_by(8) {
+    let mut y = 0;
+    while y + 8 * WIDE <= split {
+        (0..WIDE).for_each(|i| prefetch_lines(ahead, 2 * (y + 8 * i)));
+        // SAFETY: `y + 8 WIDE <= split <= n`, so `g[2y..2y + 16 WIDE]` and
+        // `cond[2y..2y + 16 WIDE]`, `soft[y..y + 8 WIDE]` and `entropy[y..y + 8 WIDE]` are in
+        // bounds.
+        unsafe { gibbs_groups::<WIDE>(g, s, (low, high), cond, soft, entropy, y) };
+        y += 8 * WIDE;
+    }
+    while y < split {
         prefetch_lines(ahead, 2 * y);
-        // SAFETY: `y + 8 <= split <= n`, so `g[2y..2y + 16]` and `cond[2y..2y + 16]`,
-        // `soft[y..y + 8]` and `entropy[y..y + 8]` are in bounds.
-        let grp = unsafe { group(g.as_ptr().add(2 * y), inv_s_v) };
-        let inv_z = _mm512_div_pd(one, _mm512_add_pd(one, grp.w));
-        let p_lo = _mm512_maskz_mov_pd(grp.finite, inv_z);
-        let p_hi = _mm512_maskz_mul_pd(grp.finite, grp.w, inv_z);
-        let c_a = _mm512_mask_blend_pd(grp.b_lt_a, p_lo, p_hi);
-        let c_b = _mm512_mask_blend_pd(grp.b_lt_a, p_hi, p_lo);
-        let lz = ln_1p_avx512(grp.w);
-        let spread = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p_hi, zero);
-        let acc = _mm512_maskz_mul_pd(spread, p_hi, _mm512_sub_pd(grp.hi, grp.lo));
-        let sf = _mm512_sub_pd(grp.lo, _mm512_mul_pd(s_v, lz));
-        let sf = _mm512_mask_blend_pd(grp.finite, infinity, sf);
-        let en = _mm512_maskz_add_pd(grp.finite, lz, _mm512_mul_pd(acc, inv_s_v));
-        // SAFETY: as above.
-        unsafe {
-            let c = cond.as_mut_ptr().add(2 * y);
-            _mm512_storeu_pd(c, _mm512_permutex2var_pd(c_a, low, c_b));
-            _mm512_storeu_pd(c.add(8), _mm512_permutex2var_pd(c_a, high, c_b));
-            _mm512_storeu_pd(soft.as_mut_ptr().add(y), sf);
-            _mm512_storeu_pd(entropy.as_mut_ptr().add(y), en);
-        }
+        // SAFETY: as above, for one group.
+        unsafe { gibbs_groups::<1>(g, s, (low, high), cond, soft, entropy, y) };
+        y += 8;
     }
     split
 }
@@ -148,18 +151,102 @@ pub(crate) unsafe fn gibbs_pairs(
 pub(crate) unsafe fn soft_pairs(g: &[f64], ahead: &[f64], s: f64, soft: &mut [f64]) -> usize {
     let n = (g.len() / 2).min(soft.len());
     let split = n / 8 * 8;
-    let inv_s = _mm512_set1_pd(1.0 / s);
-    let s_v = _mm512_set1_pd(s);
-    let infinity = _mm512_set1_pd(f64::INFINITY);
-    for y in (0..split).step_by(8) {
+    let mut y = 0;
+    while y + 8 * WIDE <= split {
+        (0..WIDE).for_each(|i| prefetch_lines(ahead, 2 * (y + 8 * i)));
+        // SAFETY: `y + 8 WIDE <= split <= n`: `g[2y..2y + 16 WIDE]` and
+        // `soft[y..y + 8 WIDE]` are in bounds.
+        unsafe { soft_groups::<WIDE>(g, s, soft, y) };
+        y += 8 * WIDE;
+    }
+    while y < split {
         prefetch_lines(ahead, 2 * y);
-        // SAFETY: `y + 8 <= split <= n`: `g[2y..2y + 16]` and `soft[y..y + 8]` are in bounds.
-        let grp = unsafe { group(g.as_ptr().add(2 * y), inv_s) };
-        let lz = ln_1p_avx512(grp.w);
-        let sf = _mm512_sub_pd(grp.lo, _mm512_mul_pd(s_v, lz));
-        let sf = _mm512_mask_blend_pd(grp.finite, infinity, sf);
-        // SAFETY: as above.
-        unsafe { _mm512_storeu_pd(soft.as_mut_ptr().add(y), sf) };
+        // SAFETY: as above, for one group.
+        unsafe { soft_groups::<1>(g, s, soft, y) };
+        y += 8;
     }
     split
+}
+
+/// Groups of 8 blocks done at once by the pair kernels (their chains interleaved).
+const WIDE: usize = 4;
+
+/// The body of [`gibbs_pairs`] for the `N` groups of blocks `y..y + 8 N`, with the
+/// permutations `(low, high)` that interleave two registers back into children.
+///
+/// # Safety
+/// `g[2y..2y + 16 N]`, `cond[2y..2y + 16 N]`, `soft[y..y + 8 N]` and `entropy[y..y + 8 N]`
+/// must be in bounds; the CPU must have AVX-512 F and DQ.
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+unsafe fn gibbs_groups<const N: usize>(
+    g: &[f64],
+    s: f64,
+    (low, high): (__m512i, __m512i),
+    cond: &mut [f64],
+    soft: &mut [f64],
+    entropy: &mut [f64],
+    y: usize,
+) {
+    let (inv_s, s) = (_mm512_set1_pd(1.0 / s), _mm512_set1_pd(s));
+    let one = _mm512_set1_pd(1.0);
+    let zero = _mm512_setzero_pd();
+    let infinity = _mm512_set1_pd(f64::INFINITY);
+    // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
+    let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
+    let inv_z = each!(N, |i| _mm512_div_pd(one, _mm512_add_pd(one, grp.w[i])));
+    let p_lo = each!(N, |i| _mm512_maskz_mov_pd(grp.finite[i], inv_z[i]));
+    let p_hi = each!(N, |i| _mm512_maskz_mul_pd(
+        grp.finite[i],
+        grp.w[i],
+        inv_z[i]
+    ));
+    let c_a = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_lo[i], p_hi[i]));
+    let c_b = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_hi[i], p_lo[i]));
+    let lz = ln_1p_avx512_n(grp.w);
+    let spread = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p_hi[i], zero));
+    let acc = each!(N, |i| _mm512_maskz_mul_pd(
+        spread[i],
+        p_hi[i],
+        _mm512_sub_pd(grp.hi[i], grp.lo[i])
+    ));
+    let sf = each!(N, |i| _mm512_sub_pd(grp.lo[i], _mm512_mul_pd(s, lz[i])));
+    let sf = each!(N, |i| _mm512_mask_blend_pd(grp.finite[i], infinity, sf[i]));
+    let en = each!(N, |i| _mm512_maskz_add_pd(
+        grp.finite[i],
+        lz[i],
+        _mm512_mul_pd(acc[i], inv_s)
+    ));
+    for i in 0..N {
+        let y = y + 8 * i;
+        // SAFETY: `y + 8 <= ` the caller's bound, so these are in bounds.
+        unsafe {
+            let c = cond.as_mut_ptr().add(2 * y);
+            _mm512_storeu_pd(c, _mm512_permutex2var_pd(c_a[i], low, c_b[i]));
+            _mm512_storeu_pd(c.add(8), _mm512_permutex2var_pd(c_a[i], high, c_b[i]));
+            _mm512_storeu_pd(soft.as_mut_ptr().add(y), sf[i]);
+            _mm512_storeu_pd(entropy.as_mut_ptr().add(y), en[i]);
+        }
+    }
+}
+
+/// The body of [`soft_pairs`] for the `N` groups of blocks `y..y + 8 N`.
+///
+/// # Safety
+/// `g[2y..2y + 16 N]` and `soft[y..y + 8 N]` must be in bounds; the CPU must have AVX-512 F
+/// and DQ.
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+unsafe fn soft_groups<const N: usize>(g: &[f64], s: f64, soft: &mut [f64], y: usize) {
+    let (inv_s, s) = (_mm512_set1_pd(1.0 / s), _mm512_set1_pd(s));
+    let infinity = _mm512_set1_pd(f64::INFINITY);
+    // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
+    let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
+    let lz = ln_1p_avx512_n(grp.w);
+    let sf = each!(N, |i| _mm512_sub_pd(grp.lo[i], _mm512_mul_pd(s, lz[i])));
+    let sf = each!(N, |i| _mm512_mask_blend_pd(grp.finite[i], infinity, sf[i]));
+    for (i, sf) in sf.iter().enumerate() {
+        // SAFETY: the caller guarantees `soft[y..y + 8 N]`.
+        unsafe { _mm512_storeu_pd(soft.as_mut_ptr().add(y + 8 * i), *sf) };
+    }
 }

@@ -92,10 +92,39 @@ const EXP2_SIXTEENTHS: [f64; 16] = [
     1.9152065613971474,
 ];
 
+/// `[f(0), .., f(N - 1)]`: one operation on `N` registers, written as a loop the compiler
+/// unrolls, so that `N` independent chains are interleaved in program order (one 8-lane
+/// chain of `exp` or `ln_1p` is about 100 cycles of latency, longer than the out-of-order
+/// window can hide; two or more in flight keep the multiply-add ports busy).
+#[cfg(target_arch = "x86_64")]
+macro_rules! each {
+    ($n:ident, |$i:ident| $e:expr) => {{
+        let mut out = [_mm512_setzero_pd(); $n];
+        for $i in 0..$n {
+            out[$i] = $e;
+        }
+        out
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use each;
+
+/// [`exp_slice`] on 8 lanes (see [`exp_slice_avx512`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
 pub(crate) fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    exp_avx512_n([x])[0]
+}
+
+/// [`exp_avx512`] on `N` registers at once, interleaved (the same operations on every lane,
+/// so the same values bit for bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+pub(crate) fn exp_avx512_n<const N: usize>(
+    x: [std::arch::x86_64::__m512d; N],
+) -> [std::arch::x86_64::__m512d; N] {
     use std::arch::x86_64::*;
     const SIXTEEN_LOG2E: f64 = 16.0 * std::f64::consts::LOG2_E;
     // ln 2 / 16 in two parts; the high part has 21 significant bits, so n * hi is exact.
@@ -104,13 +133,16 @@ pub(crate) fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
     #[allow(clippy::excessive_precision)]
     const LO: f64 = 1.908_214_929_270_587_700_02e-10 / 16.0;
     let set = _mm512_set1_pd;
-    let x = _mm512_min_pd(_mm512_max_pd(x, set(-746.0)), set(710.0));
+    let x = each!(N, |i| _mm512_min_pd(
+        _mm512_max_pd(x[i], set(-746.0)),
+        set(710.0)
+    ));
     // t = SHIFT + n: n = round(16 x / ln 2) sits in t's low mantissa bits, j = n mod 16 in
     // its lowest four (the permute's index).
-    let t = _mm512_fmadd_pd(x, set(SIXTEEN_LOG2E), set(SHIFT));
-    let n = _mm512_sub_pd(t, set(SHIFT));
-    let r = _mm512_fnmadd_pd(n, set(HI), x);
-    let r = _mm512_fnmadd_pd(n, set(LO), r);
+    let t = each!(N, |i| _mm512_fmadd_pd(x[i], set(SIXTEEN_LOG2E), set(SHIFT)));
+    let n = each!(N, |i| _mm512_sub_pd(t[i], set(SHIFT)));
+    let r = each!(N, |i| _mm512_fnmadd_pd(n[i], set(HI), x[i]));
+    let r = each!(N, |i| _mm512_fnmadd_pd(n[i], set(LO), r[i]));
     // SAFETY: the table has 16 values, read as two registers of 8.
     let (lo, hi) = unsafe {
         (
@@ -118,18 +150,37 @@ pub(crate) fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
             _mm512_loadu_pd(EXP2_SIXTEENTHS.as_ptr().add(8)),
         )
     };
-    let table = _mm512_permutex2var_pd(lo, _mm512_castpd_si512(t), hi);
+    let table = each!(N, |i| _mm512_permutex2var_pd(
+        lo,
+        _mm512_castpd_si512(t[i]),
+        hi
+    ));
     // exp(r) - 1 = r + r^2 (1/2 + r/6 + ... + r^5/5040), Estrin.
-    let r2 = _mm512_mul_pd(r, r);
-    let r4 = _mm512_mul_pd(r2, r2);
-    let q0 = _mm512_fmadd_pd(r, set(1.0 / 6.0), set(0.5));
-    let q1 = _mm512_fmadd_pd(r, set(1.0 / 120.0), set(1.0 / 24.0));
-    let q2 = _mm512_fmadd_pd(r, set(1.0 / 5_040.0), set(1.0 / 720.0));
-    let q = _mm512_fmadd_pd(q2, r4, _mm512_fmadd_pd(q1, r2, q0));
-    let em1 = _mm512_fmadd_pd(r2, q, r);
-    let y = _mm512_fmadd_pd(table, em1, table);
+    let r2 = each!(N, |i| _mm512_mul_pd(r[i], r[i]));
+    let r4 = each!(N, |i| _mm512_mul_pd(r2[i], r2[i]));
+    let q0 = each!(N, |i| _mm512_fmadd_pd(r[i], set(1.0 / 6.0), set(0.5)));
+    let q1 = each!(N, |i| _mm512_fmadd_pd(
+        r[i],
+        set(1.0 / 120.0),
+        set(1.0 / 24.0)
+    ));
+    let q2 = each!(N, |i| _mm512_fmadd_pd(
+        r[i],
+        set(1.0 / 5_040.0),
+        set(1.0 / 720.0)
+    ));
+    let q = each!(N, |i| _mm512_fmadd_pd(
+        q2[i],
+        r4[i],
+        _mm512_fmadd_pd(q1[i], r2[i], q0[i])
+    ));
+    let em1 = each!(N, |i| _mm512_fmadd_pd(r2[i], q[i], r[i]));
+    let y = each!(N, |i| _mm512_fmadd_pd(table[i], em1[i], table[i]));
     // 2^floor(n / 16) = 2^m.
-    _mm512_scalef_pd(y, _mm512_mul_pd(n, set(1.0 / 16.0)))
+    each!(N, |i| _mm512_scalef_pd(
+        y[i],
+        _mm512_mul_pd(n[i], set(1.0 / 16.0))
+    ))
 }
 
 /// `a * b + c`, fused when the caller is compiled with FMA (`FMA = true`).
@@ -408,38 +459,65 @@ const MINUS_LN_INV_LO: [f64; 16] = [
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
 pub(crate) fn ln_1p_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    ln_1p_avx512_n([x])[0]
+}
+
+/// [`ln_1p_avx512`] on `N` registers at once, interleaved (as [`exp_avx512_n`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+pub(crate) fn ln_1p_avx512_n<const N: usize>(
+    x: [std::arch::x86_64::__m512d; N],
+) -> [std::arch::x86_64::__m512d; N] {
     use std::arch::x86_64::*;
     let set = _mm512_set1_pd;
     // SHIFT + j: j sits in the low mantissa bits (the permutes' index).
-    let index = _mm512_castpd_si512(_mm512_min_pd(
-        _mm512_fmadd_pd(x, set(16.0), set(SHIFT)),
+    let index = each!(N, |i| _mm512_min_pd(
+        _mm512_fmadd_pd(x[i], set(16.0), set(SHIFT)),
         set(SHIFT + 15.0),
     ));
     // SAFETY: each table has 16 values, read as two registers of 8.
-    let lookup = |table: &[f64; 16]| unsafe {
-        let (lo, hi) = (
+    let table = |table: &[f64; 16]| unsafe {
+        (
             _mm512_loadu_pd(table.as_ptr()),
             _mm512_loadu_pd(table.as_ptr().add(8)),
-        );
-        _mm512_permutex2var_pd(lo, index, hi)
+        )
     };
-    let c = lookup(&INV_1P_SIXTEENTHS);
-    let t = _mm512_fmadd_pd(x, c, _mm512_sub_pd(c, set(1.0)));
-    let t2 = _mm512_mul_pd(t, t);
-    let t4 = _mm512_mul_pd(t2, t2);
-    let t8 = _mm512_mul_pd(t4, t4);
-    let q0 = _mm512_fmadd_pd(t, set(1.0 / 3.0), set(-0.5));
-    let q1 = _mm512_fmadd_pd(t, set(1.0 / 5.0), set(-0.25));
-    let q2 = _mm512_fmadd_pd(t, set(1.0 / 7.0), set(-1.0 / 6.0));
-    let q3 = _mm512_fmadd_pd(t, set(1.0 / 9.0), set(-0.125));
-    let q4 = _mm512_fmadd_pd(t, set(1.0 / 11.0), set(-0.1));
-    let a0 = _mm512_fmadd_pd(q1, t2, q0);
-    let a1 = _mm512_fmadd_pd(q3, t2, q2);
-    let q = _mm512_fmadd_pd(q4, t8, _mm512_fmadd_pd(a1, t4, a0));
-    let small = _mm512_fmadd_pd(t2, q, t);
-    let hi = lookup(&MINUS_LN_INV_HI);
-    let lo = lookup(&MINUS_LN_INV_LO);
-    _mm512_add_pd(hi, _mm512_add_pd(small, lo))
+    let lookup = |(lo, hi): (__m512d, __m512d), index: __m512d| {
+        _mm512_permutex2var_pd(lo, _mm512_castpd_si512(index), hi)
+    };
+    let inv = table(&INV_1P_SIXTEENTHS);
+    let c = each!(N, |i| lookup(inv, index[i]));
+    let t = each!(N, |i| _mm512_fmadd_pd(
+        x[i],
+        c[i],
+        _mm512_sub_pd(c[i], set(1.0))
+    ));
+    let t2 = each!(N, |i| _mm512_mul_pd(t[i], t[i]));
+    let t4 = each!(N, |i| _mm512_mul_pd(t2[i], t2[i]));
+    let t8 = each!(N, |i| _mm512_mul_pd(t4[i], t4[i]));
+    let q0 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 3.0), set(-0.5)));
+    let q1 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 5.0), set(-0.25)));
+    let q2 = each!(N, |i| _mm512_fmadd_pd(
+        t[i],
+        set(1.0 / 7.0),
+        set(-1.0 / 6.0)
+    ));
+    let q3 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 9.0), set(-0.125)));
+    let q4 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 11.0), set(-0.1)));
+    let a0 = each!(N, |i| _mm512_fmadd_pd(q1[i], t2[i], q0[i]));
+    let a1 = each!(N, |i| _mm512_fmadd_pd(q3[i], t2[i], q2[i]));
+    let q = each!(N, |i| _mm512_fmadd_pd(
+        q4[i],
+        t8[i],
+        _mm512_fmadd_pd(a1[i], t4[i], a0[i])
+    ));
+    let small = each!(N, |i| _mm512_fmadd_pd(t2[i], q[i], t[i]));
+    let (hi, lo) = (table(&MINUS_LN_INV_HI), table(&MINUS_LN_INV_LO));
+    each!(N, |i| _mm512_add_pd(
+        lookup(hi, index[i]),
+        _mm512_add_pd(small[i], lookup(lo, index[i]))
+    ))
 }
 
 /// `q(v) = sum_{k>=0} v^k / (2k + 3)` on `[0, 1/9]` as a polynomial of degree 9 (Chebyshev
