@@ -79,7 +79,10 @@ pub(crate) unsafe fn positive_dot(p: &[f64], w: &[f64]) -> ([f64; 8], usize) {
 /// The top-down step of blocks of two in one pass, for `fine.len() == 2 coarse.len()`:
 /// `fine[x] *= coarse[x / 2]`, the result also written to `out` with non-temporal stores
 /// (from the first 64-byte aligned position of `out`; plain stores before it and in the
-/// tail), and `sum_x fine[x] w[x]` over `fine[x] > 0` if `w` is given (else 0). That sum
+/// tail), and `sum_x fine[x] w[x]` over `fine[x] > 0` if `w` is given (else 0). With `last`
+/// (the finest level of a tile) `fine` is left as it was, since nobody reads its scaled
+/// values, and the non-temporal stores of this and earlier calls are fenced; without it they
+/// are not fenced (a fence waits for the stores in flight to reach memory). That sum
 /// has 8 partial sums, of the positions `x = j mod 8`, each added in order of `x`, then
 /// added pairwise, so it does not depend on where `out` lies in memory (nor on the number
 /// of threads). The block entropies' share `sum_y coarse[y] h[y]` is the caller's.
@@ -93,6 +96,7 @@ pub(crate) unsafe fn scale_pairs_out(
     fine: &mut [f64],
     w: Option<&[f64]>,
     out: &mut [f64],
+    last: bool,
 ) -> f64 {
     use std::arch::x86_64::*;
     let nb = coarse.len();
@@ -100,7 +104,9 @@ pub(crate) unsafe fn scale_pairs_out(
     assert!(fine.len() == n && out.len() == n && w.is_none_or(|w| w.len() == n));
     let one = |x: usize, sums: &mut [f64; 8], fine: &mut [f64], out: &mut [f64]| {
         let v = fine[x] * coarse[x / 2];
-        fine[x] = v;
+        if !last {
+            fine[x] = v;
+        }
         out[x] = v;
         if let Some(w) = w {
             if v > 0.0 {
@@ -133,7 +139,9 @@ pub(crate) unsafe fn scale_pairs_out(
                 _mm512_loadu_pd(f.add(x)),
                 _mm512_permutexvar_pd(spread, _mm512_loadu_pd(c.add(x / 2))),
             );
-            _mm512_storeu_pd(f.add(x), v);
+            if !last {
+                _mm512_storeu_pd(f.add(x), v);
+            }
             _mm512_stream_pd(o.add(x), v);
             if let Some(w) = w {
                 let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, zero);
@@ -143,7 +151,9 @@ pub(crate) unsafe fn scale_pairs_out(
         }
         x += 8;
     }
-    _mm_sfence();
+    if last {
+        _mm_sfence();
+    }
     let mut lanes = [0.0; 8];
     // SAFETY: `lanes` holds 8 values.
     unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), acc) };
@@ -201,7 +211,7 @@ mod tests {
                 let mut buffer = vec![f64::NAN; 2 * nb + 8];
                 let out = &mut buffer[start..start + 2 * nb];
                 // SAFETY: the CPU has AVX-512 F (checked above).
-                let got = unsafe { scale_pairs_out(&coarse, &mut fine, Some(&w), out) };
+                let got = unsafe { scale_pairs_out(&coarse, &mut fine, Some(&w), out, false) };
                 assert_eq!(fine, plain);
                 assert_eq!(out, &plain[..]);
                 assert!(
@@ -211,8 +221,10 @@ mod tests {
                 assert_eq!(*first.get_or_insert(got.to_bits()), got.to_bits());
                 let mut fine = cond.clone();
                 // SAFETY: as above.
-                let none = unsafe { scale_pairs_out(&coarse, &mut fine, None, out) };
+                let none = unsafe { scale_pairs_out(&coarse, &mut fine, None, out, true) };
                 assert_eq!(none, 0.0);
+                assert_eq!(fine, cond);
+                assert_eq!(out, &plain[..]);
             }
             let mut scaled = cond.clone();
             // SAFETY: as above.

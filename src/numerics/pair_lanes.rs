@@ -16,13 +16,14 @@ const INTERLEAVE_LOW: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
 const INTERLEAVE_HIGH: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
 
 /// `N` groups of 8 blocks of two from `g[16 i..16 i + 16]` (`a`, `b` the first and second
-/// child): `b < a`, with `lo = min(a, b)`, `hi` the other, `finite = lo < +inf` and `w =
-/// exp((base - hi) / s)`, `base = lo` (`0` where `lo = +inf`, so `w = 0` there).
+/// child): `b < a`, with `lo = min(a, b)`, `hi` the other, `finite = lo < +inf`, `x = (base -
+/// hi) / s <= 0` and `w = exp(x)`, `base = lo` (`0` where `lo = +inf`, so `w = 0` there;
+/// `x = -inf` where `hi = +inf`).
 struct Groups<const N: usize> {
     b_lt_a: [__mmask8; N],
     lo: [__m512d; N],
-    hi: [__m512d; N],
     finite: [__mmask8; N],
+    x: [__m512d; N],
     w: [__m512d; N],
 }
 
@@ -64,15 +65,13 @@ unsafe fn groups<const N: usize>(g: *const f64, inv_s: __m512d) -> Groups<N> {
     let infinity = _mm512_set1_pd(f64::INFINITY);
     let finite = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo[i], infinity));
     let base = each!(N, |i| _mm512_maskz_mov_pd(finite[i], lo[i]));
-    let w = exp_avx512_n(each!(N, |i| _mm512_mul_pd(
-        _mm512_sub_pd(base[i], hi[i]),
-        inv_s
-    )));
+    let x = each!(N, |i| _mm512_mul_pd(_mm512_sub_pd(base[i], hi[i]), inv_s));
+    let w = exp_avx512_n::<N, false>(x);
     Groups {
         b_lt_a,
         lo,
-        hi,
         finite,
+        x,
         w,
     }
 }
@@ -191,7 +190,6 @@ unsafe fn gibbs_groups<const N: usize>(
     let (inv_s, s) = (_mm512_set1_pd(1.0 / s), _mm512_set1_pd(s));
     let one = _mm512_set1_pd(1.0);
     let zero = _mm512_setzero_pd();
-    let infinity = _mm512_set1_pd(f64::INFINITY);
     // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
     let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
     let inv_z = each!(N, |i| _mm512_div_pd(one, _mm512_add_pd(one, grp.w[i])));
@@ -204,18 +202,12 @@ unsafe fn gibbs_groups<const N: usize>(
     let c_a = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_lo[i], p_hi[i]));
     let c_b = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_hi[i], p_lo[i]));
     let lz = ln_1p_avx512_n(grp.w);
+    // p_hi = 0 exactly where hi = +inf (x = -inf) or w underflows: the entropy is ln_1p(w)
+    // there (0 where lo = +inf too, since w = 0).
     let spread = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_GT_OQ>(p_hi[i], zero));
-    let acc = each!(N, |i| _mm512_maskz_mul_pd(
-        spread[i],
-        p_hi[i],
-        _mm512_sub_pd(grp.hi[i], grp.lo[i])
-    ));
-    let sf = each!(N, |i| _mm512_sub_pd(grp.lo[i], _mm512_mul_pd(s, lz[i])));
-    let sf = each!(N, |i| _mm512_mask_blend_pd(grp.finite[i], infinity, sf[i]));
-    let en = each!(N, |i| _mm512_maskz_add_pd(
-        grp.finite[i],
-        lz[i],
-        _mm512_mul_pd(acc[i], inv_s)
+    let sf = each!(N, |i| soft_value(grp.lo[i], s, lz[i]));
+    let en = each!(N, |i| _mm512_mask3_fnmadd_pd(
+        p_hi[i], grp.x[i], lz[i], spread[i]
     ));
     for i in 0..N {
         let y = y + 8 * i;
@@ -239,14 +231,20 @@ unsafe fn gibbs_groups<const N: usize>(
 #[inline]
 unsafe fn soft_groups<const N: usize>(g: &[f64], s: f64, soft: &mut [f64], y: usize) {
     let (inv_s, s) = (_mm512_set1_pd(1.0 / s), _mm512_set1_pd(s));
-    let infinity = _mm512_set1_pd(f64::INFINITY);
     // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
     let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
     let lz = ln_1p_avx512_n(grp.w);
-    let sf = each!(N, |i| _mm512_sub_pd(grp.lo[i], _mm512_mul_pd(s, lz[i])));
-    let sf = each!(N, |i| _mm512_mask_blend_pd(grp.finite[i], infinity, sf[i]));
+    let sf = each!(N, |i| soft_value(grp.lo[i], s, lz[i]));
     for (i, sf) in sf.iter().enumerate() {
         // SAFETY: the caller guarantees `soft[y..y + 8 N]`.
         unsafe { _mm512_storeu_pd(soft.as_mut_ptr().add(y + 8 * i), *sf) };
     }
+}
+
+/// The soft minimum `lo - s ln_1p(w)` of a block, rounded once (`+inf` where `lo = +inf`,
+/// since `w = 0` there).
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline]
+fn soft_value(lo: __m512d, s: __m512d, lz: __m512d) -> __m512d {
+    _mm512_fnmadd_pd(s, lz, lo)
 }

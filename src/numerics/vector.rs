@@ -114,15 +114,16 @@ pub(crate) use each;
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
 pub(crate) fn exp_avx512(x: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
-    exp_avx512_n([x])[0]
+    exp_avx512_n::<1, true>([x])[0]
 }
 
 /// [`exp_avx512`] on `N` registers at once, interleaved (the same operations on every lane,
-/// so the same values bit for bit).
+/// so the same values bit for bit). With `ANY = false` the arguments must be `<= 0` (or
+/// `-inf`), and the clamp of large arguments is left out.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
-pub(crate) fn exp_avx512_n<const N: usize>(
+pub(crate) fn exp_avx512_n<const N: usize, const ANY: bool>(
     x: [std::arch::x86_64::__m512d; N],
 ) -> [std::arch::x86_64::__m512d; N] {
     use std::arch::x86_64::*;
@@ -133,10 +134,11 @@ pub(crate) fn exp_avx512_n<const N: usize>(
     #[allow(clippy::excessive_precision)]
     const LO: f64 = 1.908_214_929_270_587_700_02e-10 / 16.0;
     let set = _mm512_set1_pd;
-    let x = each!(N, |i| _mm512_min_pd(
-        _mm512_max_pd(x[i], set(-746.0)),
-        set(710.0)
-    ));
+    let x = each!(N, |i| _mm512_max_pd(x[i], set(-746.0)));
+    let x = match ANY {
+        true => each!(N, |i| _mm512_min_pd(x[i], set(710.0))),
+        false => x,
+    };
     // t = SHIFT + n: n = round(16 x / ln 2) sits in t's low mantissa bits, j = n mod 16 in
     // its lowest four (the permute's index).
     let t = each!(N, |i| _mm512_fmadd_pd(x[i], set(SIXTEEN_LOG2E), set(SHIFT)));

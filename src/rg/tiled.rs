@@ -383,7 +383,9 @@ fn tile_down<T: Real>(
             .map(|w| &w[ranges[k].clone()]);
         if layout == Layout::Uniform(2) && fine.len() == 2 * coarse.len() {
             // Blocks of two: scaling, copy and expectation in one pass where a kernel has it.
-            if let Some(e) = T::scale_pairs_out(coarse, fine, w, out) {
+            // Level 0 ends the tile: its stores are fenced there (the tile's other
+            // levels not), and its scaled values are not kept in the tables.
+            if let Some(e) = T::scale_pairs_out(coarse, fine, w, out, k == 0) {
                 shares[k] = expectation(coarse, blocks);
                 shares[c + k] = e;
                 continue;
