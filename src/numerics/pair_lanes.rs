@@ -39,13 +39,15 @@ macro_rules! each_mask {
 }
 
 /// Loads the `N` groups of 8 blocks at `g` (`16 N` values) and computes their [`Groups`],
-/// the `N` chains interleaved.
+/// the `N` chains interleaved. Without `FULL` (the soft minima alone) `b_lt_a` and `finite`
+/// are left out (zero), and `lo`, `hi` and `base` come from minima and maxima (the same
+/// values but for the sign of a zero).
 ///
 /// # Safety
 /// `g..g + 16 N` must be readable; the CPU must have AVX-512 F and DQ.
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 #[inline]
-unsafe fn groups<const N: usize>(g: *const f64, inv_s: __m512d) -> Groups<N> {
+unsafe fn groups<const N: usize, const FULL: bool>(g: *const f64, inv_s: __m512d) -> Groups<N> {
     // SAFETY: the index tables hold 8 values each.
     let (even, odd) = unsafe {
         (
@@ -59,12 +61,21 @@ unsafe fn groups<const N: usize>(g: *const f64, inv_s: __m512d) -> Groups<N> {
     let v1 = each!(N, |i| unsafe { _mm512_loadu_pd(g.add(16 * i + 8)) });
     let a = each!(N, |i| _mm512_permutex2var_pd(v0[i], even, v1[i]));
     let b = each!(N, |i| _mm512_permutex2var_pd(v0[i], odd, v1[i]));
-    let b_lt_a = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b[i], a[i]));
-    let lo = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], a[i], b[i]));
-    let hi = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], b[i], a[i]));
-    let infinity = _mm512_set1_pd(f64::INFINITY);
-    let finite = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo[i], infinity));
-    let base = each!(N, |i| _mm512_maskz_mov_pd(finite[i], lo[i]));
+    let (b_lt_a, lo, hi, finite, base) = if FULL {
+        let b_lt_a = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(b[i], a[i]));
+        let lo = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], a[i], b[i]));
+        let hi = each!(N, |i| _mm512_mask_blend_pd(b_lt_a[i], b[i], a[i]));
+        let infinity = _mm512_set1_pd(f64::INFINITY);
+        let finite = each_mask!(N, |i| _mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo[i], infinity));
+        let base = each!(N, |i| _mm512_maskz_mov_pd(finite[i], lo[i]));
+        (b_lt_a, lo, hi, finite, base)
+    } else {
+        let lo = each!(N, |i| _mm512_min_pd(a[i], b[i]));
+        let hi = each!(N, |i| _mm512_max_pd(a[i], b[i]));
+        // f64::MAX - inf = -inf, as 0 - inf: w = 0 where lo = +inf.
+        let base = each!(N, |i| _mm512_min_pd(lo[i], _mm512_set1_pd(f64::MAX)));
+        ([0; N], lo, hi, [0; N], base)
+    };
     let x = each!(N, |i| _mm512_mul_pd(_mm512_sub_pd(base[i], hi[i]), inv_s));
     let w = exp_avx512_n::<N, false>(x);
     Groups {
@@ -191,7 +202,7 @@ unsafe fn gibbs_groups<const N: usize>(
     let one = _mm512_set1_pd(1.0);
     let zero = _mm512_setzero_pd();
     // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
-    let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
+    let grp = unsafe { groups::<N, true>(g.as_ptr().add(2 * y), inv_s) };
     let inv_z = each!(N, |i| _mm512_div_pd(one, _mm512_add_pd(one, grp.w[i])));
     let p_lo = each!(N, |i| _mm512_maskz_mov_pd(grp.finite[i], inv_z[i]));
     let p_hi = each!(N, |i| _mm512_maskz_mul_pd(
@@ -232,7 +243,7 @@ unsafe fn gibbs_groups<const N: usize>(
 unsafe fn soft_groups<const N: usize>(g: &[f64], s: f64, soft: &mut [f64], y: usize) {
     let (inv_s, s) = (_mm512_set1_pd(1.0 / s), _mm512_set1_pd(s));
     // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
-    let grp = unsafe { groups::<N>(g.as_ptr().add(2 * y), inv_s) };
+    let grp = unsafe { groups::<N, false>(g.as_ptr().add(2 * y), inv_s) };
     let lz = ln_1p_avx512_n(grp.w);
     let sf = each!(N, |i| soft_value(grp.lo[i], s, lz[i]));
     for (i, sf) in sf.iter().enumerate() {

@@ -157,25 +157,18 @@ pub(crate) fn exp_avx512_n<const N: usize, const ANY: bool>(
         _mm512_castpd_si512(t[i]),
         hi
     ));
-    // exp(r) - 1 = r + r^2 (1/2 + r/6 + ... + r^5/5040), Estrin.
+    // exp(r) - 1 = r + r^2 (1/2 + r/6 + ... + r^5/5040), by Horner's scheme: its chain is
+    // longer than Estrin's, but the N chains hide that, and every step is one multiply-add
+    // whose constant needs no copy.
     let r2 = each!(N, |i| _mm512_mul_pd(r[i], r[i]));
-    let r4 = each!(N, |i| _mm512_mul_pd(r2[i], r2[i]));
-    let q0 = each!(N, |i| _mm512_fmadd_pd(r[i], set(1.0 / 6.0), set(0.5)));
-    let q1 = each!(N, |i| _mm512_fmadd_pd(
-        r[i],
-        set(1.0 / 120.0),
-        set(1.0 / 24.0)
-    ));
-    let q2 = each!(N, |i| _mm512_fmadd_pd(
-        r[i],
+    let mut q = each!(N, |i| _mm512_fmadd_pd(
         set(1.0 / 5_040.0),
+        r[i],
         set(1.0 / 720.0)
     ));
-    let q = each!(N, |i| _mm512_fmadd_pd(
-        q2[i],
-        r4[i],
-        _mm512_fmadd_pd(q1[i], r2[i], q0[i])
-    ));
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5] {
+        q = each!(N, |i| _mm512_fmadd_pd(q[i], r[i], set(c)));
+    }
     let em1 = each!(N, |i| _mm512_fmadd_pd(r2[i], q[i], r[i]));
     let y = each!(N, |i| _mm512_fmadd_pd(table[i], em1[i], table[i]));
     // 2^floor(n / 16) = 2^m.
@@ -495,25 +488,21 @@ pub(crate) fn ln_1p_avx512_n<const N: usize>(
         c[i],
         _mm512_sub_pd(c[i], set(1.0))
     ));
+    // q(t) by Horner's scheme (see `exp_avx512_n`).
     let t2 = each!(N, |i| _mm512_mul_pd(t[i], t[i]));
-    let t4 = each!(N, |i| _mm512_mul_pd(t2[i], t2[i]));
-    let t8 = each!(N, |i| _mm512_mul_pd(t4[i], t4[i]));
-    let q0 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 3.0), set(-0.5)));
-    let q1 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 5.0), set(-0.25)));
-    let q2 = each!(N, |i| _mm512_fmadd_pd(
-        t[i],
-        set(1.0 / 7.0),
-        set(-1.0 / 6.0)
-    ));
-    let q3 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 9.0), set(-0.125)));
-    let q4 = each!(N, |i| _mm512_fmadd_pd(t[i], set(1.0 / 11.0), set(-0.1)));
-    let a0 = each!(N, |i| _mm512_fmadd_pd(q1[i], t2[i], q0[i]));
-    let a1 = each!(N, |i| _mm512_fmadd_pd(q3[i], t2[i], q2[i]));
-    let q = each!(N, |i| _mm512_fmadd_pd(
-        q4[i],
-        t8[i],
-        _mm512_fmadd_pd(a1[i], t4[i], a0[i])
-    ));
+    let mut q = each!(N, |i| _mm512_fmadd_pd(set(1.0 / 11.0), t[i], set(-0.1)));
+    for c in [
+        1.0 / 9.0,
+        -0.125,
+        1.0 / 7.0,
+        -1.0 / 6.0,
+        0.2,
+        -0.25,
+        1.0 / 3.0,
+        -0.5,
+    ] {
+        q = each!(N, |i| _mm512_fmadd_pd(q[i], t[i], set(c)));
+    }
     let small = each!(N, |i| _mm512_fmadd_pd(t2[i], q[i], t[i]));
     let (hi, lo) = (table(&MINUS_LN_INV_HI), table(&MINUS_LN_INV_LO));
     each!(N, |i| _mm512_add_pd(
