@@ -203,13 +203,13 @@ unsafe fn gibbs_groups<const N: usize>(
     let zero = _mm512_setzero_pd();
     // SAFETY: the caller guarantees `g[2y..2y + 16 N]`.
     let grp = unsafe { groups::<N, true>(g.as_ptr().add(2 * y), inv_s) };
-    let inv_z = each!(N, |i| _mm512_div_pd(one, _mm512_add_pd(one, grp.w[i])));
-    let p_lo = each!(N, |i| _mm512_maskz_mov_pd(grp.finite[i], inv_z[i]));
-    let p_hi = each!(N, |i| _mm512_maskz_mul_pd(
+    // P(lo) = 1 / (1 + w), 0 where lo = +inf; P(hi) = w P(lo) (w = 0 there).
+    let p_lo = each!(N, |i| _mm512_maskz_div_pd(
         grp.finite[i],
-        grp.w[i],
-        inv_z[i]
+        one,
+        _mm512_add_pd(one, grp.w[i])
     ));
+    let p_hi = each!(N, |i| _mm512_mul_pd(grp.w[i], p_lo[i]));
     let c_a = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_lo[i], p_hi[i]));
     let c_b = each!(N, |i| _mm512_mask_blend_pd(grp.b_lt_a[i], p_hi[i], p_lo[i]));
     let lz = ln_1p_avx512_n(grp.w);
