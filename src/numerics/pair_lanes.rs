@@ -1,8 +1,11 @@
 //! AVX-512 bodies of the bottom-up step of blocks of two (binary trees): each group of 8
 //! blocks is done in registers — minimum, one `exp`, one `ln_1p`, one reciprocal — instead of
-//! one pass over arrays per operation. Same formulas as the portable kernels of `blocks`
-//! (`gibbs_pairs`, `soft_pairs`), with the vector `exp`/`ln_1p` of `vector`; they return
-//! how many blocks they did (whole groups of 8), the caller does the rest.
+//! one pass over arrays per operation, and `WIDE` groups at a time with their chains of
+//! dependent operations interleaved (one chain is longer than the core's out-of-order window
+//! overlaps). Same formulas as the portable kernels of `blocks` (`gibbs_pairs`,
+//! `soft_pairs`), with the vector `exp`/`ln_1p` of `vector`, but with fused multiply-adds
+//! where those round twice (values within an ulp or so); they return how many blocks they
+//! did (whole groups of 8), the caller does the rest.
 
 use std::arch::x86_64::*;
 
