@@ -32,8 +32,10 @@
 //! step longer than [`POLISH_REACH`] (a flat direction, not a correction). Newton's
 //! quadratic convergence takes a residual of `1e-10` to rounding in one or two such steps.
 //!
-//! **Step cap.** A Newton step is shortened so that its projected move is at most `cap` in
-//! every coordinate (a variable pinned at its bound does not count); the cap
+//! **Step cap.** A Newton step is shortened so that it moves at most `cap` in every
+//! coordinate (a variable pinned at its bound by the step does not count; a variable off its
+//! bound counts with its whole step, since a step of `1e62` towards a bound projects onto the
+//! bound for every halving the line search can make); the cap
 //! starts at [`START_CAP`] and grows fourfold whenever a capped step is accepted whole. A
 //! nearly singular Hessian (a state of mass `1e-300` under a tiny reference mass) then costs
 //! a few iterations instead of a line search that cannot shrink a `1e300` step enough.
@@ -229,16 +231,27 @@ pub(crate) fn minimise_polished(
         } else {
             residual.iter().map(|r| -r).collect()
         };
-        // The cap measures the projected move: a variable held at its bound by a steep
-        // gradient (a huge `d_i` that projection cancels) must not shrink the others' step.
-        let mut probe: Vec<f64> = x.iter().zip(&d).map(|(t, d)| t + d).collect();
-        project(&mut probe, bounds);
-        let longest = probe
-            .iter()
-            .zip(&x)
-            .fold(0.0f64, |a, (p, t)| a.max((p - t).abs()));
-        let capped = longest > cap;
-        let shrink = if capped { cap / longest } else { 1.0 };
+        // The cap measures the move of every variable but one held at its bound by a steep
+        // gradient (a huge `d_i` that projection cancels must not shrink the others' step).
+        // An interior variable counts with its whole `d_i`, not its projected move: a step
+        // of `1e62` towards a bound `592` away projects to the bound for every halving the
+        // line search can make, and the search would fail on one trial point forty times.
+        let longest = (0..n).fold(0.0f64, |a, i| {
+            let held = match bounds[i] {
+                Bound::Free => false,
+                Bound::NonNegative => x[i] <= 0.0 && d[i] < 0.0,
+                Bound::NonPositive => x[i] >= 0.0 && d[i] > 0.0,
+            };
+            if held {
+                a
+            } else {
+                a.max(d[i].abs())
+            }
+        });
+        // A step that reaches the cap (a flat direction is followed exactly `cap` long) lets
+        // it grow when accepted whole.
+        let capped = longest >= cap * (1.0 - 1e-9);
+        let shrink = if longest > cap { cap / longest } else { 1.0 };
         // Armijo backtracking along the projection arc.
         let mut alpha = shrink;
         let mut accepted = None;
@@ -404,13 +417,22 @@ fn direction(
             Bound::NonPositive => x[i] >= -eps && g[i] < 0.0,
         })
         .collect();
-    let free: Vec<usize> = (0..n).filter(|&i| !active[i]).collect();
     let mut d = vec![0.0; n];
     for i in (0..n).filter(|&i| active[i]) {
         let hii = hessian[i * n + i];
         d[i] = if hii > 0.0 { -g[i] / hii } else { -g[i] };
     }
-    if !free.is_empty() {
+    // The free variables take the pseudo-inverse Newton step; a null-space slope beyond the
+    // tolerances is followed as well, but only along variables that can move that way: a
+    // variable at its bound that the slope would push out is held (it is a flat direction
+    // only with every variable moving, and projection would leave a curved one) and the
+    // split is recomputed without it.
+    let mut held = active;
+    loop {
+        let free: Vec<usize> = (0..n).filter(|&i| !held[i]).collect();
+        if free.is_empty() {
+            return d;
+        }
         let nf = free.len();
         let hf = DMatrix::from_fn(nf, nf, |a, b| hessian[free[a] * n + free[b]]);
         let gf = DVector::from_fn(nf, |a, _| g[free[a]]);
@@ -419,23 +441,56 @@ fn direction(
         // targets that agree up to rounding (duplicated rows), not a descent direction: it
         // is left alone (a larger one is a curvature too small to see, as under a reference
         // mass of 1e-300, or a real inconsistency that the feasibility LP will certify).
+        // Nor is it followed while the rest of the gradient is larger (in tolerances): the
+        // Newton step comes first, and the slope it leaves is what remains to follow.
         let bounded = free.iter().any(|&i| bounds[i] != Bound::Free);
         let margin = if bounded { 1.0 } else { FLAT_MARGIN };
-        let flat = free
-            .iter()
-            .enumerate()
-            .any(|(a, &i)| null[a].abs() > slope.map_or(margin * tol[i], |s| s[i]));
+        let in_tolerances = |v: f64, i: usize| v.abs() / tol[i];
+        let slope_size = (0..nf).fold(0.0f64, |m, a| m.max(in_tolerances(null[a], free[a])));
+        let rest_size = (0..nf).fold(0.0f64, |m, a| {
+            m.max(in_tolerances(gf[a] - null[a], free[a]))
+        });
+        let flat = slope_size >= rest_size
+            && free
+                .iter()
+                .enumerate()
+                .any(|(a, &i)| null[a].abs() > slope.map_or(margin * tol[i], |s| s[i]));
         let longest = null.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let along = if flat && longest > 0.0 {
+        let mut along = if flat && longest > 0.0 {
             cap / longest
         } else {
             0.0
         };
+        // No further than the first bound it reaches (projection beyond it would bend the
+        // flat direction into a curved one).
+        for (a, &i) in free.iter().enumerate() {
+            let push = -null[a];
+            let room = match bounds[i] {
+                Bound::NonNegative if x[i] > 0.0 && push < 0.0 => x[i] / -push,
+                Bound::NonPositive if x[i] < 0.0 && push > 0.0 => -x[i] / push,
+                _ => continue,
+            };
+            along = along.min(room);
+        }
+        // A variable at its bound that the slope pushes outward.
+        let blocked = free.iter().enumerate().find(|&(a, &i)| {
+            let push = -along * null[a];
+            match bounds[i] {
+                Bound::Free => false,
+                Bound::NonNegative => x[i] <= 0.0 && push < 0.0,
+                Bound::NonPositive => x[i] >= 0.0 && push > 0.0,
+            }
+        });
+        if let Some((_, &i)) = blocked {
+            held[i] = true;
+            d[i] = 0.0;
+            continue;
+        }
         for (a, &i) in free.iter().enumerate() {
             d[i] = -step[a] - along * null[a];
         }
+        return d;
     }
-    d
 }
 
 /// `H^+ g` for a symmetric positive semi-definite `H` (eigenvalues below

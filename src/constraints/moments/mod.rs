@@ -24,6 +24,7 @@
 //! reported as converged only when each target holds to `9 tol (1 + spread_i)` and the
 //! duality gap to `9 tol (1 + |objective|)` (`tol = 1e-10` by default).
 
+mod balance;
 mod covariance;
 mod engine;
 mod lbfgs;

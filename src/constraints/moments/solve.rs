@@ -29,6 +29,7 @@ use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
 use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
 use super::super::scaling::{allowed_range, scale, Scaling};
+use super::balance::balanced;
 use super::engine::Engine;
 use super::witness::interior_witness;
 use super::{lbfgs, ConvexSettings, MomentProblem, MomentSolution, Sense, Status};
@@ -350,6 +351,35 @@ impl MomentProblem<'_> {
                 if matches!(better.status, Status::Converged | Status::Boundary) {
                     fit = better;
                     theta = polished;
+                }
+            }
+        }
+        if !matches!(fit.status, Status::Converged | Status::Boundary) {
+            // Multipliers run along the rows' null space (targets of dependent rows that
+            // agree only up to rounding): the same P* from the smallest ones
+            // (`super::balance`).
+            let map = &scaled.map;
+            if let Some(small) = balanced(&scaled.rows, &engine.allowed, map, &bounds, &theta) {
+                let here = self.answer(scaled, &engine, &small, boundary, settings)?;
+                sweeps += 1;
+                if matches!(here.status, Status::Converged | Status::Boundary) {
+                    fit = here;
+                    theta = small;
+                } else {
+                    // Newton resumes there: a bounded multiplier the balance set to zero leaves
+                    // its row to the others, which then meet their own targets.
+                    let resume = Stopping {
+                        max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
+                        ..stop.clone()
+                    };
+                    let run = newton::minimise(&engine, &bounds, &resume, small)?;
+                    iterations += run.iterations;
+                    sweeps += run.evaluations;
+                    let better = self.answer(scaled, &engine, &run.x, boundary, settings)?;
+                    if matches!(better.status, Status::Converged | Status::Boundary) {
+                        fit = better;
+                        theta = run.x;
+                    }
                 }
             }
         }

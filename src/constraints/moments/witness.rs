@@ -123,7 +123,7 @@ pub(super) fn interior_witness(
 }
 
 /// `Cov_p(phi_i, phi_j)` of the rows under `p` (block order), row-major, given the means.
-fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
+pub(super) fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
     let mm = rows.len();
     let mut cov = vec![0.0; mm * mm];
     match Row::all_dense(rows) {
