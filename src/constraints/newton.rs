@@ -53,6 +53,8 @@ pub(crate) enum Bound {
     NonNegative,
     /// `x_i <= 0`.
     NonPositive,
+    /// `x_i = 0`: a multiplier held at zero (its row left to the others).
+    Zero,
 }
 
 /// The objective at one point.
@@ -135,6 +137,7 @@ pub(crate) fn project(x: &mut [f64], bounds: &[Bound]) {
             Bound::Free => {}
             Bound::NonNegative => *t = t.max(0.0),
             Bound::NonPositive => *t = t.min(0.0),
+            Bound::Zero => *t = 0.0,
         }
     }
 }
@@ -150,6 +153,7 @@ pub(crate) fn projected_residual(x: &[f64], grad: &[f64], bounds: &[Bound]) -> V
             // P(t - g) = 0 when t - g is beyond the bound: the residual is t itself.
             Bound::NonNegative if t - g < 0.0 => t,
             Bound::NonPositive if t - g > 0.0 => t,
+            Bound::Zero => 0.0,
             _ => g,
         })
         .collect()
@@ -224,12 +228,20 @@ pub(crate) fn minimise_polished(
         }
         iterations += 1;
         let d = direction(&x, &at.gradient, &hessian, &residual, bounds, stop, cap);
-        // A direction that is not finite (a Hessian of subnormal entries under reference
-        // masses near 1e-300) falls back to the gradient step.
+        // A direction that is not finite (a Hessian of subnormal or underflowed entries
+        // under reference masses near 1e-300, or multipliers that left every state but one
+        // with mass 0) falls back to the gradient's direction, `cap` long: the gradient step
+        // itself (`4e-6` beside a multiplier of `-1360`) would take a million iterations.
         let d = if d.iter().all(|v| v.is_finite()) {
             d
         } else {
-            residual.iter().map(|r| -r).collect()
+            let top = residual.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+            let scale = if top > 0.0 && top.is_finite() {
+                cap / top
+            } else {
+                1.0
+            };
+            residual.iter().map(|r| -r * scale).collect()
         };
         // The cap measures the move of every variable but one held at its bound by a steep
         // gradient (a huge `d_i` that projection cancels must not shrink the others' step).
@@ -241,6 +253,7 @@ pub(crate) fn minimise_polished(
                 Bound::Free => false,
                 Bound::NonNegative => x[i] <= 0.0 && d[i] < 0.0,
                 Bound::NonPositive => x[i] >= 0.0 && d[i] > 0.0,
+                Bound::Zero => true,
             };
             if held {
                 a
@@ -415,10 +428,11 @@ fn direction(
             Bound::Free => false,
             Bound::NonNegative => x[i] <= eps && g[i] > 0.0,
             Bound::NonPositive => x[i] >= -eps && g[i] < 0.0,
+            Bound::Zero => true,
         })
         .collect();
     let mut d = vec![0.0; n];
-    for i in (0..n).filter(|&i| active[i]) {
+    for i in (0..n).filter(|&i| active[i] && bounds[i] != Bound::Zero) {
         let hii = hessian[i * n + i];
         d[i] = if hii > 0.0 { -g[i] / hii } else { -g[i] };
     }
@@ -479,6 +493,7 @@ fn direction(
                 Bound::Free => false,
                 Bound::NonNegative => x[i] <= 0.0 && push < 0.0,
                 Bound::NonPositive => x[i] >= 0.0 && push > 0.0,
+                Bound::Zero => true,
             }
         });
         if let Some((_, &i)) = blocked {

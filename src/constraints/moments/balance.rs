@@ -89,6 +89,11 @@ pub(super) fn balanced(
                 let edge = -out[i] / u[i];
                 let below = match bounds[i] {
                     Bound::Free => continue,
+                    Bound::Zero => {
+                        lo = lo.max(0.0);
+                        hi = hi.min(0.0);
+                        continue;
+                    }
                     // out_i + t u_i >= 0
                     Bound::NonNegative => u[i] > 0.0,
                     // out_i + t u_i <= 0
@@ -115,6 +120,7 @@ pub(super) fn balanced(
             Bound::Free => {}
             Bound::NonNegative => *t = t.max(0.0),
             Bound::NonPositive => *t = t.min(0.0),
+            Bound::Zero => *t = 0.0,
         }
     }
     (out != theta).then_some(out)

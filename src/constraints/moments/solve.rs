@@ -314,14 +314,18 @@ impl MomentProblem<'_> {
         );
         let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
         let mut stop = self.stopping(&scaled.map, settings);
-        if boundary {
-            // On a face, a slope within the acceptance tolerance is the targets' distance
-            // from the face's affine hull (targets `1e-9` inside it): left alone, the
-            // multipliers stay finite and the answer is judged by the acceptance test.
+        // A null-space slope within the acceptance tolerance, left alone: the multipliers
+        // stay finite and the answer is judged by the acceptance test.
+        let within_acceptance: Vec<f64> = {
             let map = &scaled.map;
             let accept = ACCEPTANCE * settings.gradient_tolerance;
             let slope = map.spread.iter().zip(&map.scale);
-            stop.slope = Some(slope.map(|(d, s)| accept * (1.0 + d) / s).collect());
+            slope.map(|(d, s)| accept * (1.0 + d) / s).collect()
+        };
+        if boundary {
+            // On a face such a slope is the targets' distance from the face's affine hull
+            // (targets `1e-9` inside it).
+            stop.slope = Some(within_acceptance.clone());
         }
         let (start, mut iterations, mut sweeps) = match start {
             Some(s) if s.len() == mm => (s, 0, 0),
@@ -366,13 +370,25 @@ impl MomentProblem<'_> {
                     fit = here;
                     theta = small;
                 } else {
-                    // Newton resumes there: a bounded multiplier the balance set to zero leaves
-                    // its row to the others, which then meet their own targets.
+                    // Newton resumes there: a bounded multiplier the balance set to zero stays
+                    // there, leaving its row to the others, which then meet their own targets
+                    // (not a least-squares compromise between targets that disagree by their
+                    // rounding). A slope along
+                    // the null space within the acceptance tolerance is the targets' rounding,
+                    // which sent the multipliers there in the first place: it is left alone.
                     let resume = Stopping {
                         max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
+                        slope: Some(within_acceptance),
                         ..stop.clone()
                     };
-                    let run = newton::minimise(&engine, &bounds, &resume, small)?;
+                    let held: Vec<Bound> = (0..mm)
+                        .map(|i| match bounds[i] {
+                            Bound::Free => Bound::Free,
+                            _ if small[i] == 0.0 && theta[i] != 0.0 => Bound::Zero,
+                            b => b,
+                        })
+                        .collect();
+                    let run = newton::minimise(&engine, &held, &resume, small)?;
                     iterations += run.iterations;
                     sweeps += run.evaluations;
                     let better = self.answer(scaled, &engine, &run.x, boundary, settings)?;
