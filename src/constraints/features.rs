@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
-use crate::numerics::sum_pairs;
+use crate::numerics::{sum_pairs, Real};
 
 /// A feature given by its nonzero entries: `phi(indices[j]) = values[j]`, `phi(x) = 0`
 /// elsewhere (user state indices of level 0, any order, no repeats).
@@ -132,7 +132,11 @@ impl Row {
     /// `sum_x p(x) phi(x)` (features are finite, so states with `p(x) = 0` add 0).
     pub(crate) fn dot(&self, p: &[f64]) -> f64 {
         match self {
-            Row::Dense(v) => sum_pairs(v, p, |v, p| v * p),
+            // In the widest vector kernel the CPU has (8 partial sums, the same value).
+            Row::Dense(v) => f64::kernel(
+                #[inline(always)]
+                || sum_pairs(v, p, |v, p| v * p),
+            ),
             Row::Sparse { index, value } => index.iter().zip(value).map(|(&x, &v)| p[x] * v).sum(),
         }
     }
@@ -171,6 +175,17 @@ impl Row {
 
     /// `out[x] += t phi(x)`.
     pub(crate) fn add_scaled(&self, t: f64, out: &mut [f64]) {
-        self.for_each(|x, v| out[x] += t * v);
+        match self {
+            // Element by element in the widest vector kernel (the same values).
+            Row::Dense(v) => f64::kernel(
+                #[inline(always)]
+                || {
+                    for (o, &v) in out.iter_mut().zip(v) {
+                        *o += t * v;
+                    }
+                },
+            ),
+            Row::Sparse { .. } => self.for_each(|x, v| out[x] += t * v),
+        }
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Scaling {
     pub scale: Vec<f64>,
     /// `max phi_i - min phi_i` over the allowed states (`0` for a constant row).
     pub spread: Vec<f64>,
+    /// `(min phi_i, max phi_i)` over the allowed states, in the user's units (`None` when
+    /// no state is allowed).
+    pub range: Vec<Option<(f64, f64)>>,
 }
 
 impl Scaling {
@@ -84,6 +87,7 @@ pub(crate) fn scale(
         offset: Vec::with_capacity(rows.len()),
         scale: Vec::with_capacity(rows.len()),
         spread: Vec::with_capacity(rows.len()),
+        range: Vec::with_capacity(rows.len()),
     };
     for row in rows {
         let (range, implicit_zero) = allowed_range(row, allowed);
@@ -124,6 +128,7 @@ pub(crate) fn scale(
         map.offset.push(o);
         map.scale.push(s);
         map.spread.push(spread);
+        map.range.push(range);
     }
     let targets = targets
         .iter()

@@ -74,6 +74,21 @@ pub(super) fn multilevel_covariance(
     hessian
 }
 
+/// `Cov_p(phi_i, phi_j)` of dense rows under `p` (summing to 1; states with `p(x) = 0` add
+/// nothing), row-major: the Hessian's top level alone (one block of every state), through
+/// the same chunked kernel.
+pub(super) fn dense_covariance(rows: &[&[f64]], p: &[f64]) -> Vec<f64> {
+    let m = rows.len();
+    let mut out = vec![0.0; m * m];
+    if m == 0 || p.is_empty() {
+        return out;
+    }
+    let mut acc = Accumulator::new(m);
+    acc.level(Layout::Uniform(p.len()), 1, p, rows, 1.0);
+    acc.finish(&mut out);
+    out
+}
+
 /// The Hessian's lower triangle and the chunk of deviations not yet added to it.
 struct Accumulator {
     m: usize,
@@ -118,6 +133,13 @@ impl Accumulator {
             return next;
         }
         let mut mean = vec![0.0; m];
+        if blocks == 1 {
+            self.one_block(p, g, inv_s, &mut mean);
+            for (nj, mj) in next.iter_mut().zip(&mean) {
+                nj[0] = *mj;
+            }
+            return next;
+        }
         #[allow(clippy::needless_range_loop)] // y names a block and a column entry
         for y in 0..blocks {
             let r = layout.block(y);
@@ -150,6 +172,37 @@ impl Accumulator {
             }
         }
         next
+    }
+
+    /// [`Self::level`] for one block of every position (the top level, and a plain
+    /// covariance): the deviations of each feature are gathered a chunk at a time as
+    /// contiguous runs, not position by position. Positions with `p = 0` add `0` (features
+    /// are finite). Writes the block's means into `mean`.
+    fn one_block(&mut self, p: &[f64], g: &[&[f64]], inv_s: f64, mean: &mut [f64]) {
+        self.flush();
+        let z: f64 = sum_pairs(p, p, |p, _| p);
+        if z <= 0.0 {
+            return;
+        }
+        for (mj, gj) in mean.iter_mut().zip(g) {
+            // Shifted by the first value, as in the general case.
+            let first = gj[0];
+            *mj = first + sum_pairs(p, gj, |p, g| p * (g - first)) / z;
+        }
+        for x0 in (0..p.len()).step_by(CHUNK) {
+            let n = CHUNK.min(p.len() - x0);
+            for (w, &px) in self.weight[..n].iter_mut().zip(&p[x0..x0 + n]) {
+                *w = px * inv_s;
+            }
+            for (j, (gj, &mj)) in g.iter().zip(mean.iter()).enumerate() {
+                let dev = &mut self.dev[j * CHUNK..j * CHUNK + n];
+                for (dv, &v) in dev.iter_mut().zip(&gj[x0..x0 + n]) {
+                    *dv = v - mj;
+                }
+            }
+            self.len = n;
+            self.flush();
+        }
     }
 
     /// [`Self::level`] for blocks of two, one deviation per block: with `P(a|y) + P(b|y) = 1`

@@ -28,7 +28,7 @@ use super::super::feasibility::{locate_scaled, separation, Verdict};
 use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
 use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
-use super::super::scaling::{allowed_range, scale, Scaling};
+use super::super::scaling::{scale, Scaling};
 use super::balance::balanced;
 use super::engine::Engine;
 use super::witness::interior_witness;
@@ -126,10 +126,9 @@ impl MomentProblem<'_> {
     /// direction `+-e_i`, verified exactly by [`separation`] before any LP: the LP's solver
     /// fails on such targets near `1e308`, and the certificate needs no solver.
     fn row_outside_its_range(&self) -> Option<Error> {
-        for (i, row) in self.rows.iter().enumerate() {
-            let (Some((lo, hi)), _) = allowed_range(row, &self.allowed) else {
-                return None;
-            };
+        // The ranges were found once, with the scaling.
+        for (i, range) in self.scaled().map.range.iter().enumerate() {
+            let (lo, hi) = (*range)?;
             let c = self.targets[i];
             let sign = match self.senses[i] {
                 Sense::Eq | Sense::Le if c < lo => 1.0,

@@ -6,6 +6,7 @@ use nalgebra::{DMatrix, DVector};
 use super::super::feasibility::INTERIOR_MARGIN;
 use super::super::features::Row;
 use super::super::newton::pseudo_solve;
+use super::covariance::dense_covariance;
 use super::Sense;
 use crate::numerics::sum_pairs;
 
@@ -127,21 +128,9 @@ pub(super) fn covariance(rows: &[Row], p: &[f64], mean: &[f64]) -> Vec<f64> {
     let mm = rows.len();
     let mut cov = vec![0.0; mm * mm];
     match Row::all_dense(rows) {
-        // Centred, state by state.
-        Some(rows) => {
-            let mut d = vec![0.0; mm];
-            for (x, &px) in p.iter().enumerate().filter(|(_, &px)| px > 0.0) {
-                for (di, (row, m)) in d.iter_mut().zip(rows.iter().zip(mean)) {
-                    *di = row[x] - m;
-                }
-                for (i, c) in cov.chunks_exact_mut(mm).enumerate() {
-                    let w = px * d[i];
-                    for (c, dj) in c[..=i].iter_mut().zip(&d[..=i]) {
-                        *c += w * dj;
-                    }
-                }
-            }
-        }
+        // Centred block-wise by the Hessian's chunked kernel (each row less its mean under
+        // `p`, which is `mean` up to rounding).
+        Some(rows) => return dense_covariance(&rows, p),
         // Centred as well: with d_i = phi_i - E phi_i written out densely (one row at a
         // time), Cov_ij = sum_{x in supp j} p d_i (phi_j - E phi_j) - E phi_j sum_{x off
         // supp j} p d_i, the last sum taken as (sum_x p d_i) - (sum_{supp j} p d_i).
