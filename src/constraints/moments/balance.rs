@@ -12,7 +12,7 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use super::super::features::Row;
-use super::super::newton::Bound;
+use super::super::newton::{project, Bound};
 use super::super::scaling::Scaling;
 use super::witness::covariance;
 
@@ -115,13 +115,6 @@ pub(super) fn balanced(
         }
     }
     // Exactly at the bound where the clamp put it (rounding may leave -1e-17).
-    for (t, b) in out.iter_mut().zip(bounds) {
-        match b {
-            Bound::Free => {}
-            Bound::NonNegative => *t = t.max(0.0),
-            Bound::NonPositive => *t = t.min(0.0),
-            Bound::Zero => *t = 0.0,
-        }
-    }
+    project(&mut out, bounds);
     (out != theta).then_some(out)
 }
