@@ -57,6 +57,19 @@ pub(crate) enum Bound {
     Zero,
 }
 
+impl Bound {
+    /// Whether `x` sits at this bound and a move by `push` would cross it (a projection
+    /// would cancel that move): always for [`Bound::Zero`], never for [`Bound::Free`].
+    fn holds(self, x: f64, push: f64) -> bool {
+        match self {
+            Bound::Free => false,
+            Bound::NonNegative => x <= 0.0 && push < 0.0,
+            Bound::NonPositive => x >= 0.0 && push > 0.0,
+            Bound::Zero => true,
+        }
+    }
+}
+
 /// The objective at one point.
 #[derive(Debug, Clone)]
 pub(crate) struct Point {
@@ -248,19 +261,9 @@ pub(crate) fn minimise_polished(
         // An interior variable counts with its whole `d_i`, not its projected move: a step
         // of `1e62` towards a bound `592` away projects to the bound for every halving the
         // line search can make, and the search would fail on one trial point forty times.
-        let longest = (0..n).fold(0.0f64, |a, i| {
-            let held = match bounds[i] {
-                Bound::Free => false,
-                Bound::NonNegative => x[i] <= 0.0 && d[i] < 0.0,
-                Bound::NonPositive => x[i] >= 0.0 && d[i] > 0.0,
-                Bound::Zero => true,
-            };
-            if held {
-                a
-            } else {
-                a.max(d[i].abs())
-            }
-        });
+        let longest = (0..n)
+            .filter(|&i| !bounds[i].holds(x[i], d[i]))
+            .fold(0.0f64, |a, i| a.max(d[i].abs()));
         // A step that reaches the cap (a flat direction is followed exactly `cap` long) lets
         // it grow when accepted whole.
         let capped = longest >= cap * (1.0 - 1e-9);
@@ -487,15 +490,8 @@ fn direction(
             along = along.min(room);
         }
         // A variable at its bound that the slope pushes outward.
-        let blocked = free.iter().enumerate().find(|&(a, &i)| {
-            let push = -along * null[a];
-            match bounds[i] {
-                Bound::Free => false,
-                Bound::NonNegative => x[i] <= 0.0 && push < 0.0,
-                Bound::NonPositive => x[i] >= 0.0 && push > 0.0,
-                Bound::Zero => true,
-            }
-        });
+        let blocked =
+            (free.iter().enumerate()).find(|&(a, &i)| bounds[i].holds(x[i], -along * null[a]));
         if let Some((_, &i)) = blocked {
             held[i] = true;
             d[i] = 0.0;

@@ -50,15 +50,14 @@ pub(super) fn balanced(
         .collect();
     let mean: Vec<f64> = rows.iter().map(|r| r.dot(&uniform)).collect();
     let cov = covariance(rows, &uniform, &mean);
-    let rounding: f64 = (0..m)
-        .filter(|&i| bounds[i] == Bound::Free || theta[i] != 0.0)
-        .map(|i| ROUNDINGS * f64::EPSILON * (1.0 + map.offset[i].abs() / map.scale[i]))
-        .sum();
     // A bounded multiplier at zero stays there: its row may be slack, where a nonzero
     // multiplier would add its slack to the duality gap.
     let movable: Vec<usize> = (0..m)
         .filter(|&i| bounds[i] == Bound::Free || theta[i] != 0.0)
         .collect();
+    let rounding: f64 = (movable.iter())
+        .map(|&i| ROUNDINGS * f64::EPSILON * (1.0 + map.offset[i].abs() / map.scale[i]))
+        .sum();
     let k = movable.len();
     let sub = DMatrix::from_fn(k, k, |a, b| cov[movable[a] * m + movable[b]]);
     let eig = SymmetricEigen::new(sub);
