@@ -527,3 +527,38 @@ fn the_input_limit_follows_the_memory_budget() {
     assert!((h0 - 600_000f64.ln()).abs() < 1e-9, "{h0}");
     let _ = std::fs::remove_file(path);
 }
+
+/// Hundreds of sparse features (one state each, `<=` a third of its uniform mass) on 4,096
+/// leaves are solved and meet their targets; one more than the limit of 512 is refused by
+/// name before anything is built.
+#[test]
+fn hundreds_of_sparse_features_are_solved_and_too_many_are_refused() {
+    let problem = |m: usize| {
+        let features: Vec<String> = (0..m)
+            .map(|i| format!(r#"{{"indices": [{}], "values": [1]}}"#, 7 * i))
+            .collect();
+        let c = 1.0 / 4096.0 / 3.0;
+        format!(
+            r#"{{"tree": {{"branching": 2, "depth": 12}}, "weights": [{}], "features": [{}], "targets": [{}], "sense": [{}]}}"#,
+            vec!["1"; 13].join(","),
+            features.join(","),
+            vec![c.to_string(); m].join(","),
+            vec![r#""le""#; m].join(",")
+        )
+    };
+    let r = run(&["solve", "--summary"], &problem(300));
+    let v = ok_json(&r, "300 sparse features");
+    let c = 1.0 / 4096.0 / 3.0;
+    let got = nums(&v["expected_features"]);
+    assert_eq!(got.len(), 300);
+    for (i, e) in got.iter().enumerate() {
+        assert!(
+            (e - c).abs() <= 1e-9 * (1.0 + 1.0),
+            "feature {i}: {e} vs {c}"
+        );
+    }
+    assert_eq!(v["boundary"], Value::Bool(false));
+    let r = run(&["solve", "--summary"], &problem(513));
+    assert_refused(&r, "invalid_input", "513 features");
+    assert!(r.stderr.contains("512"), "{}", r.stderr);
+}

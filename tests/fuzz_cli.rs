@@ -478,12 +478,12 @@ fn sizes_are_checked_before_allocation_and_name_their_limit() {
             "memory budget",
         ),
         (
-            // The tree fits; 31 constraints' dual-number tables (about 50 GB) do not.
+            // A small tree, but more features than one Newton step can diagonalise.
             "solve",
-            json!({"tree": {"branching": 2, "depth": 24}, "weights": vec![1.0; 25],
-                   "features": vec![json!({"indices": [0], "values": [1.0]}); 31],
-                   "targets": vec![0.5; 31]}),
-            "moment constraints (31 features)",
+            json!({"tree": {"branching": 2, "depth": 4}, "weights": vec![1.0; 5],
+                   "features": vec![json!({"indices": [0], "values": [1.0]}); 513],
+                   "targets": vec![0.5; 513]}),
+            "limit of 512",
         ),
         (
             "pareto",

@@ -173,11 +173,7 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
             }
         }
         let h = hierarchy(&with_loss)?;
-        let listed = m
-            .get("features")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        crate::constraints::moments::check_size(&h, listed)?;
+        crate::constraints::moments::check_size(&h, feature_shape(m.get("features")))?;
         let n0 = h.size(0);
         with_loss.insert("loss".into(), Value::from(vec![0.0; n0]));
         problem(&with_loss)?
@@ -362,4 +358,21 @@ fn statistics(o: &mut Map<String, Value>, sol: &Solution, summary: bool) -> Resu
         o.insert("marginals".into(), Value::Array(marginals));
     }
     Ok(())
+}
+
+/// The shape of the `features` field as given (arrays are dense rows, objects sparse ones
+/// with their `indices`), for the size check made before any row is built.
+fn feature_shape(features: Option<&Value>) -> crate::constraints::moments::FeatureShape {
+    let mut shape = crate::constraints::moments::FeatureShape::default();
+    for f in features.and_then(Value::as_array).into_iter().flatten() {
+        match f.get("indices").and_then(Value::as_array) {
+            Some(indices) => {
+                shape.sparse += 1;
+                shape.entries = shape.entries.saturating_add(indices.len());
+            }
+            None if f.is_object() => shape.sparse += 1,
+            None => shape.dense += 1,
+        }
+    }
+    shape
 }

@@ -489,12 +489,17 @@ fn direction(
             };
             along = along.min(room);
         }
-        // A variable at its bound that the slope pushes outward.
-        let blocked =
-            (free.iter().enumerate()).find(|&(a, &i)| bounds[i].holds(x[i], -along * null[a]));
-        if let Some((_, &i)) = blocked {
-            held[i] = true;
-            d[i] = 0.0;
+        // The variables at their bounds that the slope pushes outward, held all at once (one
+        // at a time would cost a decomposition each: hundreds with hundreds of rows).
+        let blocked: Vec<usize> = (free.iter().enumerate())
+            .filter(|&(a, &i)| bounds[i].holds(x[i], -along * null[a]))
+            .map(|(_, &i)| i)
+            .collect();
+        if !blocked.is_empty() {
+            for i in blocked {
+                held[i] = true;
+                d[i] = 0.0;
+            }
             continue;
         }
         for (a, &i) in free.iter().enumerate() {

@@ -31,6 +31,7 @@ mod lbfgs;
 mod settings;
 mod solution;
 mod solve;
+mod sparse_terms;
 mod witness;
 
 pub use super::sense::Sense;
@@ -88,7 +89,8 @@ impl<'a> MomentProblem<'a> {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for non-finite features, targets
-    /// or bad weights.
+    /// or bad weights, [`Error::InvalidInput`] for more than [`MAX_FEATURES`] features,
+    /// [`Error::TooLarge`] for tables beyond the memory budget ([`crate::memory`]).
     pub fn new<V: AsRef<[f64]>>(
         problem: &'a Problem,
         features: &[V],
@@ -157,7 +159,7 @@ impl<'a> MomentProblem<'a> {
                 reason: "targets must be finite",
             });
         }
-        check_size(h, rows.len())?;
+        check_size(h, FeatureShape::of(&rows))?;
         let allowed = problem
             .allowed_total_loss()
             .iter()
@@ -277,28 +279,124 @@ impl<'a> MomentProblem<'a> {
     }
 }
 
-/// Refuses `features` moment constraints on `h` whose tables would not fit in memory, before
-/// anything of their size is allocated ([`crate::memory`]): the Hessian's renormalised
-/// features take one `f64` per constraint (a mean constraint included) on two adjacent levels
-/// at a time, beside an `f64` solve's tables; up to 32 constraints, each is counted as half a
-/// state (an ample bound: about a fifth of that is used on a binary tree). The feasibility
-/// LP (clarabel, one variable per level-0 state) adds [`LP_STATES_PER_LEAF`] states' worth
-/// per level-0 state.
+/// The most moment features of one problem: each Newton step diagonalises the `m x m`
+/// Hessian (`O(m^3)`: about 0.13 s at `m = 512`, 1.4 s at 1,000 and 15 s at 2,000 on the
+/// machine of docs/performance.md), and a solve takes a few to a few dozen steps.
+pub const MAX_FEATURES: usize = 512;
+
+/// The shape of a problem's features, for [`check_size`]: rows given densely, rows given
+/// by their nonzero entries, and those rows' stored entries in all.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FeatureShape {
+    pub dense: usize,
+    pub sparse: usize,
+    pub entries: usize,
+}
+
+impl FeatureShape {
+    /// The shape of `rows`.
+    pub(crate) fn of(rows: &[Row]) -> Self {
+        rows.iter().fold(Self::default(), |s, r| match r {
+            Row::Dense(_) => Self {
+                dense: s.dense + 1,
+                ..s
+            },
+            Row::Sparse { index, .. } => Self {
+                sparse: s.sparse + 1,
+                entries: s.entries.saturating_add(index.len()),
+                ..s
+            },
+        })
+    }
+}
+
+/// Refuses moment constraints of `shape` on `h` that are too many ([`MAX_FEATURES`]) or
+/// whose tables would not fit in memory, before anything of their size is allocated
+/// ([`crate::memory`]). Counted in states of [`memory::BYTES_PER_STATE`] bytes:
+/// - an `f64` solve's tables and its marginals: 1 per state;
+/// - each dense row (a mean constraint included) and its renormalisation `G_k` on two
+///   adjacent levels at a time: half a state per state (about a fifth of it is used on a
+///   binary tree; a scaled copy of the row and the feasibility LP's column are within it);
+/// - each stored entry of a sparse row (the row, its scaled copy, `G_k` on two levels, the
+///   blocks it touches): 1;
+/// - the `m x m` Hessian and the eigen-decomposition's matrices (six of that size): `m^2 / 2`;
+/// - the feasibility LP: [`LP_STATES_PER_LEAF`] per level-0 state.
 ///
 /// # Errors
 /// [`Error::TooLarge`] naming the limit.
-pub(crate) fn check_size(h: &Hierarchy, features: usize) -> Result<()> {
-    let directions = (features + 1).min(32);
+pub(crate) fn check_size(h: &Hierarchy, shape: FeatureShape) -> Result<()> {
+    let m = shape.dense + shape.sparse;
+    if m > MAX_FEATURES {
+        return Err(Error::InvalidInput(format!(
+            "{m} moment features exceed the limit of {MAX_FEATURES} (each Newton step \
+             diagonalises an m x m matrix)"
+        )));
+    }
     let states: usize = h.sizes().iter().sum();
-    let lp = h.size(0).saturating_mul(LP_STATES_PER_LEAF);
     memory::check_tabulated(
-        || format!("moment constraints ({features} features) on this hierarchy"),
-        (states.saturating_mul(directions + 2) / 2).saturating_add(lp),
+        || format!("moment constraints ({m} features) on this hierarchy"),
+        counted_states(states, h.size(0), shape),
         h.levels(),
     )
+}
+
+/// The states [`check_size`] charges for features of `shape` on a hierarchy of `states`
+/// states in all, `n0` of them on level 0.
+fn counted_states(states: usize, n0: usize, shape: FeatureShape) -> usize {
+    let m = shape.dense + shape.sparse;
+    states
+        .saturating_mul(shape.dense + 3)
+        .saturating_div(2)
+        .saturating_add(shape.entries)
+        .saturating_add(m * m / 2)
+        .saturating_add(n0.saturating_mul(LP_STATES_PER_LEAF))
 }
 
 /// The feasibility LP's memory per level-0 state, in units of [`memory::BYTES_PER_STATE`]
 /// (measured: a binary tree of `2^22` leaves with three features peaks at 3.9 GB in all,
 /// about 930 bytes per leaf, of which the LP takes about 350).
 const LP_STATES_PER_LEAF: usize = 6;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sparse features are charged by their stored entries, dense ones by the states they
+    /// renormalise, and more than [`MAX_FEATURES`] are refused by name whatever their size.
+    #[test]
+    fn the_size_check_counts_sparse_features_by_their_entries() {
+        // A binary tree of 2^19 leaves.
+        let (states, n0) = ((1 << 20) - 1, 1 << 19);
+        let sparse = FeatureShape {
+            dense: 0,
+            sparse: 100,
+            entries: 800,
+        };
+        // 1.5 per state, 6 per leaf (the LP), the entries, the Hessian.
+        let want = states * 3 / 2 + 6 * n0 + 800 + 5_000;
+        assert_eq!(counted_states(states, n0, sparse), want);
+        let dense = FeatureShape {
+            dense: 100,
+            ..FeatureShape::default()
+        };
+        let want = states * 103 / 2 + 6 * n0 + 5_000;
+        assert_eq!(counted_states(states, n0, dense), want);
+        let small = Hierarchy::complete(2, 3).unwrap();
+        let many = FeatureShape {
+            dense: 0,
+            sparse: MAX_FEATURES + 1,
+            entries: MAX_FEATURES + 1,
+        };
+        let e = check_size(&small, many).unwrap_err().to_string();
+        assert!(
+            e.contains("513 moment features") && e.contains("512"),
+            "{e}"
+        );
+        let most = FeatureShape {
+            sparse: MAX_FEATURES,
+            entries: MAX_FEATURES,
+            ..many
+        };
+        assert!(check_size(&small, most).is_ok());
+    }
+}

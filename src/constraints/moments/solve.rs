@@ -9,7 +9,8 @@
 //! are normalised first, so that `sum P - 1` does not move an offset row's `E phi`). Otherwise the
 //! next path is tried, and when none is left the status is [`Status::MaxIterations`].
 //!
-//! **Paths.** (1) Newton on all allowed states for at most [`PROBE_ITERATIONS`]; an accepted
+//! **Paths.** (1) Newton on all allowed states for at most [`PROBE_ITERATIONS`] (fewer
+//! above [`PROBE_FULL_UP_TO`] constraints); an accepted
 //! answer with an interior witness (`super::witness`) is returned. (2) The feasibility LP on
 //! the scaled rows: *interior* resumes Newton from the probe's point; a *face* (or a face
 //! within rounding of the targets, on which the LP found no point) is solved on its states,
@@ -41,8 +42,25 @@ use crate::temperatures::Temperatures;
 const FLOOR: f64 = 1e-8;
 
 /// Newton iterations of the dual before the feasibility LP is consulted (about 30 suffice on
-/// well-posed problems).
+/// well-posed problems), for up to [`PROBE_FULL_UP_TO`] constraints.
 pub(super) const PROBE_ITERATIONS: usize = 30;
+
+/// Above this many constraints the probe is shortened in proportion (to no fewer than
+/// [`PROBE_AT_LEAST`] iterations): each iteration diagonalises the `m x m` Hessian, and the
+/// probe's point is where Newton resumes after the LP, so no progress is lost.
+const PROBE_FULL_UP_TO: usize = 64;
+
+/// The shortest probe.
+const PROBE_AT_LEAST: usize = 8;
+
+/// The probe's iterations for `m` constraints.
+fn probe_iterations(m: usize) -> usize {
+    if m <= PROBE_FULL_UP_TO {
+        PROBE_ITERATIONS
+    } else {
+        (PROBE_ITERATIONS * PROBE_FULL_UP_TO / m).max(PROBE_AT_LEAST)
+    }
+}
 
 /// Above this many constraints (all equalities) the dual is minimised by L-BFGS first.
 const LBFGS_ABOVE: usize = 64;
@@ -148,7 +166,9 @@ impl MomentProblem<'_> {
     fn paths(&self, scaled: &Scaled, settings: &ConvexSettings) -> Result<MomentSolution> {
         let all = self.allowed.clone();
         let probe = ConvexSettings {
-            max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
+            max_iterations: settings
+                .max_iterations
+                .min(probe_iterations(scaled.rows.len())),
             ..*settings
         };
         let mut spent = (0, 0);
