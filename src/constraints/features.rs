@@ -9,6 +9,14 @@
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::numerics::{sum_pairs, Real};
+use crate::rg::tiled;
+
+/// Stored feature values from which sums over the rows are shared among threads.
+const PARALLEL_WORK: usize = 1 << 18;
+
+/// States per part of [`Row::add_combination`] (fixed, so the parts do not depend on the
+/// number of threads).
+const PART: usize = 1 << 14;
 
 /// A feature given by its nonzero entries: `phi(indices[j]) = values[j]`, `phi(x) = 0`
 /// elsewhere (user state indices of level 0, any order, no repeats).
@@ -166,10 +174,67 @@ impl Row {
         (lo, hi)
     }
 
-    /// `out[x] += sum_i theta_i phi_i(x)`, row by row in order.
+    /// `out[x] += sum_i theta_i phi_i(x)`, row by row in order at every `x`. From
+    /// [`PARALLEL_WORK`] stored values on, the states are cut into parts of [`PART`] (the
+    /// same parts whatever the number of threads) shared among the solve's threads
+    /// ([`crate::rg::tiled::threads`]): each `out[x]` is summed in the same order either way.
     pub(crate) fn add_combination(rows: &[Row], theta: &[f64], out: &mut [f64]) {
-        for (row, &t) in rows.iter().zip(theta) {
-            row.add_scaled(t, out);
+        let threads = if Self::stored(rows) >= PARALLEL_WORK {
+            tiled::threads()
+        } else {
+            1
+        };
+        let parts: Vec<(usize, &mut [f64])> =
+            (0..).step_by(PART).zip(out.chunks_mut(PART)).collect();
+        tiled::run(threads, parts, |(start, part)| {
+            let range = start..start + part.len();
+            for (row, &t) in rows.iter().zip(theta) {
+                row.add_scaled_on(t, range.clone(), part);
+            }
+        });
+    }
+
+    /// `sum_x p(x) phi_i(x)` of every row (each by [`Row::dot`]; from [`PARALLEL_WORK`]
+    /// stored values on, the rows are shared among the solve's threads, each summed whole by
+    /// one).
+    pub(crate) fn dots(rows: &[Row], p: &[f64]) -> Vec<f64> {
+        let threads = if Self::stored(rows) >= PARALLEL_WORK {
+            tiled::threads()
+        } else {
+            1
+        };
+        tiled::run(threads, rows.iter().collect(), |row| row.dot(p))
+    }
+
+    /// The values stored in `rows` (`n_0` per dense row, the entries of a sparse one).
+    fn stored(rows: &[Row]) -> usize {
+        rows.iter()
+            .map(|r| match r {
+                Row::Dense(v) => v.len(),
+                Row::Sparse { index, .. } => index.len(),
+            })
+            .sum()
+    }
+
+    /// `out[x - range.start] += t phi(x)` for `x` in `range` (`out` the part of a vector
+    /// over `range`).
+    fn add_scaled_on(&self, t: f64, range: std::ops::Range<usize>, out: &mut [f64]) {
+        match self {
+            Row::Dense(v) => f64::kernel(
+                #[inline(always)]
+                || {
+                    for (o, &v) in out.iter_mut().zip(&v[range]) {
+                        *o += t * v;
+                    }
+                },
+            ),
+            Row::Sparse { index, value } => {
+                let from = index.partition_point(|&x| x < range.start);
+                let to = index.partition_point(|&x| x < range.end);
+                for (&x, &v) in index[from..to].iter().zip(&value[from..to]) {
+                    out[x - range.start] += t * v;
+                }
+            }
         }
     }
 

@@ -139,7 +139,11 @@ thread_local! {
 
 /// Runs `f` on every item, on `threads` threads (in order on this thread for 1), keeping
 /// the calling thread's kernel family; results in item order.
-fn run<I: Send, R: Send>(threads: usize, items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
+pub(crate) fn run<I: Send, R: Send>(
+    threads: usize,
+    items: Vec<I>,
+    f: impl Fn(I) -> R + Sync,
+) -> Vec<R> {
     let isa = cpu::active();
     if threads <= 1 || items.len() <= 1 {
         return items.into_iter().map(f).collect();

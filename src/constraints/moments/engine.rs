@@ -160,11 +160,7 @@ impl<'a> Engine<'a> {
     fn evaluate(&self, theta: &[f64]) -> Result<(Evaluation, usize)> {
         let cost = usize::from(!matches!(&*self.last.borrow(), Some(s) if s.theta == theta));
         let swept = self.pass(theta)?;
-        let expected: Vec<f64> = self
-            .rows
-            .iter()
-            .map(|r| r.dot(&swept.marginals[0]))
-            .collect();
+        let expected = Row::dots(self.rows, &swept.marginals[0]);
         let gradient = self
             .targets
             .iter()
