@@ -254,3 +254,52 @@ impl Row {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Above the sharing threshold, the loss `theta·phi` and the expectations are the same
+    /// bit for bit on one thread and on two, and equal the row-by-row sums over the whole
+    /// vector (the parts cut sparse rows at their boundaries correctly).
+    #[test]
+    fn shared_sums_over_rows_do_not_depend_on_the_threads() {
+        let n = 3 * PART + 17;
+        let mut rng = StdRng::seed_from_u64(11);
+        let rows: Vec<Row> = (0..(PARALLEL_WORK / n + 3))
+            .map(|i| {
+                if i % 3 == 0 {
+                    let index: Vec<usize> = (0..n).filter(|_| rng.random_bool(0.2)).collect();
+                    let value = index.iter().map(|_| rng.random_range(-1.0..1.0)).collect();
+                    Row::Sparse { index, value }
+                } else {
+                    Row::Dense((0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+                }
+            })
+            .collect();
+        assert!(Row::stored(&rows) >= PARALLEL_WORK);
+        let theta: Vec<f64> = rows.iter().map(|_| rng.random_range(-2.0..2.0)).collect();
+        let p: Vec<f64> = (0..n).map(|_| rng.random_range(0.0..1.0)).collect();
+        let mut by_row = vec![0.5; n];
+        for (row, &t) in rows.iter().zip(&theta) {
+            row.for_each(|x, v| by_row[x] += t * v);
+        }
+        let mut got = Vec::new();
+        for threads in [1, 2] {
+            tiled::set_threads(threads);
+            let mut out = vec![0.5; n];
+            Row::add_combination(&rows, &theta, &mut out);
+            got.push((out, Row::dots(&rows, &p)));
+        }
+        tiled::set_threads(0);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got[0].0), bits(&got[1].0));
+        assert_eq!(bits(&got[0].1), bits(&got[1].1));
+        assert_eq!(bits(&got[0].0), bits(&by_row));
+        for (row, &d) in rows.iter().zip(&got[0].1) {
+            assert_eq!(d.to_bits(), row.dot(&p).to_bits());
+        }
+    }
+}
