@@ -179,11 +179,7 @@ impl Row {
     /// same parts whatever the number of threads) shared among the solve's threads
     /// ([`crate::rg::tiled::threads`]): each `out[x]` is summed in the same order either way.
     pub(crate) fn add_combination(rows: &[Row], theta: &[f64], out: &mut [f64]) {
-        let threads = if Self::stored(rows) >= PARALLEL_WORK {
-            tiled::threads()
-        } else {
-            1
-        };
+        let threads = Self::threads_for(rows);
         let parts: Vec<(usize, &mut [f64])> =
             (0..).step_by(PART).zip(out.chunks_mut(PART)).collect();
         tiled::run(threads, parts, |(start, part)| {
@@ -198,12 +194,19 @@ impl Row {
     /// stored values on, the rows are shared among the solve's threads, each summed whole by
     /// one).
     pub(crate) fn dots(rows: &[Row], p: &[f64]) -> Vec<f64> {
-        let threads = if Self::stored(rows) >= PARALLEL_WORK {
+        tiled::run(Self::threads_for(rows), rows.iter().collect(), |row| {
+            row.dot(p)
+        })
+    }
+
+    /// The threads that sums over `rows` use: the solve's from [`PARALLEL_WORK`] stored
+    /// values on, else one.
+    fn threads_for(rows: &[Row]) -> usize {
+        if Self::stored(rows) >= PARALLEL_WORK {
             tiled::threads()
         } else {
             1
-        };
-        tiled::run(threads, rows.iter().collect(), |row| row.dot(p))
+        }
     }
 
     /// The values stored in `rows` (`n_0` per dense row, the entries of a sparse one).
@@ -220,6 +223,7 @@ impl Row {
     /// over `range`).
     fn add_scaled_on(&self, t: f64, range: std::ops::Range<usize>, out: &mut [f64]) {
         match self {
+            // Element by element in the widest vector kernel (the same values).
             Row::Dense(v) => f64::kernel(
                 #[inline(always)]
                 || {
@@ -240,18 +244,7 @@ impl Row {
 
     /// `out[x] += t phi(x)`.
     pub(crate) fn add_scaled(&self, t: f64, out: &mut [f64]) {
-        match self {
-            // Element by element in the widest vector kernel (the same values).
-            Row::Dense(v) => f64::kernel(
-                #[inline(always)]
-                || {
-                    for (o, &v) in out.iter_mut().zip(v) {
-                        *o += t * v;
-                    }
-                },
-            ),
-            Row::Sparse { .. } => self.for_each(|x, v| out[x] += t * v),
-        }
+        self.add_scaled_on(t, 0..out.len(), out);
     }
 }
 

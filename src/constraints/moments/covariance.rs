@@ -11,7 +11,8 @@
 //! `G_{k+1}(y) = 0` for a block without mass (it adds nothing). The terms are added block by
 //! block, in chunks of positions whose deviations stay in cache, as `m (m + 1) / 2` dot
 //! products per chunk. No dual numbers: one `f64` solve gives every level's marginal, and
-//! this pass costs about `m (m + 3) / 2` multiply-adds per state of the hierarchy.
+//! this pass costs about `m (m + 3) / 2` multiply-adds per state of the hierarchy for dense
+//! rows; the terms with a sparse row are taken from its support (`super::sparse_terms`).
 
 use super::super::features::Row;
 use super::sparse_terms::{Level, SparseTerms};
@@ -79,12 +80,11 @@ pub(super) fn multilevel_covariance(
         current = next;
     }
     // The dense rows' block of the lower triangle, then the whole matrix made symmetric.
+    acc.flush();
     let md = dense_global.len();
-    let mut dense = vec![0.0; md * md];
-    acc.finish(&mut dense);
     for (j, &gj) in dense_global.iter().enumerate() {
         for (l, &gl) in dense_global[..=j].iter().enumerate() {
-            hessian[gj * m + gl] += dense[j * md + l];
+            hessian[gj * m + gl] += acc.lower[j * md + l];
         }
     }
     for j in 0..m {

@@ -392,9 +392,9 @@ impl MomentProblem<'_> {
                     // Newton resumes there: a bounded multiplier the balance set to zero stays
                     // there, leaving its row to the others, which then meet their own targets
                     // (not a least-squares compromise between targets that disagree by their
-                    // rounding). A slope along
-                    // the null space within the acceptance tolerance is the targets' rounding,
-                    // which sent the multipliers there in the first place: it is left alone.
+                    // rounding). A slope along the null space within the acceptance tolerance
+                    // is the targets' rounding, which sent the multipliers there in the first
+                    // place: it is left alone.
                     let resume = Stopping {
                         max_iterations: settings.max_iterations.min(PROBE_ITERATIONS),
                         slope: Some(within_acceptance),

@@ -145,12 +145,10 @@ impl SparseTerms {
         let (p, inv_s, dense, dense_global) = (lv.p, lv.inv_s, lv.dense, lv.dense_global);
         s.means.clear();
         s.means.extend(lv.dense_next.iter().map(|n| n[y]));
-        let group = std::mem::take(&mut s.group);
-        let means = std::mem::take(&mut s.means);
         let m = self.m;
         // U, the union of the group's supports in the block, ascending.
         s.union.clear();
-        for t in &group {
+        for t in &s.group {
             s.union
                 .extend_from_slice(&self.columns[t.row].index[t.start..t.end]);
         }
@@ -168,16 +166,16 @@ impl SparseTerms {
             for x in r.clone().filter(|&x| s.mark[x] != s.stamp) {
                 let w = p[x] * inv_s;
                 w_rest += w;
-                for ((acc, g), mu) in s.dense_rest.iter_mut().zip(dense).zip(&means) {
+                for ((acc, g), mu) in s.dense_rest.iter_mut().zip(dense).zip(&s.means) {
                     *acc += w * (g[x] - mu);
                 }
             }
         }
-        let t_len = group.len();
+        let t_len = s.group.len();
         // R's share of every pair.
-        for (a, ta) in group.iter().enumerate() {
+        for (a, ta) in s.group.iter().enumerate() {
             let ga = self.global[ta.row];
-            for tb in &group[..=a] {
+            for tb in &s.group[..=a] {
                 let gb = self.global[tb.row];
                 lower[ga * m + gb] += w_rest * ta.mu * tb.mu;
             }
@@ -191,7 +189,7 @@ impl SparseTerms {
             let n = CHUNK.min(s.union.len() - c0);
             let chunk = &s.union[c0..c0 + n];
             s.dev.resize(t_len * CHUNK, 0.0);
-            for (a, t) in group.iter().enumerate() {
+            for (a, t) in s.group.iter().enumerate() {
                 let dev = &mut s.dev[a * CHUNK..a * CHUNK + n];
                 dev.iter_mut().for_each(|d| *d = -t.mu);
                 let col = &self.columns[t.row];
@@ -208,18 +206,18 @@ impl SparseTerms {
             for (w, &x) in s.weight[..n].iter_mut().zip(chunk) {
                 *w = p[x] * inv_s;
             }
-            for (a, ta) in group.iter().enumerate() {
+            for (a, ta) in s.group.iter().enumerate() {
                 let ga = self.global[ta.row];
                 let da = &s.dev[a * CHUNK..a * CHUNK + n];
                 for ((sc, &w), &d) in s.scaled[..n].iter_mut().zip(&s.weight[..n]).zip(da) {
                     *sc = w * d;
                 }
-                for (b, tb) in group[..=a].iter().enumerate() {
+                for (b, tb) in s.group[..=a].iter().enumerate() {
                     let gb = self.global[tb.row];
                     let db = &s.dev[b * CHUNK..b * CHUNK + n];
                     lower[ga * m + gb] += sum_pairs(&s.scaled[..n], db, |u, v| u * v);
                 }
-                for ((g, &mu), &gl) in dense.iter().zip(&means).zip(dense_global) {
+                for ((g, &mu), &gl) in dense.iter().zip(&s.means).zip(dense_global) {
                     let sum: f64 = s.scaled[..n]
                         .iter()
                         .zip(chunk)
@@ -230,7 +228,6 @@ impl SparseTerms {
                 }
             }
         }
-        (s.group, s.means) = (group, means);
     }
 }
 
