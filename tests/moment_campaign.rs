@@ -422,8 +422,8 @@ fn assert_clean(t: &Tally, total: usize) {
     );
     assert!(t.other.is_empty(), "other errors: {:?}", t.other);
     assert!(
-        t.numerical.len() * 200 <= total,
-        "numerical: {:?}",
+        t.numerical.is_empty(),
+        "numerical in {total} problems: {:?}",
         t.numerical
     );
 }
@@ -578,6 +578,19 @@ fn problems_once_stuck_at_an_underflowed_hessian_or_a_rounding_compromise_are_cl
     // multipliers hold the `>=` row's at zero and Newton meets the equality alone.
     // 17000035, 61000215: the LP stalled near a face and Newton alone did not pass.
     assert_every_seed_clean(&[29_000_257, 37_001_722, 2_159, 17_000_035, 61_000_215]);
+}
+
+/// Targets `1e-9` outside a face whose nearest point Wolfe's algorithm reached with a fourth
+/// corral point at weight `3e-89` (101003454) or the like (43004970): the corral spans
+/// every direction, and only the face of its heavier points gives the certificate.
+#[test]
+fn targets_just_outside_a_face_of_a_corral_with_a_negligible_point_are_certified() {
+    let mut t = Tally::default();
+    for seed in [43_004_970, 101_003_454] {
+        judge(seed, &mut t);
+    }
+    assert_eq!(t.infeasible, 2, "{t:?}");
+    assert_every_seed_clean(&[43_004_970, 101_003_454]);
 }
 
 #[test]

@@ -52,8 +52,11 @@ pub(crate) fn nearest_certificate(
 ) -> Option<Error> {
     let geometry = Geometry::new(rows, allowed, targets, senses, scale)?;
     let corral = geometry.wolfe();
-    // The corral's face first, then the faces its direction exposes with growing slack.
+    // The corral's face first, then its faces without its lightest points (a point Wolfe's
+    // algorithm keeps with a weight near rounding can make the corral span every direction),
+    // then the faces its direction exposes with growing slack.
     let mut faces = vec![corral.points.clone()];
+    faces.extend(corral.heaviest());
     if let Some(y) = geometry.combination(&corral) {
         for slack in [1e-12, 1e-10, 1e-8, 1e-6] {
             let face = geometry.exposed(&y, slack);
@@ -67,6 +70,18 @@ pub(crate) fn nearest_certificate(
         let theta: Vec<f64> = y.iter().zip(scale).map(|(y, s)| y / s).collect();
         separation(rows, allowed, targets, &theta)
     })
+}
+
+impl Corral {
+    /// The corral's points without its `k` lightest, for `k = 1..len - 1` (heaviest first,
+    /// ties in the corral's order).
+    fn heaviest(&self) -> impl Iterator<Item = Vec<usize>> + '_ {
+        let mut order: Vec<usize> = (0..self.points.len()).collect();
+        order.sort_by(|&a, &b| self.weights[b].total_cmp(&self.weights[a]));
+        (1..self.points.len())
+            .rev()
+            .map(move |keep| order[..keep].iter().map(|&j| self.points[j]).collect())
+    }
 }
 
 /// The points `v(x)` of the allowed states (row-major, `m` per state) and the rays.
