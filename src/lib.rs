@@ -64,6 +64,7 @@ pub mod memory;
 pub mod model;
 pub mod numerics;
 pub mod problem;
+pub(crate) mod reference;
 pub mod rg;
 pub mod sampling;
 pub mod solution;

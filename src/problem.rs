@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
 use crate::numerics::entropy_term;
+use crate::reference::Reference;
 use crate::rg::pool::BufferPool;
 use crate::rg::tiled::{self, Tiling};
 use crate::solution::{expectation, LevelLosses, Solution};
@@ -32,8 +33,8 @@ pub struct Problem {
     loss: Arc<Vec<f64>>,
     /// `u_1..u_d` in block order (`None`: zero).
     potentials: Vec<Option<Vec<f64>>>,
-    /// `Q_0..Q_d` in block order, normalised.
-    reference: Option<Vec<Vec<f64>>>,
+    /// `Q_0..Q_d` and their logarithms in block order.
+    reference: Option<Reference>,
 }
 
 fn check_loss(field: &str, u: &[f64]) -> Result<()> {
@@ -115,9 +116,7 @@ impl Problem {
     /// [`Error::LengthMismatch`], [`Error::InvalidValue`] for a negative or non-finite entry,
     /// [`Error::AllForbidden`] if `Q` sums to 0.
     pub fn with_reference(mut self, q: &[f64]) -> Result<Self> {
-        let q0 = self.hierarchy.distribution("reference", q)?;
-        let levels = self.hierarchy.push_forwards(q0);
-        self.reference = Some(levels);
+        self.reference = Some(Reference::new(&self.hierarchy, "reference", q)?);
         Ok(self)
     }
 
@@ -256,10 +255,8 @@ impl Problem {
             solved.expectations,
         );
         let relative = self.reference.as_ref().map(|q| {
-            marginals
-                .iter()
-                .zip(q)
-                .map(|(p, q)| relative_entropy(p, q))
+            (marginals.iter().enumerate())
+                .map(|(k, p)| q.relative_entropy(k, p))
                 .collect()
         });
         Ok(Solution::new(
@@ -296,7 +293,7 @@ impl Problem {
     ) -> Result<Vec<f64>> {
         let n = self.hierarchy.size(level);
         let u = self.level_loss(level);
-        let q = self.reference.as_ref().map(|q| &q[level]);
+        let log_q = self.reference.as_ref().map(|q| q.log(level));
         let tau = t.tau(level);
         out.clear();
         let values = (0..n).map(|i| {
@@ -305,12 +302,12 @@ impl Problem {
                 return Ok(f64::INFINITY);
             }
             let mut v = beta * ui;
-            if let Some(q) = q {
-                if q[i] == 0.0 {
+            if let Some(log_q) = log_q {
+                if log_q[i] == f64::NEG_INFINITY {
                     return Ok(f64::INFINITY);
                 }
                 if tau > 0.0 {
-                    v -= tau * q[i].ln();
+                    v -= tau * log_q[i];
                 }
             }
             if v.is_finite() {
@@ -331,10 +328,9 @@ impl Problem {
     pub(crate) fn allowed_total_loss(&self) -> Vec<f64> {
         let mut f = self.total_loss_block();
         if let Some(q) = &self.reference {
-            f.iter_mut()
-                .zip(&q[0])
-                .filter(|(_, &q)| q == 0.0)
-                .for_each(|(x, _)| *x = f64::INFINITY);
+            (f.iter_mut().enumerate())
+                .filter(|&(i, _)| !q.allows(0, i))
+                .for_each(|(_, x)| *x = f64::INFINITY);
         }
         f
     }
@@ -382,10 +378,7 @@ impl Problem {
             allowed = fine;
         }
         if let Some(q) = &self.reference {
-            allowed
-                .iter_mut()
-                .zip(&q[0])
-                .for_each(|(a, &q)| *a &= q > 0.0);
+            (allowed.iter_mut().enumerate()).for_each(|(i, a)| *a &= q.allows(0, i));
         }
         allowed
     }
@@ -412,9 +405,9 @@ impl Problem {
         }
     }
 
-    /// The normalised reference `Q_0..Q_d` in block order, if any.
-    pub(crate) fn reference_levels(&self) -> Option<&[Vec<f64>]> {
-        self.reference.as_deref()
+    /// The reference `Q_0..Q_d` (and `log Q_k`) in block order, if any.
+    pub(crate) fn reference_levels(&self) -> Option<&Reference> {
+        self.reference.as_ref()
     }
 
     /// The same hierarchy and reference with level-0 loss `mask` (block order) and no
@@ -477,7 +470,7 @@ impl Problem {
             j += expectation(level, self.level_loss(k));
             let tau = temperatures.tau(k);
             j += match &self.reference {
-                Some(q) => tau * relative_entropy(level, &q[k]),
+                Some(q) => tau * q.relative_entropy(k, level),
                 None => -tau * level.iter().map(|&x| entropy_term(x)).sum::<f64>(),
             };
         }
@@ -489,12 +482,4 @@ impl LevelLosses for Problem {
     fn level_loss(&self, level: usize) -> Option<&[f64]> {
         Problem::level_loss(self, level)
     }
-}
-
-/// `D(p || q) = sum p log(p / q)`, `0 log 0 = 0`, `+inf` where `p > 0 = q`.
-pub(crate) fn relative_entropy(p: &[f64], q: &[f64]) -> f64 {
-    p.iter()
-        .zip(q)
-        .map(|(&p, &q)| if p > 0.0 { p * (p / q).ln() } else { 0.0 })
-        .sum()
 }

@@ -562,3 +562,55 @@ fn hundreds_of_sparse_features_are_solved_and_too_many_are_refused() {
     assert_refused(&r, "invalid_input", "513 features");
     assert!(r.stderr.contains("512"), "{}", r.stderr);
 }
+
+/// Inputs an outside fuzzer found breaking the contract, each now a checked answer:
+/// reference masses whose normalised values underflow `f64` (once forbidden silently, or an
+/// overflow), a slack inequality under a weight of `1e12` (once a panic on an empty
+/// matrix), weights of `1e9` (a duality gap at its rounding floor, once `numerical`), and
+/// a single-level problem with sparse features whose size the reference gives.
+#[test]
+fn edge_inputs_found_by_fuzzing_are_answered() {
+    let met = |input: &str, expected: &[f64]| {
+        let v = ok_json(&run(&["solve", "--summary"], input), input);
+        let got = nums(&v["expected_features"]);
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() <= 2e-9 * (1.0 + e.abs()), "{input}: {got:?}");
+        }
+        v
+    };
+    // Q = (1e-400, 1): state 0 is allowed; D(P || Q) = 0.5 (log 0.5 + 400 log 10) + 0.5 log 0.5.
+    let v = met(
+        r#"{"parents":[],"weights":[1],"reference":[1e-200,1e200],"targets":[0.5],"features":[[0,1]]}"#,
+        &[0.5],
+    );
+    let d = 0.5 * (0.5f64.ln() + 400.0 * 10f64.ln()) + 0.5 * 0.5f64.ln();
+    assert!((num(&v["objective"]) + d).abs() <= 1e-12 * d, "{v}");
+    met(
+        r#"{"parents":[],"weights":[1],"reference":[5e-324,2],"targets":[0.5],"features":[[0,1]]}"#,
+        &[0.5],
+    );
+    met(
+        r#"{"parents":[],"weights":[1],"reference":[1e-307,99],"targets":[0.5],"features":[[0,1]]}"#,
+        &[0.5],
+    );
+    met(
+        r#"{"parents":[],"weights":[1e12],"reference":[0.9,1],"sense":["le"],"targets":[1],"features":[[0,0.5]]}"#,
+        &[0.5 / 1.9],
+    );
+    met(
+        r#"{"parents":[[0,1]],"weights":[1,1e9],"reference":[1,1],"sense":["le"],"targets":[1],"features":[[0,0.5]]}"#,
+        &[0.25],
+    );
+    met(
+        r#"{"parents":[],"weights":[1e9],"reference":[1.0,0.5],"sense":["eq"],"targets":[1.0],"features":[[1.0,1.0]]}"#,
+        &[1.0],
+    );
+    met(
+        r#"{"parents":[],"weights":[1],"reference":[1,1,1],"features":[{"indices":[0],"values":[1]}],"targets":[0.5]}"#,
+        &[0.5],
+    );
+    met(
+        r#"{"parents":[],"weights":[1],"features":[{"indices":[0],"values":[1]},[1,2,3]],"targets":[0.5,2]}"#,
+        &[0.5, 2.0],
+    );
+}

@@ -593,6 +593,16 @@ fn targets_just_outside_a_face_of_a_corral_with_a_negligible_point_are_certified
     assert_every_seed_clean(&[43_004_970, 101_003_454]);
 }
 
+/// Targets `1.3e-7` inside a vertex of reference mass `1e-263` (a row duplicated with an
+/// offset of `1e6` as a slack `<=`): the answer needs mass `1e-8` on two other states, and
+/// at the multipliers Newton reaches, the Hessian sees only one of them. The slope left in
+/// its null space, 6.8 tolerances, runs along rows that vary over the states (a curvature
+/// too small to see, not the rounding of dependent rows), and is followed.
+#[test]
+fn a_null_slope_along_rows_that_vary_is_followed_near_a_vertex_of_tiny_mass() {
+    assert_every_seed_clean(&[197_003_710]);
+}
+
 #[test]
 #[ignore = "a debugging aid: needs CAMPAIGN_SEED"]
 fn one_seed() {

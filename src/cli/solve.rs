@@ -155,22 +155,25 @@ fn moments(m: &Map<String, Value>, summary: bool) -> Result<Value> {
     let problem = if has_loss {
         problem(m)?
     } else {
-        // The hierarchy needs n_0: from `parents` / `tree`, or (single level) the features.
+        // The hierarchy needs n_0: from `parents` / `tree`, or (single level) the length of
+        // a dense feature or of the reference.
         let mut with_loss = m.clone();
-        if let Some(Value::Array(f)) = m.get("features") {
-            match f.first() {
-                Some(f0) if f0.is_array() => {
-                    with_loss.insert("loss".into(), f0.clone());
-                }
-                Some(_) if matches!(m.get("parents"), Some(Value::Array(p)) if p.is_empty()) => {
-                    return Err(Error::InvalidInput(
-                        "a single-level problem whose first feature is sparse needs `loss` \
-                         (its length is the number of states)"
-                            .to_string(),
-                    ));
-                }
-                _ => {}
+        let dense = match m.get("features") {
+            Some(Value::Array(f)) => f.iter().find(|f| f.is_array()),
+            _ => None,
+        };
+        match dense.or(m.get("reference").filter(|r| r.is_array())) {
+            Some(template) => {
+                with_loss.insert("loss".into(), template.clone());
             }
+            None if matches!(m.get("parents"), Some(Value::Array(p)) if p.is_empty()) => {
+                return Err(Error::InvalidInput(
+                    "a single-level problem whose features are all sparse needs `loss` or \
+                     `reference` (their length is the number of states)"
+                        .to_string(),
+                ));
+            }
+            None => {}
         }
         let h = hierarchy(&with_loss)?;
         crate::constraints::moments::check_size(&h, feature_shape(m.get("features")))?;

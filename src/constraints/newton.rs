@@ -88,6 +88,16 @@ pub(crate) trait Objective {
     /// Value, gradient and the Hessian (row-major `n x n`), with the number of evaluations
     /// it cost.
     fn point_with_hessian(&self, x: &[f64]) -> Result<(Point, Vec<f64>, usize)>;
+    /// Whether `v` is a null direction of the problem itself, not only of one Hessian: for
+    /// the moment dual, `v·phi(x)` the same on every state within rounding (dependent rows),
+    /// so no multiplier move along `v` changes `P*`. A null slope along such a direction
+    /// within a few tolerances is the targets' rounding; along any other (a curvature too
+    /// small to see at this point) it is followed (see [`direction`]). By default every
+    /// null direction is taken to be the problem's.
+    fn fixed_along(&self, v: &[f64]) -> bool {
+        let _ = v;
+        true
+    }
 }
 
 /// When to stop.
@@ -240,7 +250,17 @@ pub(crate) fn minimise_polished(
             break;
         }
         iterations += 1;
-        let d = direction(&x, &at.gradient, &hessian, &residual, bounds, stop, cap);
+        let fixed = |v: &[f64]| objective.fixed_along(v);
+        let d = direction(
+            &x,
+            &at.gradient,
+            &hessian,
+            &residual,
+            bounds,
+            stop,
+            cap,
+            &fixed,
+        );
         // A direction that is not finite (a Hessian of subnormal or underflowed entries
         // under reference masses near 1e-300, or multipliers that left every state but one
         // with mass 0) falls back to the gradient's direction, `cap` long: the gradient step
@@ -414,6 +434,7 @@ fn polish(
 /// and a gradient component there is a slope the Newton step cannot see: when it exceeds the
 /// tolerances it is followed, `cap` long, until a bound or the line search stops it (two
 /// rows that are one up to scale and offset, one slack `<=` and one `=`, need exactly that).
+#[allow(clippy::too_many_arguments)]
 fn direction(
     x: &[f64],
     g: &[f64],
@@ -422,6 +443,7 @@ fn direction(
     bounds: &[Bound],
     stop: &Stopping,
     cap: f64,
+    fixed_along: &dyn Fn(&[f64]) -> bool,
 ) -> Vec<f64> {
     let (tol, slope) = (&stop.gradient, stop.slope.as_deref());
     let n = bounds.len();
@@ -457,21 +479,33 @@ fn direction(
         // Along equalities alone a slope within a few tolerances is an inconsistency of
         // targets that agree up to rounding (duplicated rows), not a descent direction: it
         // is left alone (a larger one is a curvature too small to see, as under a reference
-        // mass of 1e-300, or a real inconsistency that the feasibility LP will certify).
+        // mass of 1e-300, or a real inconsistency that the feasibility LP will certify) —
+        // unless the slope runs along a direction the rows do not fix: then it is such a
+        // curvature whatever its size (mass `1e-8` off a vertex of reference mass `1e-263`).
         // Nor is it followed while the rest of the gradient is larger (in tolerances): the
         // Newton step comes first, and the slope it leaves is what remains to follow.
         let bounded = free.iter().any(|&i| bounds[i] != Bound::Free);
-        let margin = if bounded { 1.0 } else { FLAT_MARGIN };
         let in_tolerances = |v: f64, i: usize| v.abs() / tol[i];
         let slope_size = (0..nf).fold(0.0f64, |m, a| m.max(in_tolerances(null[a], free[a])));
         let rest_size = (0..nf).fold(0.0f64, |m, a| {
             m.max(in_tolerances(gf[a] - null[a], free[a]))
         });
-        let flat = slope_size >= rest_size
-            && free
-                .iter()
+        let beyond = |margin: f64| {
+            free.iter()
                 .enumerate()
-                .any(|(a, &i)| null[a].abs() > slope.map_or(margin * tol[i], |s| s[i]));
+                .any(|(a, &i)| null[a].abs() > slope.map_or(margin * tol[i], |s| s[i]))
+        };
+        let along_rows_that_vary = || {
+            let mut v = vec![0.0; n];
+            free.iter().zip(null.iter()).for_each(|(&i, &s)| v[i] = s);
+            !fixed_along(&v)
+        };
+        let flat = slope_size >= rest_size
+            && if bounded || slope.is_some() {
+                beyond(1.0)
+            } else {
+                beyond(FLAT_MARGIN) || (beyond(1.0) && along_rows_that_vary())
+            };
         let longest = null.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut along = if flat && longest > 0.0 {
             cap / longest
@@ -520,6 +554,10 @@ pub(crate) fn pseudo_solve_split(
     h: DMatrix<f64>,
     g: &DVector<f64>,
 ) -> (DVector<f64>, DVector<f64>) {
+    if h.nrows() == 0 {
+        // No variables (nalgebra cannot decompose an empty matrix).
+        return (DVector::zeros(0), DVector::zeros(0));
+    }
     let eig = SymmetricEigen::new(h);
     let top = eig.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
     let cut = PSEUDO_INVERSE_CUT * top;

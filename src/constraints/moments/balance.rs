@@ -59,6 +59,10 @@ pub(super) fn balanced(
         .map(|&i| ROUNDINGS * f64::EPSILON * (1.0 + map.offset[i].abs() / map.scale[i]))
         .sum();
     let k = movable.len();
+    if k == 0 {
+        // Every multiplier held at zero: nothing to balance (and no matrix to decompose).
+        return None;
+    }
     let sub = DMatrix::from_fn(k, k, |a, b| cov[movable[a] * m + movable[b]]);
     let eig = SymmetricEigen::new(sub);
     // The eigensolver's own error is about `eps` times the largest eigenvalue.

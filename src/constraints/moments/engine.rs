@@ -65,13 +65,14 @@ impl<'a> Engine<'a> {
         let h = problem.hierarchy();
         let reference = problem.reference_levels();
         // -w_k log Q_k (docs/concepts.md, Theorem B), +inf where Q_k = 0.
-        let term = |k: usize, q: &[f64]| -> Vec<f64> {
-            q.iter()
-                .map(|&q| {
-                    if q == 0.0 {
+        let term = |k: usize, log_q: &[f64]| -> Vec<f64> {
+            log_q
+                .iter()
+                .map(|&log_q| {
+                    if log_q == f64::NEG_INFINITY {
                         f64::INFINITY
                     } else if weights[k] > 0.0 {
-                        -weights[k] * q.ln()
+                        -weights[k] * log_q
                     } else {
                         0.0
                     }
@@ -79,11 +80,11 @@ impl<'a> Engine<'a> {
                 .collect()
         };
         let base: Vec<f64> = match reference {
-            Some(q) => term(0, &q[0]),
+            Some(q) => term(0, q.log(0)),
             None => vec![0.0; h.size(0)],
         };
         let potentials: Vec<Option<Vec<f64>>> = match reference {
-            Some(q) => (1..h.levels()).map(|k| Some(term(k, &q[k]))).collect(),
+            Some(q) => (1..h.levels()).map(|k| Some(term(k, q.log(k)))).collect(),
             None => Vec::new(),
         };
         let mut cumulative = Vec::with_capacity(weights.len());
@@ -219,4 +220,25 @@ impl Objective for Engine<'_> {
         };
         Ok((point, ev.hessian, passes))
     }
+
+    /// `max - min` of `v·phi(x)` over the allowed states at most [`FIXED_ALONG`] of
+    /// `sum_i |v_i|` (the rows have spread 1, so that sum bounds it).
+    fn fixed_along(&self, v: &[f64]) -> bool {
+        let mut along = vec![0.0; self.allowed.len()];
+        for (row, &t) in self.rows.iter().zip(v).filter(|(_, &t)| t != 0.0) {
+            row.for_each(|x, value| along[x] += t * value);
+        }
+        let (lo, hi) = (along.iter().zip(&self.allowed))
+            .filter(|(_, &a)| a)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&a, _)| {
+                (lo.min(a), hi.max(a))
+            });
+        let size: f64 = v.iter().map(|t| t.abs()).sum();
+        !(hi - lo > FIXED_ALONG * size)
+    }
 }
+
+/// Rows whose combination varies by less than this (relative) over the allowed states are
+/// dependent (duplicated or collinear rows, up to the rounding of their scaling), so a null
+/// direction of the Hessian along them is one of the problem's.
+const FIXED_ALONG: f64 = 1e-6;

@@ -32,8 +32,10 @@ pub struct MomentSolution {
     pub sweeps: usize,
     /// The projected gradient norm `‖c - E phi‖` over the active constraints.
     pub gradient_norm: f64,
-    /// `D(theta) - objective = theta·(c - E phi) (+ lambda (c_0 - E f))`, computed as the
-    /// difference of the dual value (from `F`) and the primal value (from the entropies).
+    /// `D(theta) - objective = theta·(c - E phi) (+ lambda (c_0 - E f))`, computed by the
+    /// right-hand side from the returned `P*` (the difference of the dual value, from `F`,
+    /// and the primal value, from the entropies, is the same number in exact arithmetic but
+    /// carries the rounding of both: `1e-7` under weights of `1e9`).
     pub duality_gap: f64,
 }
 

@@ -473,10 +473,14 @@ impl MomentProblem<'_> {
             Some(d) => -self.weights.iter().zip(d).map(|(w, d)| w * d).sum::<f64>(),
             None => solution.weighted_entropy(&self.weights),
         };
-        // D = theta'·c' - F' (the centred loss's free energy), the same value as the user's
-        // theta·c - F; F itself is reported for the user's loss: F' + theta·o.
+        // F is reported for the user's loss: F' (the centred loss's free energy) + theta·o.
         let f_solver = solution.free_energy();
-        let duality_gap = dot(theta, &scaled.targets) - f_solver - objective;
+        // The gap D(theta) - objective, as theta'·(c' - E phi') in the solver's units: the
+        // difference itself carries the rounding of F' and of the objective's terms `w_k D_k`,
+        // which weights of `1e9` make `1e-7` when both are `0`.
+        let duality_gap: f64 = (scaled.rows.iter().zip(&scaled.targets).zip(theta))
+            .map(|((phi, c), t)| t * (c - phi.dot(p0)))
+            .sum();
         let tol = ACCEPTANCE * settings.gradient_tolerance;
         let meets = (0..mm)
             .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
