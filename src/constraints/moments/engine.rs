@@ -234,7 +234,8 @@ impl Objective for Engine<'_> {
                 (lo.min(a), hi.max(a))
             });
         let size: f64 = v.iter().map(|t| t.abs()).sum();
-        !(hi - lo > FIXED_ALONG * size)
+        // (A NaN spread counts as fixed: the old rule, margin tenfold, then applies.)
+        (hi - lo).partial_cmp(&(FIXED_ALONG * size)) != Some(std::cmp::Ordering::Greater)
     }
 }
 
