@@ -13,10 +13,8 @@
 //! ```
 //!
 //! wherever the normalised `Q_k` is below the normal range (elsewhere `log` of `Q_k` itself,
-//! which is more accurate),
-//!
-//! and a state is forbidden exactly where the user's mass is `0` (`log Q = -inf`), never
-//! because its normalised mass underflows.
+//! which is more accurate), and a state is forbidden exactly where the user's mass is `0`
+//! (`log Q = -inf`), never because its normalised mass underflows.
 
 use crate::error::Result;
 use crate::hierarchy::Hierarchy;
@@ -47,16 +45,25 @@ impl Reference {
         h.to_block_order(0, q, &mut log0);
         // Where the normalised mass is a normal number its own logarithm is used (the most
         // accurate, and the value every sweep used before); below that, the logarithms.
-        let log_of = |q: f64, log: f64| if q >= f64::MIN_POSITIVE { q.ln() } else { log };
+        // (The logarithms only where they are needed: a log-sum-exp per coarse state costs an
+        // exponential per child.)
+        let log_of = |q: f64, log: &dyn Fn() -> f64| {
+            if q >= f64::MIN_POSITIVE {
+                q.ln()
+            } else {
+                log()
+            }
+        };
         log0.iter_mut()
             .zip(&levels[0])
-            .for_each(|(x, &q)| *x = log_of(q, x.ln() - shift));
+            .for_each(|(x, &q)| *x = log_of(q, &|| x.ln() - shift));
         let mut log_q = Vec::with_capacity(h.levels());
         log_q.push(log0);
         for k in 0..h.depth() {
             let layout = h.layout(k);
+            let fine = &log_q[k];
             let coarse = (0..h.size(k + 1))
-                .map(|y| log_of(levels[k + 1][y], log_sum_exp(&log_q[k][layout.block(y)])))
+                .map(|y| log_of(levels[k + 1][y], &|| log_sum_exp(&fine[layout.block(y)])))
                 .collect();
             log_q.push(coarse);
         }

@@ -225,9 +225,7 @@ impl Objective for Engine<'_> {
     /// `sum_i |v_i|` (the rows have spread 1, so that sum bounds it).
     fn fixed_along(&self, v: &[f64]) -> bool {
         let mut along = vec![0.0; self.allowed.len()];
-        for (row, &t) in self.rows.iter().zip(v).filter(|(_, &t)| t != 0.0) {
-            row.for_each(|x, value| along[x] += t * value);
-        }
+        Row::add_combination(self.rows, v, &mut along);
         let (lo, hi) = (along.iter().zip(&self.allowed))
             .filter(|(_, &a)| a)
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&a, _)| {

@@ -455,11 +455,10 @@ impl MomentProblem<'_> {
 
         let map = &scaled.map;
         let p0 = solution.marginal_block(0);
-        let expected: Vec<f64> = scaled
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, phi)| map.value_to_user(i, phi.dot(p0)))
+        // E phi' in the solver's units, then in the user's.
+        let expected_solver: Vec<f64> = scaled.rows.iter().map(|phi| phi.dot(p0)).collect();
+        let expected: Vec<f64> = (expected_solver.iter().enumerate())
+            .map(|(i, &e)| map.value_to_user(i, e))
             .collect();
         let gradient: Vec<f64> = self
             .targets
@@ -478,8 +477,8 @@ impl MomentProblem<'_> {
         // The gap D(theta) - objective, as theta'·(c' - E phi') in the solver's units: the
         // difference itself carries the rounding of F' and of the objective's terms `w_k D_k`,
         // which weights of `1e9` make `1e-7` when both are `0`.
-        let duality_gap: f64 = (scaled.rows.iter().zip(&scaled.targets).zip(theta))
-            .map(|((phi, c), t)| t * (c - phi.dot(p0)))
+        let duality_gap: f64 = (expected_solver.iter().zip(&scaled.targets).zip(theta))
+            .map(|((e, c), t)| t * (c - e))
             .sum();
         let tol = ACCEPTANCE * settings.gradient_tolerance;
         let meets = (0..mm)
