@@ -613,4 +613,12 @@ fn edge_inputs_found_by_fuzzing_are_answered() {
         r#"{"parents":[],"weights":[1],"features":[{"indices":[0],"values":[1]},[1,2,3]],"targets":[0.5,2]}"#,
         &[0.5, 2.0],
     );
+    // A weight of 1e3 on the top level: D near 0 is what is left of terms near 3e3
+    // (-1e3 log Q_2), with their rounding (4e-13 from point to point); a rounding bound from
+    // |D| and |F| alone (1.5e-14) made the line search refuse every Newton step near the
+    // answer ('numerical' after 17 iterations and 368 sweeps).
+    let spread = 1_980_710.682 + 1_342_046.304;
+    let input = r#"{"parents": [[0, 1, 2, 3, 1, 2, 2, 1, 0, 1, 3, 3, 2, 3, 2, 0], [0, 1, 2, 1]], "weights": [1.0, 1.0, 1000.0], "features": [[1631000.441, -305556.122, 1536258.266, -1342046.304, -1290254.258, -1077589.303, -1293120.077, -1305644.985, 40666.774, -561234.385, 54949.602, 239561.265, 1980710.682, -217449.552, -341316.022, 101462.868]], "targets": [-121684.97993110666], "reference": [1.8215, 0.7603, 1.2073, 0.7557, 1.725, 0.9192, 1.9121, 0.8297, 1.4903, 1.3271, 0.5373, 0.5942, 1.0212, 1.055, 1.6026, 1.3403]}"#;
+    let v = met(input, &[-121_684.979_931_106_66]);
+    assert!(num(&v["duality_gap"]).abs() <= 1e-9 * (1.0 + spread), "{v}");
 }

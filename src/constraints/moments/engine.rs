@@ -29,6 +29,12 @@ pub(super) struct Engine<'a> {
     /// `-w_k log Q_k`, `k = 1..d` (empty without a reference).
     potentials: Vec<Option<Vec<f64>>>,
     cumulative: Vec<f64>,
+    /// The size of the terms a sweep adds and then cancels: the largest finite `|base|`,
+    /// plus each level's largest finite `|potential|`, plus `S_d log n_0` (the largest
+    /// `-S_k log Z` a soft minimum adds). Under a weight of `1e3` on a level whose
+    /// `log Q_k` is near `-3`, `F` near 0 is what is left of terms near `3e3`, and carries
+    /// their rounding, not its own.
+    magnitude: f64,
     /// Tables recycled between passes.
     pool: BufferPool<f64>,
     /// The last pass: the Hessian at an accepted line-search point needs no sweep of its own.
@@ -93,6 +99,14 @@ impl<'a> Engine<'a> {
             s += w;
             cumulative.push(s);
         }
+        let largest = |v: &[f64]| {
+            v.iter()
+                .filter(|t| t.is_finite())
+                .fold(0.0f64, |m, t| m.max(t.abs()))
+        };
+        let magnitude = largest(&base)
+            + potentials.iter().flatten().map(|u| largest(u)).sum::<f64>()
+            + s * (h.size(0).max(1) as f64).ln();
         Engine {
             hierarchy: h,
             allowed,
@@ -101,15 +115,19 @@ impl<'a> Engine<'a> {
             base,
             potentials,
             cumulative,
+            magnitude,
             pool: BufferPool::default(),
             last: RefCell::new(None),
         }
     }
 
-    /// The rounding of `D = theta·c - F` (a few ulps of its largest terms).
+    /// The rounding of `D = theta·c - F`: a few ulps of its largest terms, those of the
+    /// sweep included (`magnitude`, and `sum |theta_i|` for `theta·phi`, the rows having
+    /// spread 1).
     fn rounding(&self, theta: &[f64], value: f64, free_energy: f64) -> f64 {
+        let sweep = self.magnitude + theta.iter().map(|t| t.abs()).sum::<f64>();
         64.0 * f64::EPSILON
-            * (1.0 + value.abs() + free_energy.abs() + dot(theta, self.targets).abs())
+            * (1.0 + value.abs() + free_energy.abs() + dot(theta, self.targets).abs() + sweep)
     }
     /// One `f64` sweep + reconstruction at `theta` (level-0 loss `base + theta·phi`,
     /// `+inf` off the allowed states): `F` and every level's marginal `P*_0..P*_d`, kept
