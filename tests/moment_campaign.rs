@@ -608,8 +608,9 @@ fn a_null_slope_along_rows_that_vary_is_followed_near_a_vertex_of_tiny_mass() {
 /// of the offsets (`4.6e-12` apart after scaling), near a vertex (multiplier `-441` after
 /// scaling). Newton's pseudo-inverse step settles `E phi` between the three targets, `3e-12`
 /// from the first, whose multiplier makes that a duality gap of `1.3e-9`, just above the
-/// acceptance test. The balance leaves the two `<=` multipliers at `1.8e-130`, which now
-/// count as zero: Newton resumes with them held there and meets the first row exactly.
+/// acceptance test. The balance's sweeps shrank the two `<=` multipliers geometrically, to
+/// `1.8e-130`, never to 0; within rounding of the largest they are now set to 0, and Newton
+/// resumes with them held there and meets the first row exactly.
 #[test]
 fn rows_that_disagree_by_their_offsets_rounding_leave_no_gap_near_a_vertex() {
     assert_every_seed_clean(&[257_003_150]);

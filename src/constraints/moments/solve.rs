@@ -71,10 +71,6 @@ const LBFGS_ABOVE: usize = 64;
 /// accepted answer past the promise.
 const ACCEPTANCE: f64 = 9.0;
 
-/// A balanced multiplier at most this fraction of the largest counts as zero when Newton
-/// resumes from the balanced point (its row is then held at zero and left to the others).
-const NEGLIGIBLE_MULTIPLIER: f64 = 1e-12;
-
 /// The solver's view of the problem: centred and scaled rows and targets.
 #[derive(Debug, Clone)]
 pub(super) struct Scaled {
@@ -404,14 +400,10 @@ impl MomentProblem<'_> {
                         slope: Some(within_acceptance),
                         ..stop.clone()
                     };
-                    // Zero, or a negligible fraction of the largest (`1e-130` beside `441`
-                    // where the balance's exact minimisations stop short of the bound).
-                    let largest = small.iter().fold(0.0f64, |m, t| m.max(t.abs()));
-                    let negligible = |t: f64| t.abs() <= NEGLIGIBLE_MULTIPLIER * largest;
                     let held: Vec<Bound> = (0..mm)
                         .map(|i| match bounds[i] {
                             Bound::Free => Bound::Free,
-                            _ if negligible(small[i]) && theta[i] != 0.0 => Bound::Zero,
+                            _ if small[i] == 0.0 && theta[i] != 0.0 => Bound::Zero,
                             b => b,
                         })
                         .collect();
