@@ -38,4 +38,4 @@ pub use min_plus::soft_min_plus;
 pub use real::Real;
 pub(crate) use reduce::{finish_sum, nearly_equal, sum_pairs};
 pub use stream::copy_streaming;
-pub use vector::{exp_slice, ln_1p_slice, ln_slice};
+pub use vector::{exp_into, exp_slice, ln_1p_slice, ln_slice};

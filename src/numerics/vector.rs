@@ -2,6 +2,7 @@
 //! run time for the CPU's vector width.
 
 use super::cpu::{self, Isa};
+use crate::{Error, Result};
 
 /// `x <- exp(x)` over a slice, vectorised (no branches, no libm calls), over the whole `f64`
 /// range: `-inf` and arguments below about `-745.1` give exactly `0`, results below the
@@ -27,13 +28,52 @@ use super::cpu::{self, Isa};
 /// ```
 pub fn exp_slice(xs: &mut [f64]) {
     match cpu::active() {
-        // SAFETY: `active` never exceeds what the CPU supports.
+        // SAFETY: `active` never exceeds what the CPU supports; `xs` is valid for reads and
+        // writes of its length (each value read before it is written).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { exp_slice_avx512(xs) },
+        Isa::Avx512 => unsafe { exp_avx512_raw(xs.as_ptr(), xs.as_mut_ptr(), xs.len()) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { exp_slice_avx2(xs) },
         _ => xs.iter_mut().for_each(|x| *x = exp_approx::<false>(*x)),
     }
+}
+
+/// `dst <- exp(src)`, elementwise, with the kernels and accuracy of [`exp_slice`] (one read
+/// of `src` and one write of `dst`, like `numpy.exp(src, out=dst)`).
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if the slices differ in length (nothing is written).
+///
+/// ```
+/// use hmaxent::numerics::exp_into;
+/// let src = [0.0, 1.0, -f64::INFINITY];
+/// let mut dst = [0.0; 3];
+/// exp_into(&src, &mut dst)?;
+/// assert_eq!((dst[0], dst[2]), (1.0, 0.0));
+/// assert!(exp_into(&src, &mut [0.0; 2]).is_err());
+/// # Ok::<(), hmaxent::Error>(())
+/// ```
+pub fn exp_into(src: &[f64], dst: &mut [f64]) -> Result<()> {
+    if src.len() != dst.len() {
+        return Err(Error::LengthMismatch {
+            field: "dst".into(),
+            len: dst.len(),
+            expected: src.len(),
+        });
+    }
+    match cpu::active() {
+        // SAFETY: `active` never exceeds what the CPU supports; `src` is valid for reads and
+        // `dst` for writes of the same length, and they do not overlap.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { exp_avx512_raw(src.as_ptr(), dst.as_mut_ptr(), src.len()) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { exp_into_avx2(src, dst) },
+        _ => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(y, &x)| *y = exp_approx::<false>(x)),
+    }
+    Ok(())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -44,29 +84,51 @@ unsafe fn exp_slice_avx2(xs: &mut [f64]) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_into_avx2(src: &[f64], dst: &mut [f64]) {
+    for (y, &x) in dst.iter_mut().zip(src) {
+        *y = exp_approx::<true>(x);
+    }
+}
+
 /// The AVX-512 [`exp_slice`], table-driven: `x = (16 m + j) ln 2 / 16 + r`, `|r| <= ln 2 / 32`,
 /// `exp(x) = 2^m 2^(j/16) (1 + p(r))` with `2^(j/16)` from a 16-entry table held in two
 /// registers (one permute), `p` the degree-7 Taylor polynomial of `exp(r) - 1` (truncation
 /// below `2e-18`), and `2^m` applied by `vscalefpd`, which rounds subnormal results once and
-/// overflows to `+inf`. About 20 vector operations per 8 values instead of 30. Lanes past the
-/// end of the slice are masked, so every element takes the same path.
+/// overflows to `+inf`. About 20 vector operations per 8 values instead of 30. Four
+/// registers (32 values) are in flight at once, then the rest 8 at a time with the lanes past
+/// the end masked, so every element takes the same path.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-unsafe fn exp_slice_avx512(xs: &mut [f64]) {
+///
+/// # Safety
+/// `src` must be valid for `n` reads and `dst` for `n` writes; the two are the same pointer
+/// or do not overlap.
+unsafe fn exp_avx512_raw(src: *const f64, dst: *mut f64, n: usize) {
     use std::arch::x86_64::*;
-    let n = xs.len();
-    let p = xs.as_mut_ptr();
     let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: values `i..i + 32` are inside both slices; all four loads precede the stores.
+        unsafe {
+            let x = [0, 8, 16, 24].map(|j| _mm512_loadu_pd(src.add(i + j)));
+            let y = exp_avx512_n::<4, true>(x);
+            for (j, y) in y.into_iter().enumerate() {
+                _mm512_storeu_pd(dst.add(i + 8 * j), y);
+            }
+        }
+        i += 32;
+    }
     while i < n {
         let mask: __mmask8 = if n - i >= 8 {
             0xff
         } else {
             (1u8 << (n - i)) - 1
         };
-        // SAFETY: lanes `i..min(i + 8, n)` are inside `xs`; the others are masked off.
+        // SAFETY: lanes `i..min(i + 8, n)` are inside both slices; the others are masked off.
         unsafe {
-            let x = _mm512_maskz_loadu_pd(mask, p.add(i));
-            _mm512_mask_storeu_pd(p.add(i), mask, exp_avx512(x));
+            let x = _mm512_maskz_loadu_pd(mask, src.add(i));
+            _mm512_mask_storeu_pd(dst.add(i), mask, exp_avx512(x));
         }
         i += 8;
     }
@@ -612,6 +674,16 @@ mod tests {
             for (&x, &y) in xs.iter().zip(&ys) {
                 let e = x.exp();
                 assert!(ulps(y, e) <= 2, "{isa:?}: exp({x:e}) = {y:e}, libm {e:e}");
+            }
+            // Out of place, from every offset (the four-register blocks and the masked
+            // rest), the same values bit for bit.
+            for skip in 0..40 {
+                let mut zs = vec![f64::NAN; xs.len() - skip];
+                cpu::with_isa(isa, || exp_into(&xs[skip..], &mut zs)).unwrap();
+                assert!(zs
+                    .iter()
+                    .zip(&ys[skip..])
+                    .all(|(z, y)| z.to_bits() == y.to_bits()));
             }
         }
         let mut z = [
