@@ -616,6 +616,45 @@ fn rows_that_disagree_by_their_offsets_rounding_leave_no_gap_near_a_vertex() {
     assert_every_seed_clean(&[257_003_150]);
 }
 
+/// Seed 410001779: a `<=` row, a `>=` row that is the first times `0.42` plus `-1.61` (its
+/// values rounded at `2e-16` of a spread of `1.5e-3`), and an `=` row that is the second
+/// offset by `1e6` (rounded at `1.2e-10`), beside an integer row. The `=` target asks for
+/// `E phi` `3e-10` below the `>=` target: exactly infeasible, within both rows' tolerances
+/// (`1e-9 (1 + spread)`). The LP failed at both tolerances, the dual was unbounded along the
+/// difference of the two multipliers (Newton ran them to `3.9e12`), the integer row missed by
+/// 4 tolerances, and no certificate separated beyond the offset row's rounding: `numerical`.
+/// The three rows are now merged into one constrained where the conflict splits in
+/// proportion to the tolerances, and its multiplier is shared between the `>=` and `=` rows
+/// so that no duality gap is left.
+#[test]
+fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
+    assert_every_seed_clean(&[410_001_779]);
+    // The multipliers shared among the rows keep their signs and give the reported F: the
+    // dual evaluated at them (another sweep, on the original rows) agrees.
+    let case = random_case(410_001_779);
+    let h = Hierarchy::new(case.sizes.clone(), case.parents.clone()).unwrap();
+    let problem = Problem::new(&h, &case.loss).unwrap();
+    let mp = MomentProblem::new(&problem, &case.features, &case.targets, &case.weights)
+        .and_then(|mp| mp.with_senses(&case.senses))
+        .unwrap();
+    let fit = mp.solve(&ConvexSettings::default()).unwrap();
+    let theta = fit.multipliers.clone().unwrap();
+    for (t, s) in theta.iter().zip(&case.senses) {
+        assert!(match s {
+            Sense::Eq => true,
+            Sense::Le => *t >= 0.0,
+            Sense::Ge => *t <= 0.0,
+        });
+    }
+    let f = fit.free_energy.unwrap();
+    let dual = mp.dual(&theta).unwrap();
+    assert!(
+        (dual.free_energy - f).abs() <= 1e-9 * (1.0 + f.abs()),
+        "{} {f}",
+        dual.free_energy
+    );
+}
+
 #[test]
 #[ignore = "a debugging aid: needs CAMPAIGN_SEED"]
 fn one_seed() {

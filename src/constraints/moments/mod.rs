@@ -28,6 +28,7 @@ mod balance;
 mod covariance;
 mod engine;
 mod lbfgs;
+mod parallel;
 mod settings;
 mod solution;
 mod solve;

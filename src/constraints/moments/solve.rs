@@ -69,7 +69,7 @@ const LBFGS_ABOVE: usize = 64;
 /// default, a tenth below the promised `1e-9 (1 + spread_i)`, so that recomputing `E phi`
 /// from the printed `P*` with the features as given (offsets and all) cannot round an
 /// accepted answer past the promise.
-const ACCEPTANCE: f64 = 9.0;
+pub(super) const ACCEPTANCE: f64 = 9.0;
 
 /// The solver's view of the problem: centred and scaled rows and targets.
 #[derive(Debug, Clone)]
@@ -113,6 +113,16 @@ impl MomentProblem<'_> {
     /// the constraints, [`Error::AllForbidden`], [`Error::Numerical`] if the LP fails and no
     /// other path finds an answer.
     pub fn solve(&self, settings: &ConvexSettings) -> Result<MomentSolution> {
+        self.solve_paths(settings, true)
+    }
+
+    /// [`MomentProblem::solve`]; with `merge`, rows that are one feature up to an affine map
+    /// are merged when nothing else finds an answer or a certificate (`super::parallel`).
+    pub(super) fn solve_paths(
+        &self,
+        settings: &ConvexSettings,
+        merge: bool,
+    ) -> Result<MomentSolution> {
         let scaled = self.scaled();
         if self.rows.is_empty() || !settings.feasibility_check {
             let all = self.allowed.clone();
@@ -134,6 +144,10 @@ impl MomentProblem<'_> {
             let scale = &scaled.map.scale;
             if let Some(e) = nearest_certificate(rows, allowed, targets, &self.senses, scale) {
                 return Err(e);
+            }
+            // Or rows that are one feature, with targets that disagree within tolerance.
+            if let Some(fit) = merge.then(|| self.merged_parallel_rows(settings)).flatten() {
+                return Ok(fit);
             }
         }
         answer

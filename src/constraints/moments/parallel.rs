@@ -1,0 +1,393 @@
+//! Rows that are one feature up to an affine map (a copy offset by `1e6`, a multiple, a
+//! negation), whose targets disagree by no more than their tolerances: the last path of a
+//! moment solve, taken only when every other path has failed and no certificate separates.
+//!
+//! **Why.** After centring and scaling (`super::super::scaling`), two such rows are the same
+//! row up to sign and a constant, `phi'_j = sigma phi'_i + kappa`, to the rounding of their
+//! values (`eps max|phi_j| / s_j`: `8e-8` for a copy offset by `1e6` of a row of spread
+//! `1.5e-3`). Their targets, each rounded in its own units, can then ask for values of
+//! `E phi'_i` that differ by more than the solver's stopping tolerance though less than the
+//! promised one (a `>=` row and an `=` copy `3e-10` apart): exactly infeasible, so the dual is
+//! unbounded along the difference of the two multipliers, Newton runs them to `1e12`, and the
+//! other rows lose their digits to the cancellation.
+//!
+//! **What.** Each group of such rows becomes one row, its representative (the member whose
+//! values carry the least rounding), constrained to the intersection of the members'
+//! intervals for `E phi'_i`; an empty intersection no wider than the two bounding members'
+//! acceptance tolerances becomes the equality at the point that splits the conflict in
+//! proportion to those tolerances, and a nonempty one narrower than the tolerances' rounding
+//! the equality at its middle. The reduced problem is solved by the other paths; its
+//! multiplier goes to one member whose sense allows its sign (`theta'_j = sigma_j
+//! theta'_rep`, the same loss up to a constant), and the answer is returned only if the
+//! acceptance test passes on every original row with those multipliers.
+
+use super::super::newton::{norm, projected_residual, Bound};
+use super::super::sense::Sense;
+use super::solve::{Scaled, ACCEPTANCE};
+use super::{ConvexSettings, MomentProblem, MomentSolution, Status};
+use std::sync::OnceLock;
+
+/// Above this many values `m n_0` the rows are not compared.
+const MAX_ENTRIES: usize = 1 << 24;
+
+/// Roundings of a scaled value within which two rows count as one (a row's scaled values
+/// carry about `eps (1 + max|phi| / s)` each, from the data and from the scaling).
+const ROUNDINGS: f64 = 16.0;
+
+/// Row `j` of a group: `phi'_j = sign phi'_rep + shift` on the allowed states.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    row: usize,
+    sign: f64,
+    shift: f64,
+}
+
+/// A group's constraint on `E phi'_rep`: a lower and an upper bound, each with the
+/// acceptance tolerance (solver units) of the member that sets it.
+#[derive(Debug, Clone, Copy)]
+struct Interval {
+    lo: (f64, f64),
+    hi: (f64, f64),
+}
+
+impl MomentProblem<'_> {
+    /// The answer with parallel rows merged (module docs), or `None` when no rows are
+    /// parallel, their targets conflict beyond their tolerances, or the answer fails the
+    /// acceptance test on the original rows.
+    pub(super) fn merged_parallel_rows(&self, settings: &ConvexSettings) -> Option<MomentSolution> {
+        if self.mean.is_some() {
+            return None;
+        }
+        let scaled = self.scaled();
+        let tol = ACCEPTANCE * settings.gradient_tolerance;
+        let groups = groups(scaled, &self.allowed)?;
+        let accept: Vec<f64> = (0..self.rows.len())
+            .map(|j| tol * (1.0 + scaled.map.spread[j]) / scaled.map.scale[j])
+            .collect();
+        // The reduced rows: (group, representative, sense, target in the solver's units).
+        let mut reduced = Vec::new();
+        for (g, members) in groups.iter().enumerate() {
+            let rep = members[0].row;
+            let interval = self.interval(scaled, members, &accept)?;
+            for (sense, t) in interval.constraints(accept[rep]) {
+                reduced.push((g, rep, sense, t));
+            }
+        }
+        let problem = MomentProblem {
+            problem: self.problem,
+            n_features: reduced.len(),
+            rows: reduced.iter().map(|r| self.rows[r.1].clone()).collect(),
+            targets: (reduced.iter())
+                .map(|r| scaled.map.value_to_user(r.1, r.3))
+                .collect(),
+            senses: reduced.iter().map(|r| r.2).collect(),
+            weights: self.weights.clone(),
+            mean: None,
+            allowed: self.allowed.clone(),
+            scaled: OnceLock::new(),
+        };
+        let fit = problem.solve_paths(settings, false).ok()?;
+        if !matches!(fit.status, Status::Converged | Status::Boundary) {
+            return None;
+        }
+        // Each group's multiplier in its representative's solver units.
+        let per_group = fit.multipliers.as_ref().map(|reduced_theta| {
+            let mut per_group = vec![0.0; groups.len()];
+            for (r, t) in reduced.iter().zip(reduced_theta) {
+                per_group[r.0] += t * scaled.map.scale[r.1];
+            }
+            per_group
+        });
+        self.judged(scaled, fit, &groups, per_group, tol)
+    }
+
+    /// The members' constraints on `E phi'_rep` intersected, `None` if they conflict by more
+    /// than the two bounding members' tolerances together.
+    fn interval(&self, scaled: &Scaled, members: &[Member], accept: &[f64]) -> Option<Interval> {
+        let mut iv = Interval {
+            lo: (f64::NEG_INFINITY, 0.0),
+            hi: (f64::INFINITY, 0.0),
+        };
+        for m in members {
+            // E phi'_rep = sign (E phi'_j - shift); a negation swaps the sense.
+            let t = m.sign * (scaled.targets[m.row] - m.shift);
+            let a = accept[m.row];
+            let (lower, upper) = match (self.senses[m.row], m.sign > 0.0) {
+                (Sense::Eq, _) => (true, true),
+                (Sense::Ge, true) | (Sense::Le, false) => (true, false),
+                (Sense::Le, true) | (Sense::Ge, false) => (false, true),
+            };
+            if lower && t > iv.lo.0 {
+                iv.lo = (t, a);
+            }
+            if upper && t < iv.hi.0 {
+                iv.hi = (t, a);
+            }
+        }
+        (iv.lo.0 - iv.hi.0 <= iv.lo.1 + iv.hi.1).then_some(iv)
+    }
+
+    /// `fit` (of the reduced problem) as an answer to this one, with each group's multiplier
+    /// `per_group` (its representative's solver units; `None` on a face) shared among its
+    /// members ([`shares`]), if every original row meets its target to `tol (1 + spread_i)`
+    /// and the duality gap is within `tol (1 + |objective|)`.
+    fn judged(
+        &self,
+        scaled: &Scaled,
+        fit: MomentSolution,
+        groups: &[Vec<Member>],
+        per_group: Option<Vec<f64>>,
+        tol: f64,
+    ) -> Option<MomentSolution> {
+        let map = &scaled.map;
+        let p0 = fit.solution.marginal_block(0);
+        let solver: Vec<f64> = scaled.rows.iter().map(|r| r.dot(p0)).collect();
+        let expected: Vec<f64> = (0..solver.len())
+            .map(|i| map.value_to_user(i, solver[i]))
+            .collect();
+        let meets = (0..expected.len())
+            .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])));
+        if !meets {
+            return None;
+        }
+        let Some(per_group) = per_group else {
+            // On a face: the reduced problem's own gap, its targets within tolerance of these.
+            return Some(MomentSolution {
+                expected_features: expected,
+                ..fit
+            });
+        };
+        let mut theta = vec![0.0; self.rows.len()];
+        for (members, &t) in groups.iter().zip(&per_group) {
+            // A member's miss in the representative's orientation, where it may carry `t`.
+            let carriers: Vec<(usize, f64, f64)> = (members.iter())
+                .filter(|m| match self.senses[m.row] {
+                    Sense::Eq => true,
+                    Sense::Le => m.sign * t >= 0.0,
+                    Sense::Ge => m.sign * t <= 0.0,
+                })
+                .map(|m| {
+                    let miss = m.sign * (scaled.targets[m.row] - solver[m.row]);
+                    (m.row, m.sign, miss)
+                })
+                .collect();
+            for (row, share) in shares(t, &carriers)? {
+                theta[row] = share;
+            }
+        }
+        let gap: f64 = (0..theta.len())
+            .map(|i| theta[i] * (scaled.targets[i] - solver[i]))
+            .sum();
+        if gap.abs() > tol * (1.0 + fit.objective.abs()) {
+            return None;
+        }
+        let user = map.to_user(&theta);
+        let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
+        let gradient: Vec<f64> = (self.targets.iter().zip(&expected))
+            .map(|(c, e)| c - e)
+            .collect();
+        // F = E[theta·phi] - objective (the value identity), for the members' multipliers.
+        let loss: f64 = user.iter().zip(&expected).map(|(t, e)| t * e).sum();
+        Some(MomentSolution {
+            free_energy: Some(loss - fit.objective),
+            gradient_norm: norm(&projected_residual(&user, &gradient, &bounds)),
+            multipliers: Some(user),
+            expected_features: expected,
+            duality_gap: gap,
+            ..fit
+        })
+    }
+}
+
+/// A group's multiplier `t` (its representative's orientation) shared among the members that
+/// may carry its sign, `carriers` as `(row, sign, miss)` with `miss` the member's
+/// `c'_j - E phi'_j` in that orientation, so that the shares `a_j` (`sum a_j = t`, each of
+/// `t`'s sign) leave no duality gap, `sum a_j miss_j = 0`: one member that meets its target
+/// takes all; else the nearest on each side of `E phi'`, `a_+ = t (-miss_-) / (miss_+ -
+/// miss_-)`, `a_- = t miss_+ / (miss_+ - miss_-)`; else the nearest alone. The loss is the
+/// same (`theta'_j = sign_j a_j`, members being the representative up to sign and a constant).
+/// Returns `(row, theta'_j)`; `None` when no member may carry `t`.
+fn shares(t: f64, carriers: &[(usize, f64, f64)]) -> Option<Vec<(usize, f64)>> {
+    if t == 0.0 {
+        return Some(Vec::new());
+    }
+    let nearest = |side: f64| {
+        (carriers.iter())
+            .filter(|c| c.2 * side > 0.0)
+            .min_by(|a, b| a.2.abs().total_cmp(&b.2.abs()))
+    };
+    if let Some(exact) = carriers.iter().find(|c| c.2 == 0.0) {
+        return Some(vec![(exact.0, exact.1 * t)]);
+    }
+    match (nearest(1.0), nearest(-1.0)) {
+        (Some(p), Some(n)) => {
+            let (a_p, a_n) = (t * -n.2 / (p.2 - n.2), t * p.2 / (p.2 - n.2));
+            Some(vec![(p.0, p.1 * a_p), (n.0, n.1 * a_n)])
+        }
+        (Some(one), None) | (None, Some(one)) => Some(vec![(one.0, one.1 * t)]),
+        (None, None) => None,
+    }
+}
+
+impl Interval {
+    /// The reduced rows of the group: the equality at the conflict's split point or at the
+    /// middle of an interval narrower than `rounding` (the representative's tolerance by
+    /// `1e-3`), else each finite bound in its sense.
+    fn constraints(self, rep_accept: f64) -> Vec<(Sense, f64)> {
+        let ((lo, a_lo), (hi, a_hi)) = (self.lo, self.hi);
+        if lo > hi {
+            return vec![(Sense::Eq, hi + (lo - hi) * a_hi / (a_lo + a_hi))];
+        }
+        if hi - lo <= 1e-3 * rep_accept {
+            return vec![(Sense::Eq, 0.5 * lo + 0.5 * hi)];
+        }
+        let mut out = Vec::new();
+        if lo.is_finite() {
+            out.push((Sense::Ge, lo));
+        }
+        if hi.is_finite() {
+            out.push((Sense::Le, hi));
+        }
+        out
+    }
+}
+
+/// The rows as groups of parallel rows (module docs), each led by its representative
+/// (`sign 1`, `shift 0`); `None` when no two rows are parallel or the rows are too many
+/// values to compare.
+fn groups(scaled: &Scaled, allowed: &[bool]) -> Option<Vec<Vec<Member>>> {
+    let m = scaled.rows.len();
+    let states: Vec<usize> = (0..allowed.len()).filter(|&x| allowed[x]).collect();
+    if m < 2 || states.is_empty() || m.saturating_mul(states.len()) > MAX_ENTRIES {
+        return None;
+    }
+    let mut column = vec![usize::MAX; allowed.len()];
+    for (j, &x) in states.iter().enumerate() {
+        column[x] = j;
+    }
+    let values: Vec<Vec<f64>> = (scaled.rows.iter())
+        .map(|row| {
+            let mut v = vec![0.0; states.len()];
+            row.for_each(|x, value| {
+                if column[x] != usize::MAX {
+                    v[column[x]] = value;
+                }
+            });
+            v
+        })
+        .collect();
+    // The rounding each row's scaled values carry.
+    let map = &scaled.map;
+    let rounding: Vec<f64> = (0..m)
+        .map(|i| {
+            let big = map.range[i].map_or(0.0, |(lo, hi)| lo.abs().max(hi.abs()));
+            f64::EPSILON * (1.0 + big / map.scale[i])
+        })
+        .collect();
+    let mut group_of = vec![usize::MAX; m];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in 0..m {
+        if group_of[i] != usize::MAX {
+            continue;
+        }
+        group_of[i] = groups.len();
+        let mut members = vec![i];
+        for j in i + 1..m {
+            let within = ROUNDINGS * (rounding[i] + rounding[j]);
+            if group_of[j] == usize::MAX && relation(&values[i], &values[j], within).is_some() {
+                group_of[j] = groups.len();
+                members.push(j);
+            }
+        }
+        groups.push(members);
+    }
+    if groups.len() == m {
+        return None;
+    }
+    groups
+        .into_iter()
+        .map(|members| {
+            // The representative: the member with the least rounding.
+            let rep = *members
+                .iter()
+                .min_by(|&&a, &&b| rounding[a].total_cmp(&rounding[b]))?;
+            let mut out = vec![Member {
+                row: rep,
+                sign: 1.0,
+                shift: 0.0,
+            }];
+            for &j in members.iter().filter(|&&j| j != rep) {
+                let within = ROUNDINGS * (rounding[rep] + rounding[j]);
+                let (sign, shift) = relation(&values[rep], &values[j], within)?;
+                out.push(Member {
+                    row: j,
+                    sign,
+                    shift,
+                });
+            }
+            Some(out)
+        })
+        .collect()
+}
+
+/// `(sign, shift)` with `b = sign a + shift` to within `within` on every value (the shift the
+/// middle of the differences' range), or `None`.
+fn relation(a: &[f64], b: &[f64], within: f64) -> Option<(f64, f64)> {
+    [1.0, -1.0].into_iter().find_map(|sign| {
+        let (lo, hi) =
+            a.iter()
+                .zip(b)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&a, &b)| {
+                    let d = b - sign * a;
+                    (lo.min(d), hi.max(d))
+                });
+        (hi - lo <= within).then_some((sign, 0.5 * lo + 0.5 * hi))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_a_negation_and_a_multiple_are_one_row_and_others_are_not() {
+        let a = [0.0, 0.25, -0.5, 0.5];
+        let copy: Vec<f64> = a.iter().map(|v| v + 0.125).collect();
+        let negated: Vec<f64> = a.iter().map(|v| 0.3 - v).collect();
+        let (sign, shift) = relation(&a, &copy, 1e-15).unwrap();
+        assert_eq!((sign, shift), (1.0, 0.125));
+        let (sign, shift) = relation(&a, &negated, 1e-15).unwrap();
+        assert_eq!(sign, -1.0);
+        assert!((shift - 0.3).abs() < 1e-15);
+        let other = [0.0, 0.25, -0.5, 0.5 + 1e-9];
+        assert!(relation(&a, &other, 1e-12).is_none());
+        assert!(relation(&a, &other, 1e-8).is_some());
+    }
+
+    #[test]
+    fn conflicting_bounds_meet_where_the_misses_are_in_proportion_to_the_tolerances() {
+        let conflict = Interval {
+            lo: (1.0 + 3e-10, 2e-10),
+            hi: (1.0, 1e-10),
+        };
+        let rows = conflict.constraints(1e-10);
+        assert_eq!(rows.len(), 1);
+        let (sense, t) = rows[0];
+        assert_eq!(sense, Sense::Eq);
+        // Misses 2e-10 and 1e-10, in proportion to the tolerances.
+        assert!((t - (1.0 + 1e-10)).abs() < 1e-15, "{t}");
+        let open = Interval {
+            lo: (0.0, 1e-10),
+            hi: (f64::INFINITY, 0.0),
+        };
+        assert_eq!(open.constraints(1e-10), vec![(Sense::Ge, 0.0)]);
+        let both = Interval {
+            lo: (0.0, 1e-10),
+            hi: (0.5, 1e-10),
+        };
+        assert_eq!(
+            both.constraints(1e-10),
+            vec![(Sense::Ge, 0.0), (Sense::Le, 0.5)]
+        );
+    }
+}
