@@ -626,9 +626,16 @@ fn rows_that_disagree_by_their_offsets_rounding_leave_no_gap_near_a_vertex() {
 /// The three rows are now merged into one constrained where the conflict splits in
 /// proportion to the tolerances, and its multiplier is shared between the `>=` and `=` rows
 /// so that no duality gap is left.
+///
+/// Seed 223000669: an `=` row, a copy offset by `1e6` of a `<=` row, whose target lies `5e-9`
+/// below the one state that an integer `<=` row at `-3 + 7e-9` leaves almost all the mass;
+/// exactly infeasible, but the offset row's rounding hid every certificate (Newton ran to
+/// `2e16`: `numerical`). The reduced problem (the copy's target on the unshifted row) is
+/// certified; that direction, put on the member whose target bounds from the side it
+/// pushes (the `=` copy), separates the original rows beyond their rounding.
 #[test]
 fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
-    assert_every_seed_clean(&[410_001_779]);
+    assert_every_seed_clean(&[410_001_779, 223_000_669]);
     // The multipliers shared among the rows keep their signs and give the reported F: the
     // dual evaluated at them (another sweep, on the original rows) agrees.
     let case = random_case(410_001_779);

@@ -19,12 +19,17 @@
 //! the equality at its middle. The reduced problem is solved by the other paths; its
 //! multiplier goes to one member whose sense allows its sign (`theta'_j = sigma_j
 //! theta'_rep`, the same loss up to a constant), and the answer is returned only if the
-//! acceptance test passes on every original row with those multipliers.
+//! acceptance test passes on every original row with those multipliers. A certificate of
+//! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
+//! most tightly from the side it pushes, and is returned only if it separates the original
+//! rows beyond their rounding (`super::super::feasibility::separation`).
 
+use super::super::feasibility::separation;
 use super::super::newton::{norm, projected_residual, Bound};
 use super::super::sense::Sense;
 use super::solve::{Scaled, ACCEPTANCE};
 use super::{ConvexSettings, MomentProblem, MomentSolution, Status};
+use crate::error::{Error, Result};
 use std::sync::OnceLock;
 
 /// Above this many values `m n_0` the rows are not compared.
@@ -54,7 +59,10 @@ impl MomentProblem<'_> {
     /// The answer with parallel rows merged (module docs), or `None` when no rows are
     /// parallel, their targets conflict beyond their tolerances, or the answer fails the
     /// acceptance test on the original rows.
-    pub(super) fn merged_parallel_rows(&self, settings: &ConvexSettings) -> Option<MomentSolution> {
+    pub(super) fn merged_parallel_rows(
+        &self,
+        settings: &ConvexSettings,
+    ) -> Option<Result<MomentSolution>> {
         if self.mean.is_some() {
             return None;
         }
@@ -86,10 +94,26 @@ impl MomentProblem<'_> {
             allowed: self.allowed.clone(),
             scaled: OnceLock::new(),
         };
-        let fit = problem.solve_paths(settings, false).ok()?;
-        if !matches!(fit.status, Status::Converged | Status::Boundary) {
-            return None;
-        }
+        let fit = match problem.solve_paths(settings, false) {
+            Ok(fit) if matches!(fit.status, Status::Converged | Status::Boundary) => fit,
+            Err(Error::InfeasibleMoments { direction, .. }) => {
+                // The reduced rows' certificate, on the members whose targets bound the
+                // interval from the side it pushes, checked on the original rows.
+                let mut per_group = vec![0.0; groups.len()];
+                for (r, t) in reduced.iter().zip(&direction) {
+                    per_group[r.0] += t * scaled.map.scale[r.1];
+                }
+                let mut theta = vec![0.0; self.rows.len()];
+                for (members, &t) in groups.iter().zip(&per_group) {
+                    if t != 0.0 {
+                        let m = self.tightest(scaled, members, t)?;
+                        theta[m.row] = m.sign * t / scaled.map.scale[m.row];
+                    }
+                }
+                return separation(&self.rows, &self.allowed, &self.targets, &theta).map(Err);
+            }
+            _ => return None,
+        };
         // Each group's multiplier in its representative's solver units.
         let per_group = fit.multipliers.as_ref().map(|reduced_theta| {
             let mut per_group = vec![0.0; groups.len()];
@@ -98,7 +122,28 @@ impl MomentProblem<'_> {
             }
             per_group
         });
-        self.judged(scaled, fit, &groups, per_group, tol)
+        self.judged(scaled, fit, &groups, per_group, tol).map(Ok)
+    }
+
+    /// The member whose target bounds `E phi'_rep` most tightly from the side a multiplier `t`
+    /// (the representative's orientation) pushes: the least upper bound for `t > 0`, the
+    /// greatest lower bound for `t < 0`, among members whose sense allows that sign.
+    fn tightest(&self, scaled: &Scaled, members: &[Member], t: f64) -> Option<Member> {
+        (members.iter())
+            .filter(|m| self.carries(m, t))
+            .map(|m| (*m, m.sign * (scaled.targets[m.row] - m.shift) * t.signum()))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(m, _)| m)
+    }
+
+    /// Whether member `m` may carry the share of a multiplier `t` (the representative's
+    /// orientation): `theta'_m = sign t` within its sense's sign constraint.
+    fn carries(&self, m: &Member, t: f64) -> bool {
+        match self.senses[m.row] {
+            Sense::Eq => true,
+            Sense::Le => m.sign * t >= 0.0,
+            Sense::Ge => m.sign * t <= 0.0,
+        }
     }
 
     /// The members' constraints on `E phi'_rep` intersected, `None` if they conflict by more
@@ -161,11 +206,7 @@ impl MomentProblem<'_> {
         for (members, &t) in groups.iter().zip(&per_group) {
             // A member's miss in the representative's orientation, where it may carry `t`.
             let carriers: Vec<(usize, f64, f64)> = (members.iter())
-                .filter(|m| match self.senses[m.row] {
-                    Sense::Eq => true,
-                    Sense::Le => m.sign * t >= 0.0,
-                    Sense::Ge => m.sign * t <= 0.0,
-                })
+                .filter(|m| self.carries(m, t))
                 .map(|m| {
                     let miss = m.sign * (scaled.targets[m.row] - solver[m.row]);
                     (m.row, m.sign, miss)

@@ -146,8 +146,8 @@ impl MomentProblem<'_> {
                 return Err(e);
             }
             // Or rows that are one feature, with targets that disagree within tolerance.
-            if let Some(fit) = merge.then(|| self.merged_parallel_rows(settings)).flatten() {
-                return Ok(fit);
+            if let Some(merged) = merge.then(|| self.merged_parallel_rows(settings)).flatten() {
+                return merged;
             }
         }
         answer
