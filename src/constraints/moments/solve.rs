@@ -71,6 +71,10 @@ const LBFGS_ABOVE: usize = 64;
 /// accepted answer past the promise.
 pub(super) const ACCEPTANCE: f64 = 9.0;
 
+/// Level weights whose largest and smallest differ by more than this factor are named in
+/// the message of an answer that fails (docs/constraints.md, 'Limits').
+const WEIGHT_SPAN: f64 = 1e6;
+
 /// The solver's view of the problem: centred and scaled rows and targets.
 #[derive(Debug, Clone)]
 pub(super) struct Scaled {
@@ -300,8 +304,21 @@ impl MomentProblem<'_> {
             .iter()
             .flatten()
             .fold(0.0f64, |m, t| m.max(t.abs()));
+        let positive = self.weights.iter().copied().filter(|w| *w > 0.0);
+        let (least, most) =
+            positive.fold((f64::INFINITY, 0.0f64), |(a, b), w| (a.min(w), b.max(w)));
+        let span = if most / least > WEIGHT_SPAN {
+            format!(
+                "; the level weights span {:.0e} (from {least:e} to {most:e}): at such ratios the \
+                 multipliers or the level-0 temperature leave the losses or the dual's kinks \
+                 beyond f64's resolution (docs/constraints.md, 'Limits')",
+                most / least
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{rows}; duality gap {:e}; largest multiplier {largest:e}",
+            "{rows}; duality gap {:e}; largest multiplier {largest:e}{span}",
             fit.duality_gap
         )
     }
