@@ -31,15 +31,21 @@ pub fn exp_slice(xs: &mut [f64]) {
         // SAFETY: `active` never exceeds what the CPU supports; `xs` is valid for reads and
         // writes of its length (each value read before it is written).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { exp_avx512_raw(xs.as_ptr(), xs.as_mut_ptr(), xs.len()) },
+        Isa::Avx512 => unsafe { exp_avx512_raw::<false>(xs.as_ptr(), xs.as_mut_ptr(), xs.len()) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { exp_slice_avx2(xs) },
         _ => xs.iter_mut().for_each(|x| *x = exp_approx::<false>(*x)),
     }
 }
 
+/// From this many values on, [`exp_into`] writes `dst` with non-temporal stores (AVX-512):
+/// `2^17` values are 1 MiB, beyond a core's L2 cache.
+const STREAM_FROM: usize = 1 << 17;
+
 /// `dst <- exp(src)`, elementwise, with the kernels and accuracy of [`exp_slice`] (one read
-/// of `src` and one write of `dst`, like `numpy.exp(src, out=dst)`).
+/// of `src` and one write of `dst`, like `numpy.exp(src, out=dst)`; from `2^17` values on,
+/// with AVX-512, `dst` is written with non-temporal stores, so it is not read first and does
+/// not evict the caches).
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] if the slices differ in length (nothing is written).
@@ -65,7 +71,14 @@ pub fn exp_into(src: &[f64], dst: &mut [f64]) -> Result<()> {
         // SAFETY: `active` never exceeds what the CPU supports; `src` is valid for reads and
         // `dst` for writes of the same length, and they do not overlap.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { exp_avx512_raw(src.as_ptr(), dst.as_mut_ptr(), src.len()) },
+        Isa::Avx512 => unsafe {
+            let (x, y, n) = (src.as_ptr(), dst.as_mut_ptr(), src.len());
+            if n >= STREAM_FROM {
+                exp_avx512_raw::<true>(x, y, n)
+            } else {
+                exp_avx512_raw::<false>(x, y, n)
+            }
+        },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { exp_into_avx2(src, dst) },
         _ => dst
@@ -99,33 +112,64 @@ unsafe fn exp_into_avx2(src: &[f64], dst: &mut [f64]) {
 /// overflows to `+inf`. About 20 vector operations per 8 values instead of 30. Four
 /// registers (32 values) are in flight at once, then the rest 8 at a time with the lanes past
 /// the end masked, so every element takes the same path.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+///
+/// With `STREAM`, the 64-byte aligned middle of `dst` is written with non-temporal stores
+/// followed by a store fence: a destination larger than the caches costs one write of its
+/// lines instead of a read and a write (the values are the same).
 ///
 /// # Safety
 /// `src` must be valid for `n` reads and `dst` for `n` writes; the two are the same pointer
 /// or do not overlap.
-unsafe fn exp_avx512_raw(src: *const f64, dst: *mut f64, n: usize) {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+unsafe fn exp_avx512_raw<const STREAM: bool>(src: *const f64, dst: *mut f64, n: usize) {
     use std::arch::x86_64::*;
     let mut i = 0;
+    if STREAM {
+        // Up to the first 64-byte boundary of `dst` (at most 7 values).
+        i = dst.align_offset(64).min(n);
+        // SAFETY: `i <= n`, the caller's bounds.
+        unsafe { exp_avx512_masked(src, dst, 0, i) };
+    }
     while i + 32 <= n {
-        // SAFETY: values `i..i + 32` are inside both slices; all four loads precede the stores.
+        // SAFETY: values `i..i + 32` are inside both slices; all four loads precede the stores;
+        // with `STREAM`, `dst + i` is 64-byte aligned (the head ended at such an address and
+        // every step is 64 bytes).
         unsafe {
             let x = [0, 8, 16, 24].map(|j| _mm512_loadu_pd(src.add(i + j)));
             let y = exp_avx512_n::<4, true>(x);
             for (j, y) in y.into_iter().enumerate() {
-                _mm512_storeu_pd(dst.add(i + 8 * j), y);
+                match STREAM {
+                    true => _mm512_stream_pd(dst.add(i + 8 * j), y),
+                    false => _mm512_storeu_pd(dst.add(i + 8 * j), y),
+                }
             }
         }
         i += 32;
     }
-    while i < n {
-        let mask: __mmask8 = if n - i >= 8 {
+    // SAFETY: `i <= n`, the caller's bounds.
+    unsafe { exp_avx512_masked(src, dst, i, n) };
+    if STREAM {
+        _mm_sfence();
+    }
+}
+
+/// [`exp_avx512`] on values `from..to`, 8 at a time, the lanes past `to` masked.
+///
+/// # Safety
+/// As [`exp_avx512_raw`], for values up to `to`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+unsafe fn exp_avx512_masked(src: *const f64, dst: *mut f64, from: usize, to: usize) {
+    use std::arch::x86_64::*;
+    let mut i = from;
+    while i < to {
+        let mask: __mmask8 = if to - i >= 8 {
             0xff
         } else {
-            (1u8 << (n - i)) - 1
+            (1u8 << (to - i)) - 1
         };
-        // SAFETY: lanes `i..min(i + 8, n)` are inside both slices; the others are masked off.
+        // SAFETY: lanes `i..min(i + 8, to)` are inside both slices; the others are masked off.
         unsafe {
             let x = _mm512_maskz_loadu_pd(mask, src.add(i));
             _mm512_mask_storeu_pd(dst.add(i), mask, exp_avx512(x));
@@ -683,6 +727,19 @@ mod tests {
                 assert!(zs
                     .iter()
                     .zip(&ys[skip..])
+                    .all(|(z, y)| z.to_bits() == y.to_bits()));
+            }
+            // Past STREAM_FROM (non-temporal stores), into every alignment of the output.
+            let big: Vec<f64> = xs.iter().cycle().take(STREAM_FROM + 77).copied().collect();
+            let mut want = big.clone();
+            cpu::with_isa(isa, || exp_slice(&mut want));
+            let mut out = vec![f64::NAN; big.len() + 8];
+            for shift in 0..8 {
+                let dst = &mut out[shift..shift + big.len()];
+                cpu::with_isa(isa, || exp_into(&big, dst)).unwrap();
+                assert!(dst
+                    .iter()
+                    .zip(&want)
                     .all(|(z, y)| z.to_bits() == y.to_bits()));
             }
         }
