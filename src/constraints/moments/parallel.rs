@@ -15,18 +15,21 @@
 //! values carry the least rounding), constrained to the intersection of the members'
 //! intervals for `E phi'_i`; an empty intersection no wider than the two bounding members'
 //! acceptance tolerances becomes the equality at the point that splits the conflict in
-//! proportion to those tolerances, and a nonempty one narrower than the tolerances' rounding
-//! the equality at its middle. The reduced problem is solved by the other paths; its
-//! multiplier goes to one member whose sense allows its sign (`theta'_j = sigma_j
-//! theta'_rep`, the same loss up to a constant), and the answer is returned only if the
-//! acceptance test passes on every original row with those multipliers. A certificate of
+//! proportion to those tolerances, and a nonempty one narrower than `1e-3` of the
+//! representative's tolerance the equality at its middle. The reduced problem is solved by
+//! the other paths; its multiplier is shared between the members on either side of the
+//! answer whose senses allow its sign (`theta'_j = sigma_j a_j`, `sum a_j = theta'_rep`: the
+//! same loss up to a constant, and no duality gap), `P*` is made again from those
+//! multipliers on the original rows, and the answer is returned only if the acceptance test
+//! passes on every original row. A face answer (no multipliers) is kept only when no target
+//! was moved by a split or a collapse. A certificate of
 //! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
 //! most tightly from the side it pushes, and is returned only if it separates the original
 //! rows beyond their rounding (`super::super::feasibility::separation`).
 
 use super::super::feasibility::separation;
-use super::super::newton::{norm, projected_residual, Bound};
 use super::super::sense::Sense;
+use super::engine::Engine;
 use super::solve::{Scaled, ACCEPTANCE};
 use super::{ConvexSettings, MomentProblem, MomentSolution, Status};
 use crate::error::{Error, Result};
@@ -56,9 +59,10 @@ struct Interval {
 }
 
 impl MomentProblem<'_> {
-    /// The answer with parallel rows merged (module docs), or `None` when no rows are
-    /// parallel, their targets conflict beyond their tolerances, or the answer fails the
-    /// acceptance test on the original rows.
+    /// The answer with parallel rows merged (module docs): `Some(Ok)` an answer that passed
+    /// the acceptance test on the original rows, `Some(Err)` a certificate that separates
+    /// them; `None` when no rows are parallel, their targets conflict beyond their
+    /// tolerances, the reduced problem finds nothing, or neither check passes.
     pub(super) fn merged_parallel_rows(
         &self,
         settings: &ConvexSettings,
@@ -74,10 +78,13 @@ impl MomentProblem<'_> {
             .collect();
         // The reduced rows: (group, representative, sense, target in the solver's units).
         let mut reduced = Vec::new();
+        let mut moved = false;
         for (g, members) in groups.iter().enumerate() {
             let rep = members[0].row;
             let interval = self.interval(scaled, members, &accept)?;
-            for (sense, t) in interval.constraints(accept[rep]) {
+            let (rows, at_a_member) = interval.constraints(accept[rep]);
+            moved |= !at_a_member;
+            for (sense, t) in rows {
                 reduced.push((g, rep, sense, t));
             }
         }
@@ -122,7 +129,8 @@ impl MomentProblem<'_> {
             }
             per_group
         });
-        self.judged(scaled, fit, &groups, per_group, tol).map(Ok)
+        self.judged(scaled, fit, &groups, per_group, moved, settings)
+            .map(Ok)
     }
 
     /// The member whose target bounds `E phi'_rep` most tightly from the side a multiplier `t`
@@ -172,32 +180,36 @@ impl MomentProblem<'_> {
         (iv.lo.0 - iv.hi.0 <= iv.lo.1 + iv.hi.1).then_some(iv)
     }
 
-    /// `fit` (of the reduced problem) as an answer to this one, with each group's multiplier
-    /// `per_group` (its representative's solver units; `None` on a face) shared among its
-    /// members ([`shares`]), if every original row meets its target to `tol (1 + spread_i)`
-    /// and the duality gap is within `tol (1 + |objective|)`.
+    /// `fit` (of the reduced problem) as an answer to this one. With multipliers, each
+    /// group's `per_group` (its representative's solver units) is shared among its members
+    /// ([`shares`], by their misses under the reduced `P*`), and `P*` is made again from those
+    /// multipliers on the original rows (one more sweep) and put to the acceptance test of
+    /// every answer, targets and duality gap. On a face (no multipliers) the reduced answer is
+    /// kept only when no group's target was `moved` off a member's (a split conflict or a
+    /// collapsed interval), so that its gap is the original problem's, and every original row
+    /// meets its target to the acceptance tolerance.
     fn judged(
         &self,
         scaled: &Scaled,
         fit: MomentSolution,
         groups: &[Vec<Member>],
         per_group: Option<Vec<f64>>,
-        tol: f64,
+        moved: bool,
+        settings: &ConvexSettings,
     ) -> Option<MomentSolution> {
         let map = &scaled.map;
         let p0 = fit.solution.marginal_block(0);
         let solver: Vec<f64> = scaled.rows.iter().map(|r| r.dot(p0)).collect();
-        let expected: Vec<f64> = (0..solver.len())
-            .map(|i| map.value_to_user(i, solver[i]))
-            .collect();
-        let meets = (0..expected.len())
-            .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])));
-        if !meets {
-            return None;
-        }
         let Some(per_group) = per_group else {
-            // On a face: the reduced problem's own gap, its targets within tolerance of these.
-            return Some(MomentSolution {
+            let tol = ACCEPTANCE * settings.gradient_tolerance;
+            let expected: Vec<f64> = (0..solver.len())
+                .map(|i| map.value_to_user(i, solver[i]))
+                .collect();
+            let meets = (0..expected.len()).all(|i| {
+                let within = tol * (1.0 + map.spread[i]);
+                self.senses[i].met(expected[i], self.targets[i], within)
+            });
+            return (meets && !moved).then_some(MomentSolution {
                 expected_features: expected,
                 ..fit
             });
@@ -216,27 +228,20 @@ impl MomentProblem<'_> {
                 theta[row] = share;
             }
         }
-        let gap: f64 = (0..theta.len())
-            .map(|i| theta[i] * (scaled.targets[i] - solver[i]))
-            .sum();
-        if gap.abs() > tol * (1.0 + fit.objective.abs()) {
+        let engine = Engine::new(
+            self.problem,
+            &self.weights,
+            &scaled.rows,
+            &scaled.targets,
+            self.allowed.clone(),
+        );
+        let mut answer = self.answer(scaled, &engine, &theta, false, settings).ok()?;
+        if answer.status != Status::Converged {
             return None;
         }
-        let user = map.to_user(&theta);
-        let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
-        let gradient: Vec<f64> = (self.targets.iter().zip(&expected))
-            .map(|(c, e)| c - e)
-            .collect();
-        // F = E[theta·phi] - objective (the value identity), for the members' multipliers.
-        let loss: f64 = user.iter().zip(&expected).map(|(t, e)| t * e).sum();
-        Some(MomentSolution {
-            free_energy: Some(loss - fit.objective),
-            gradient_norm: norm(&projected_residual(&user, &gradient, &bounds)),
-            multipliers: Some(user),
-            expected_features: expected,
-            duality_gap: gap,
-            ..fit
-        })
+        answer.iterations = fit.iterations;
+        answer.sweeps += fit.sweeps;
+        Some(answer)
     }
 }
 
@@ -274,13 +279,19 @@ impl Interval {
     /// The reduced rows of the group: the equality at the conflict's split point or at the
     /// middle of an interval narrower than `rounding` (the representative's tolerance by
     /// `1e-3`), else each finite bound in its sense.
-    fn constraints(self, rep_accept: f64) -> Vec<(Sense, f64)> {
+    /// Also whether every reduced target is a member's own (not moved by a split or a
+    /// collapse).
+    fn constraints(self, rep_accept: f64) -> (Vec<(Sense, f64)>, bool) {
         let ((lo, a_lo), (hi, a_hi)) = (self.lo, self.hi);
         if lo > hi {
-            return vec![(Sense::Eq, hi + (lo - hi) * a_hi / (a_lo + a_hi))];
+            let split = hi + (lo - hi) * a_hi / (a_lo + a_hi);
+            return (vec![(Sense::Eq, split)], false);
+        }
+        if lo == hi {
+            return (vec![(Sense::Eq, lo)], true);
         }
         if hi - lo <= 1e-3 * rep_accept {
-            return vec![(Sense::Eq, 0.5 * lo + 0.5 * hi)];
+            return (vec![(Sense::Eq, 0.5 * lo + 0.5 * hi)], false);
         }
         let mut out = Vec::new();
         if lo.is_finite() {
@@ -289,7 +300,7 @@ impl Interval {
         if hi.is_finite() {
             out.push((Sense::Le, hi));
         }
-        out
+        (out, true)
     }
 }
 
@@ -326,18 +337,30 @@ fn groups(scaled: &Scaled, allowed: &[bool]) -> Option<Vec<Vec<Member>>> {
         })
         .collect();
     let mut group_of = vec![usize::MAX; m];
-    let mut groups: Vec<Vec<usize>> = Vec::new();
+    // Each group's rows with their relation to its first row (the anchor).
+    let mut groups: Vec<Vec<Member>> = Vec::new();
     for i in 0..m {
         if group_of[i] != usize::MAX {
             continue;
         }
         group_of[i] = groups.len();
-        let mut members = vec![i];
+        let mut members = vec![Member {
+            row: i,
+            sign: 1.0,
+            shift: 0.0,
+        }];
         for j in i + 1..m {
+            if group_of[j] != usize::MAX {
+                continue;
+            }
             let within = ROUNDINGS * (rounding[i] + rounding[j]);
-            if group_of[j] == usize::MAX && relation(&values[i], &values[j], within).is_some() {
+            if let Some((sign, shift)) = relation(&values[i], &values[j], within) {
                 group_of[j] = groups.len();
-                members.push(j);
+                members.push(Member {
+                    row: j,
+                    sign,
+                    shift,
+                });
             }
         }
         groups.push(members);
@@ -345,44 +368,45 @@ fn groups(scaled: &Scaled, allowed: &[bool]) -> Option<Vec<Vec<Member>>> {
     if groups.len() == m {
         return None;
     }
-    groups
+    // Led by the member with the least rounding: with `phi'_j = s_j phi'_i + k_j` and
+    // `phi'_r = s_r phi'_i + k_r` for the anchor `i`, `phi'_j = s_j s_r phi'_r + k_j - s_j s_r k_r`.
+    let led = groups
         .into_iter()
         .map(|members| {
-            // The representative: the member with the least rounding.
-            let rep = *members
-                .iter()
-                .min_by(|&&a, &&b| rounding[a].total_cmp(&rounding[b]))?;
+            let lead = (0..members.len())
+                .min_by(|&a, &b| rounding[members[a].row].total_cmp(&rounding[members[b].row]))
+                .unwrap_or(0);
+            let r = members[lead];
             let mut out = vec![Member {
-                row: rep,
+                row: r.row,
                 sign: 1.0,
                 shift: 0.0,
             }];
-            for &j in members.iter().filter(|&&j| j != rep) {
-                let within = ROUNDINGS * (rounding[rep] + rounding[j]);
-                let (sign, shift) = relation(&values[rep], &values[j], within)?;
-                out.push(Member {
-                    row: j,
-                    sign,
-                    shift,
-                });
-            }
-            Some(out)
+            out.extend(members.iter().filter(|m| m.row != r.row).map(|m| Member {
+                row: m.row,
+                sign: m.sign * r.sign,
+                shift: m.shift - m.sign * r.sign * r.shift,
+            }));
+            out
         })
-        .collect()
+        .collect();
+    Some(led)
 }
 
 /// `(sign, shift)` with `b = sign a + shift` to within `within` on every value (the shift the
 /// middle of the differences' range), or `None`.
 fn relation(a: &[f64], b: &[f64], within: f64) -> Option<(f64, f64)> {
     [1.0, -1.0].into_iter().find_map(|sign| {
-        let (lo, hi) =
-            a.iter()
-                .zip(b)
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (&a, &b)| {
-                    let d = b - sign * a;
-                    (lo.min(d), hi.max(d))
-                });
-        (hi - lo <= within).then_some((sign, 0.5 * lo + 0.5 * hi))
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (&a, &b) in a.iter().zip(b) {
+            let d = b - sign * a;
+            (lo, hi) = (lo.min(d), hi.max(d));
+            // Most pairs of rows part within a few states (the values are finite).
+            if hi - lo > within {
+                return None;
+            }
+        }
+        Some((sign, 0.5 * lo + 0.5 * hi))
     })
 }
 
@@ -411,7 +435,8 @@ mod tests {
             lo: (1.0 + 3e-10, 2e-10),
             hi: (1.0, 1e-10),
         };
-        let rows = conflict.constraints(1e-10);
+        let (rows, at_a_member) = conflict.constraints(1e-10);
+        assert!(!at_a_member);
         assert_eq!(rows.len(), 1);
         let (sense, t) = rows[0];
         assert_eq!(sense, Sense::Eq);
@@ -421,14 +446,14 @@ mod tests {
             lo: (0.0, 1e-10),
             hi: (f64::INFINITY, 0.0),
         };
-        assert_eq!(open.constraints(1e-10), vec![(Sense::Ge, 0.0)]);
+        assert_eq!(open.constraints(1e-10), (vec![(Sense::Ge, 0.0)], true));
         let both = Interval {
             lo: (0.0, 1e-10),
             hi: (0.5, 1e-10),
         };
         assert_eq!(
             both.constraints(1e-10),
-            vec![(Sense::Ge, 0.0), (Sense::Le, 0.5)]
+            (vec![(Sense::Ge, 0.0), (Sense::Le, 0.5)], true)
         );
     }
 }

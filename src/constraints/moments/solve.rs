@@ -457,7 +457,7 @@ impl MomentProblem<'_> {
     /// `P*` for the solver's multipliers `theta` on `engine`'s support (Theorem A/B for
     /// `theta'·phi'` at `w`, one more sweep), its objective and duality gap, and the
     /// acceptance test (module docs) as its status; `iterations` 0, `sweeps` 1.
-    fn answer(
+    pub(super) fn answer(
         &self,
         scaled: &Scaled,
         engine: &Engine,
