@@ -229,6 +229,17 @@ impl<'a> MomentProblem<'a> {
         Ok(self)
     }
 
+    /// The dual's engine on the solver's rows and targets, over the states of `support`.
+    fn engine<'s>(&'s self, scaled: &'s Scaled, support: Vec<bool>) -> Engine<'s> {
+        Engine::new(
+            self.problem,
+            &self.weights,
+            &scaled.rows,
+            &scaled.targets,
+            support,
+        )
+    }
+
     /// The dual `D(theta) = theta·c - F(theta)`, its gradient and exact Hessian at `theta`
     /// (one entry per constraint: the features, then the mean constraint if any), on all
     /// allowed states. Costs one `f64` sweep and the multilevel covariance of its
@@ -255,13 +266,7 @@ impl<'a> MomentProblem<'a> {
         }
         let scaled = self.scaled();
         let map = &scaled.map;
-        let e = Engine::new(
-            self.problem,
-            &self.weights,
-            &scaled.rows,
-            &scaled.targets,
-            self.allowed.clone(),
-        );
+        let e = self.engine(scaled, self.allowed.clone());
         let (ev, _) = e.newton_eval(&map.to_solver(theta))?;
         let mm = theta.len();
         let s = &map.scale;

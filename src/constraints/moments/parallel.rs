@@ -29,7 +29,6 @@
 
 use super::super::feasibility::separation;
 use super::super::sense::Sense;
-use super::engine::Engine;
 use super::solve::{Scaled, ACCEPTANCE};
 use super::{ConvexSettings, MomentProblem, MomentSolution, Status};
 use crate::error::{Error, Result};
@@ -228,13 +227,7 @@ impl MomentProblem<'_> {
                 theta[row] = share;
             }
         }
-        let engine = Engine::new(
-            self.problem,
-            &self.weights,
-            &scaled.rows,
-            &scaled.targets,
-            self.allowed.clone(),
-        );
+        let engine = self.engine(scaled, self.allowed.clone());
         let mut answer = self.answer(scaled, &engine, &theta, false, settings).ok()?;
         if answer.status != Status::Converged {
             return None;

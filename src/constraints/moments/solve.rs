@@ -355,13 +355,7 @@ impl MomentProblem<'_> {
         start: Option<Vec<f64>>,
     ) -> Result<Attempt> {
         let mm = self.senses.len();
-        let engine = Engine::new(
-            self.problem,
-            &self.weights,
-            &scaled.rows,
-            &scaled.targets,
-            support,
-        );
+        let engine = self.engine(scaled, support);
         let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
         let mut stop = self.stopping(&scaled.map, settings);
         // A null-space slope within the acceptance tolerance, left alone: the multipliers
