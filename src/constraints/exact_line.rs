@@ -16,7 +16,8 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::newton::{
-    dot, norm, projected_residual, pseudo_solve_split, stopped, Bound, Objective, Point, Stopping,
+    dot, max_abs, norm, projected_residual, pseudo_solve_split, stopped, Bound, Objective, Point,
+    Stopping,
 };
 use crate::error::Result;
 
@@ -98,7 +99,7 @@ fn search(
     u: &[f64],
     from_length: bool,
 ) -> Option<(Vec<f64>, Point, usize)> {
-    let top = u.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let top = max_abs(u);
     if top == 0.0 || !top.is_finite() {
         return None;
     }

@@ -28,7 +28,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::feasibility::separation;
 use super::features::Row;
-use super::newton::{dot, norm};
+use super::newton::{dot, max_abs, norm};
 use super::sense::Sense;
 use crate::error::Error;
 
@@ -167,7 +167,7 @@ impl Geometry {
     fn exposed(&self, y: &[f64], slack: f64) -> Vec<usize> {
         let along: Vec<f64> = (0..self.states()).map(|j| dot(y, self.point(j))).collect();
         let lo = along.iter().copied().fold(f64::INFINITY, f64::min);
-        let big = self.v.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let big = max_abs(&self.v);
         let tol = slack * norm(y) * big;
         (0..along.len()).filter(|&j| along[j] <= lo + tol).collect()
     }

@@ -58,6 +58,16 @@ pub(crate) enum Bound {
 }
 
 impl Bound {
+    /// Whether `x` satisfies this sign constraint.
+    pub(crate) fn admits(self, x: f64) -> bool {
+        match self {
+            Bound::Free => true,
+            Bound::NonNegative => x >= 0.0,
+            Bound::NonPositive => x <= 0.0,
+            Bound::Zero => x == 0.0,
+        }
+    }
+
     /// Whether `x` sits at this bound and a move by `push` would cross it (a projection
     /// would cancel that move): always for [`Bound::Zero`], never for [`Bound::Free`].
     fn holds(self, x: f64, push: f64) -> bool {
@@ -506,7 +516,7 @@ fn direction(
             } else {
                 beyond(FLAT_MARGIN) || (beyond(1.0) && along_rows_that_vary())
             };
-        let longest = null.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let longest = max_abs(null.as_slice());
         let mut along = if flat && longest > 0.0 {
             cap / longest
         } else {
@@ -575,6 +585,11 @@ pub(crate) fn pseudo_solve_split(
     (step, null)
 }
 
+/// `max_i |a_i|` (`0` for no entries).
+pub(crate) fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -582,7 +597,7 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// The Euclidean norm, scaled by the largest entry so that it overflows only when the norm
 /// itself does (entries of `1e200` square beyond `f64`).
 pub(crate) fn norm(a: &[f64]) -> f64 {
-    let top = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let top = max_abs(a);
     if top == 0.0 || !top.is_finite() {
         return top;
     }

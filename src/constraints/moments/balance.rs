@@ -12,7 +12,7 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 
 use super::super::features::Row;
-use super::super::newton::{project, Bound};
+use super::super::newton::{max_abs, project, Bound};
 use super::super::scaling::Scaling;
 use super::witness::covariance;
 
@@ -121,7 +121,7 @@ pub(super) fn balanced(
     // by more than rounding, and the sweeps reach a corner of the bounds only geometrically
     // (two rows clamped at nearly the same `t` leave `1.8e-16`, halved by every sweep down to
     // `1e-130` beside `441`).
-    let largest = out.iter().fold(0.0f64, |m, t| m.max(t.abs()));
+    let largest = max_abs(&out);
     for (t, b) in out.iter_mut().zip(bounds) {
         if *b != Bound::Free && t.abs() <= ROUNDINGS * f64::EPSILON * largest {
             *t = 0.0;

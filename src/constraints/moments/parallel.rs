@@ -29,7 +29,7 @@
 
 use super::super::feasibility::separation;
 use super::super::sense::Sense;
-use super::solve::{Scaled, ACCEPTANCE};
+use super::solve::{acceptance, Scaled, ACCEPTANCE};
 use super::{ConvexSettings, MomentProblem, MomentSolution, Status};
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
@@ -47,6 +47,13 @@ struct Member {
     row: usize,
     sign: f64,
     shift: f64,
+}
+
+impl Member {
+    /// The member's target for `E phi'_rep`: `sign (c'_j - shift)`.
+    fn target(&self, scaled: &Scaled) -> f64 {
+        self.sign * (scaled.targets[self.row] - self.shift)
+    }
 }
 
 /// A group's constraint on `E phi'_rep`: a lower and an upper bound, each with the
@@ -70,11 +77,8 @@ impl MomentProblem<'_> {
             return None;
         }
         let scaled = self.scaled();
-        let tol = ACCEPTANCE * settings.gradient_tolerance;
         let groups = groups(scaled, &self.allowed)?;
-        let accept: Vec<f64> = (0..self.rows.len())
-            .map(|j| tol * (1.0 + scaled.map.spread[j]) / scaled.map.scale[j])
-            .collect();
+        let accept = acceptance(&scaled.map, settings);
         // The reduced rows: (group, representative, sense, target in the solver's units).
         let mut reduced = Vec::new();
         let mut moved = false;
@@ -100,17 +104,21 @@ impl MomentProblem<'_> {
             allowed: self.allowed.clone(),
             scaled: OnceLock::new(),
         };
+        // Each group's multiplier (or certificate) in its representative's solver units.
+        let per_group = |reduced_theta: &[f64]| {
+            let mut per_group = vec![0.0; groups.len()];
+            for (r, t) in reduced.iter().zip(reduced_theta) {
+                per_group[r.0] += t * scaled.map.scale[r.1];
+            }
+            per_group
+        };
         let fit = match problem.solve_paths(settings, false) {
             Ok(fit) if matches!(fit.status, Status::Converged | Status::Boundary) => fit,
             Err(Error::InfeasibleMoments { direction, .. }) => {
                 // The reduced rows' certificate, on the members whose targets bound the
                 // interval from the side it pushes, checked on the original rows.
-                let mut per_group = vec![0.0; groups.len()];
-                for (r, t) in reduced.iter().zip(&direction) {
-                    per_group[r.0] += t * scaled.map.scale[r.1];
-                }
                 let mut theta = vec![0.0; self.rows.len()];
-                for (members, &t) in groups.iter().zip(&per_group) {
+                for (members, &t) in groups.iter().zip(&per_group(&direction)) {
                     if t != 0.0 {
                         let m = self.tightest(scaled, members, t)?;
                         theta[m.row] = m.sign * t / scaled.map.scale[m.row];
@@ -120,14 +128,7 @@ impl MomentProblem<'_> {
             }
             _ => return None,
         };
-        // Each group's multiplier in its representative's solver units.
-        let per_group = fit.multipliers.as_ref().map(|reduced_theta| {
-            let mut per_group = vec![0.0; groups.len()];
-            for (r, t) in reduced.iter().zip(reduced_theta) {
-                per_group[r.0] += t * scaled.map.scale[r.1];
-            }
-            per_group
-        });
+        let per_group = fit.multipliers.as_deref().map(per_group);
         self.judged(scaled, fit, &groups, per_group, moved, settings)
             .map(Ok)
     }
@@ -138,7 +139,7 @@ impl MomentProblem<'_> {
     fn tightest(&self, scaled: &Scaled, members: &[Member], t: f64) -> Option<Member> {
         (members.iter())
             .filter(|m| self.carries(m, t))
-            .map(|m| (*m, m.sign * (scaled.targets[m.row] - m.shift) * t.signum()))
+            .map(|m| (*m, m.target(scaled) * t.signum()))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(m, _)| m)
     }
@@ -146,11 +147,7 @@ impl MomentProblem<'_> {
     /// Whether member `m` may carry the share of a multiplier `t` (the representative's
     /// orientation): `theta'_m = sign t` within its sense's sign constraint.
     fn carries(&self, m: &Member, t: f64) -> bool {
-        match self.senses[m.row] {
-            Sense::Eq => true,
-            Sense::Le => m.sign * t >= 0.0,
-            Sense::Ge => m.sign * t <= 0.0,
-        }
+        self.senses[m.row].bound().admits(m.sign * t)
     }
 
     /// The members' constraints on `E phi'_rep` intersected, `None` if they conflict by more
@@ -161,8 +158,8 @@ impl MomentProblem<'_> {
             hi: (f64::INFINITY, 0.0),
         };
         for m in members {
-            // E phi'_rep = sign (E phi'_j - shift); a negation swaps the sense.
-            let t = m.sign * (scaled.targets[m.row] - m.shift);
+            // A negation swaps the sense.
+            let t = m.target(scaled);
             let a = accept[m.row];
             let (lower, upper) = match (self.senses[m.row], m.sign > 0.0) {
                 (Sense::Eq, _) => (true, true),
@@ -204,10 +201,7 @@ impl MomentProblem<'_> {
             let expected: Vec<f64> = (0..solver.len())
                 .map(|i| map.value_to_user(i, solver[i]))
                 .collect();
-            let meets = (0..expected.len()).all(|i| {
-                let within = tol * (1.0 + map.spread[i]);
-                self.senses[i].met(expected[i], self.targets[i], within)
-            });
+            let meets = self.meets_targets(map, &expected, tol);
             return (meets && !moved).then_some(MomentSolution {
                 expected_features: expected,
                 ..fit

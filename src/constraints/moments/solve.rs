@@ -28,7 +28,7 @@ use super::super::exact_line::polish_by_lines;
 use super::super::feasibility::{locate_scaled, separation, Verdict};
 use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
-use super::super::newton::{self, dot, norm, projected_residual, Bound, Stopping};
+use super::super::newton::{self, dot, max_abs, norm, projected_residual, Bound, Stopping};
 use super::super::scaling::{scale, Scaling};
 use super::balance::balanced;
 use super::engine::Engine;
@@ -299,11 +299,7 @@ impl MomentProblem<'_> {
             ),
             None => "no feature row".to_string(),
         };
-        let largest = fit
-            .multipliers
-            .iter()
-            .flatten()
-            .fold(0.0f64, |m, t| m.max(t.abs()));
+        let largest = fit.multipliers.as_deref().map_or(0.0, max_abs);
         let positive = self.weights.iter().copied().filter(|w| *w > 0.0);
         let (least, most) =
             positive.fold((f64::INFINITY, 0.0f64), |(a, b), w| (a.min(w), b.max(w)));
@@ -360,12 +356,7 @@ impl MomentProblem<'_> {
         let mut stop = self.stopping(&scaled.map, settings);
         // A null-space slope within the acceptance tolerance, left alone: the multipliers
         // stay finite and the answer is judged by the acceptance test.
-        let within_acceptance: Vec<f64> = {
-            let map = &scaled.map;
-            let accept = ACCEPTANCE * settings.gradient_tolerance;
-            let slope = map.spread.iter().zip(&map.scale);
-            slope.map(|(d, s)| accept * (1.0 + d) / s).collect()
-        };
+        let within_acceptance = acceptance(&scaled.map, settings);
         if boundary {
             // On a face such a slope is the targets' distance from the face's affine hull
             // (targets `1e-9` inside it).
@@ -448,6 +439,13 @@ impl MomentProblem<'_> {
         Ok(Attempt { fit, theta, tight })
     }
 
+    /// Whether every row's `expected` value (user units) meets its target in its sense to
+    /// `tol (1 + spread_i)`.
+    pub(super) fn meets_targets(&self, map: &Scaling, expected: &[f64], tol: f64) -> bool {
+        (0..expected.len())
+            .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
+    }
+
     /// `P*` for the solver's multipliers `theta` on `engine`'s support (Theorem A/B for
     /// `theta'·phi'` at `w`, one more sweep), its objective and duality gap, and the
     /// acceptance test (module docs) as its status; `iterations` 0, `sweeps` 1.
@@ -459,7 +457,6 @@ impl MomentProblem<'_> {
         boundary: bool,
         settings: &ConvexSettings,
     ) -> Result<MomentSolution> {
-        let mm = self.senses.len();
         let bounds: Vec<Bound> = self.senses.iter().map(|s| s.bound()).collect();
         // The returned P*: Theorem A/B for theta'·phi' at w on the support (one more sweep).
         let n0 = self.problem.hierarchy().size(0);
@@ -506,8 +503,7 @@ impl MomentProblem<'_> {
             .map(|((e, c), t)| t * (c - e))
             .sum();
         let tol = ACCEPTANCE * settings.gradient_tolerance;
-        let meets = (0..mm)
-            .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
+        let meets = self.meets_targets(map, &expected, tol)
             && duality_gap.abs() <= tol * (1.0 + objective.abs());
         // The acceptance test is the contract; a run that stalled at the rounding floor of its
         // own (tighter) stopping rule but passes it is an answer.
@@ -541,6 +537,13 @@ impl MomentProblem<'_> {
             duality_gap,
         })
     }
+}
+
+/// Each row's acceptance tolerance in the solver's units, `9 tol (1 + spread_i) / s_i`.
+pub(super) fn acceptance(map: &Scaling, settings: &ConvexSettings) -> Vec<f64> {
+    let accept = ACCEPTANCE * settings.gradient_tolerance;
+    let slope = map.spread.iter().zip(&map.scale);
+    slope.map(|(d, s)| accept * (1.0 + d) / s).collect()
 }
 
 /// The allowed states where `direction·phi'` is within rounding of its minimum: the face of
