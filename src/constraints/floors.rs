@@ -31,13 +31,13 @@
 //! dual and its exact Hessian"), the KKT test is `floors_satisfy_kkt` in `tests/pareto.rs`.
 //! The Hessian is exact ([`Model::sensitivity`]: dual-number sweeps or covariance formulas),
 //! and the dual is minimised by the crate's one projected Newton method
-//! ([`super::newton`]).
+//! (`super::newton`).
 //!
 //! **Polishing.** The stopping rule bounds the slacks (`1e-10` of the problem's scale), not
 //! the multipliers: the multiplier error is the Newton step `H^{-1} g`, and where a floor lies
 //! near the largest attainable `H(Y_k)`, `dH_k/dmu_k` is small (`5e-8` for a floor `6e-8`
 //! below its maximum) and a slack of `5e-13` still leaves `mu_k` off by `8e-6`. So the run is
-//! polished to rounding ([`newton::minimise_polished`] with target `0`: Newton steps while each
+//! polished to rounding (`newton::minimise_polished` with target `0`: Newton steps while each
 //! halves the residual), and the multipliers are then exact to `|H^{-1}| r`, `r` the rounding
 //! of the slacks (`tests/floors_models.rs`, `multipliers_agree`).
 

@@ -437,7 +437,7 @@ fn ln_approx<const FMA: bool>(x: f64) -> f64 {
 ///
 /// `g` is formed as `(x + x) / (2 + x)`, exact to rounding down to subnormal `x`. Accurate to
 /// about 1 ulp; the kernel is chosen at run time as for [`exp_slice`] (with AVX-512 a
-/// table-driven one without the division, [`ln_1p_avx512`]). Outside `[0, 1]` the values are
+/// table-driven one without the division, `ln_1p_avx512`). Outside `[0, 1]` the values are
 /// unspecified.
 ///
 /// ```

@@ -43,16 +43,38 @@ impl<T: Real> BufferPool<T> {
     /// given: its length and contents are whatever they were), or a new empty one
     /// (`level_vec`) if none does. Callers overwrite or clear it.
     pub fn take(&self, n: usize) -> Vec<T> {
+        self.recycled(n).unwrap_or_else(|| level_vec(n))
+    }
+
+    /// The smallest spare vector with room for `n` values, if any.
+    fn recycled(&self, n: usize) -> Option<Vec<T>> {
         let mut spare = self.spare.borrow_mut();
         let best = spare
             .iter()
             .enumerate()
             .filter(|(_, v)| v.capacity() >= n)
             .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        match best {
-            Some(i) => spare.swap_remove(i),
-            None => level_vec(n),
+            .map(|(i, _)| i)?;
+        Some(spare.swap_remove(best))
+    }
+
+    /// A vector of exactly `n` values whose contents the caller overwrites: the smallest
+    /// spare vector that fits, cut or padded to `n`, or else fresh memory that the
+    /// allocator hands out already zeroed (for `f64`, pages the operating system zeroes on
+    /// first touch, so the solve's own writes are the only pass over them, not a second
+    /// one after an explicit fill).
+    pub(crate) fn take_len(&self, n: usize) -> Vec<T> {
+        match self.recycled(n) {
+            Some(mut v) => {
+                v.truncate(n);
+                v.resize(n, T::zero());
+                v
+            }
+            None => {
+                let v = vec![T::zero(); n];
+                advise_huge_pages(v.as_ptr(), n * std::mem::size_of::<T>());
+                v
+            }
         }
     }
 
@@ -146,5 +168,29 @@ impl<T: Real> BufferPool<T> {
     /// losses) for the next [`crate::Problem::solve_with_pool`].
     pub fn recycle(&self, item: impl Recyclable<T>) {
         item.into_tables().into_iter().for_each(|v| self.give(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_len_gives_exactly_n_values_recycled_or_fresh() {
+        let pool = BufferPool::<f64>::default();
+        assert_eq!(pool.take_len(5), vec![0.0; 5]);
+        pool.give(vec![7.0; 9]);
+        let cut = pool.take_len(4);
+        assert_eq!(cut, vec![7.0; 4]);
+        assert!(cut.capacity() >= 9);
+        let mut short = Vec::with_capacity(10);
+        short.extend_from_slice(&[3.0, 3.0]);
+        pool.give(short);
+        assert_eq!(pool.take_len(6), vec![3.0, 3.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!(pool.is_empty());
+        // Large enough for the huge-page advice.
+        let big = pool.take_len(1 << 20);
+        assert_eq!(big.len(), 1 << 20);
+        assert!(big.iter().all(|&x| x == 0.0));
     }
 }

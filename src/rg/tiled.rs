@@ -589,15 +589,7 @@ pub(crate) fn solve_expecting<T: Real>(
     let top_rec = reconstruct(&top, flow.conditionals);
 
     // Phase 2: every tile again, top-down from its roots' marginal, into the output.
-    let mut marginals: Vec<Vec<T>> = (0..c)
-        .map(|k| {
-            let n = hierarchy.size(k);
-            let mut v = pool.take(n);
-            v.truncate(n);
-            v.resize(n, T::zero());
-            v
-        })
-        .collect();
+    let mut marginals: Vec<Vec<T>> = (0..c).map(|k| pool.take_len(hierarchy.size(k))).collect();
     let mut per_tile: Vec<Vec<&mut [T]>> = tiles.iter().map(|_| Vec::with_capacity(c)).collect();
     for (k, m) in marginals.iter_mut().enumerate() {
         for (slot, piece) in per_tile
