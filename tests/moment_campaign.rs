@@ -593,6 +593,20 @@ fn targets_just_outside_a_face_of_a_corral_with_a_negligible_point_are_certified
     assert_every_seed_clean(&[43_004_970, 101_003_454]);
 }
 
+/// Targets `1e-9` outside a face where a `>=` row is tight (seed 512000457: 60 states, a
+/// binary `>=` row at `1 - 2e-9`, an integer `=` row and a row offset by `1e6` both `7e-9`
+/// past the face): Wolfe's corral kept the `>=` row's ray and missed a state of the face,
+/// so its direction had no component on that row and separated nothing; the certificate
+/// (`theta` proportional to `(-3/2, 1/2, 0, -1)`, margin `3.3e-10 |theta_0|`) comes from the
+/// corral's points with the exposed state and without the ray.
+#[test]
+fn targets_just_outside_a_face_whose_inequality_row_is_tight_are_certified() {
+    let mut t = Tally::default();
+    judge(512_000_457, &mut t);
+    assert_eq!(t.infeasible, 1, "{t:?}");
+    assert_every_seed_clean(&[512_000_457]);
+}
+
 /// Targets `1.3e-7` inside a vertex of reference mass `1e-263` (a row duplicated with an
 /// offset of `1e6` as a slack `<=`): the answer needs mass `1e-8` on two other states, and
 /// at the multipliers Newton reaches, the Hessian sees only one of them. The slope left in

@@ -65,11 +65,47 @@ pub(crate) fn nearest_certificate(
             }
         }
     }
-    faces.iter().find_map(|face| {
-        let y = geometry.polish(face, &corral.rays)?;
+    let certify = |face: &Vec<usize>, rays: &[usize]| {
+        let y = geometry.polish(face, rays)?;
         let theta: Vec<f64> = y.iter().zip(scale).map(|(y, s)| y / s).collect();
         separation(rows, allowed, targets, &theta)
-    })
+    };
+    if let Some(e) = faces.iter().find_map(|face| certify(face, &corral.rays)) {
+        return Some(e);
+    }
+    // Wolfe's corral can stop short when the targets lie within rounding-sized distances
+    // (`1e-9`) of a face: it keeps the ray of an inequality row that the certificate needs
+    // (the row is tight, not slack) and misses a point of the face. So the corral's points
+    // with the states its direction exposes, and those without any one point, each with the
+    // corral's rays and with every ray but one.
+    let y = geometry.combination(&corral)?;
+    let mut rays = vec![corral.rays.clone()];
+    rays.extend((0..corral.rays.len()).map(|r| {
+        let mut fewer = corral.rays.clone();
+        fewer.remove(r);
+        fewer
+    }));
+    let mut more: Vec<Vec<usize>> = Vec::new();
+    for slack in [1e-12, 1e-10, 1e-8, 1e-6] {
+        let mut union = corral.points.clone();
+        for j in geometry.exposed(&y, slack) {
+            if !union.contains(&j) {
+                union.push(j);
+            }
+        }
+        let without = (0..union.len()).map(|k| {
+            let mut face = union.clone();
+            face.remove(k);
+            face
+        });
+        for face in std::iter::once(union.clone()).chain(without) {
+            if !face.is_empty() && !faces.contains(&face) && !more.contains(&face) {
+                more.push(face);
+            }
+        }
+    }
+    more.iter()
+        .find_map(|face| rays.iter().find_map(|rays| certify(face, rays)))
 }
 
 impl Corral {
