@@ -21,7 +21,10 @@
 //! answer whose senses allow its sign (`theta'_j = sigma_j a_j`, `sum a_j = theta'_rep`: the
 //! same loss up to a constant, and no duality gap), `P*` is made again from those
 //! multipliers on the original rows, and the answer is returned only if the acceptance test
-//! passes on every original row. A face answer (no multipliers) is kept only when no target
+//! passes on every original row. Rows parallel only to their rounding make the remade `P*`
+//! miss a little differently from the reduced one, so a failed test shares the multiplier
+//! out again by the remade `P*`'s misses (at most [`REMAKES`] times, stopping when the shares
+//! repeat). A face answer (no multipliers) is kept only when no target
 //! was moved by a split or a collapse. A certificate of
 //! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
 //! most tightly from the side it pushes, and is returned only if it separates the original
@@ -207,30 +210,48 @@ impl MomentProblem<'_> {
                 ..fit
             });
         };
-        let mut theta = vec![0.0; self.rows.len()];
-        for (members, &t) in groups.iter().zip(&per_group) {
-            // A member's miss in the representative's orientation, where it may carry `t`.
-            let carriers: Vec<(usize, f64, f64)> = (members.iter())
-                .filter(|m| self.carries(m, t))
-                .map(|m| {
-                    let miss = m.sign * (scaled.targets[m.row] - solver[m.row]);
-                    (m.row, m.sign, miss)
-                })
-                .collect();
-            for (row, share) in shares(t, &carriers)? {
-                theta[row] = share;
-            }
-        }
         let engine = self.engine(scaled, self.allowed.clone());
-        let mut answer = self.answer(scaled, &engine, &theta, false, settings).ok()?;
-        if answer.status != Status::Converged {
-            return None;
+        let mut solver = solver;
+        let mut sweeps = fit.sweeps;
+        // The shares follow the misses under the reduced `P*`; rows parallel only to their
+        // rounding make the remade `P*` miss a little differently, so the shares are made
+        // again from its misses, a few times.
+        let mut last = Vec::new();
+        for _ in 0..REMAKES {
+            let mut theta = vec![0.0; self.rows.len()];
+            for (members, &t) in groups.iter().zip(&per_group) {
+                // A member's miss in the representative's orientation, where it may carry `t`.
+                let carriers: Vec<(usize, f64, f64)> = (members.iter())
+                    .filter(|m| self.carries(m, t))
+                    .map(|m| {
+                        let miss = m.sign * (scaled.targets[m.row] - solver[m.row]);
+                        (m.row, m.sign, miss)
+                    })
+                    .collect();
+                for (row, share) in shares(t, &carriers)? {
+                    theta[row] = share;
+                }
+            }
+            if theta == last {
+                return None;
+            }
+            let mut answer = self.answer(scaled, &engine, &theta, false, settings).ok()?;
+            sweeps += answer.sweeps;
+            last = theta;
+            if answer.status == Status::Converged {
+                answer.iterations = fit.iterations;
+                answer.sweeps = sweeps;
+                return Some(answer);
+            }
+            let p0 = answer.solution.marginal_block(0);
+            solver = scaled.rows.iter().map(|r| r.dot(p0)).collect();
         }
-        answer.iterations = fit.iterations;
-        answer.sweeps += fit.sweeps;
-        Some(answer)
+        None
     }
 }
+
+/// Times the merged rows' multipliers are shared out and `P*` made again at most.
+const REMAKES: usize = 4;
 
 /// A group's multiplier `t` (its representative's orientation) shared among the members that
 /// may carry its sign, `carriers` as `(row, sign, miss)` with `miss` the member's
