@@ -24,7 +24,12 @@
 //! passes on every original row. Rows parallel only to their rounding make the remade `P*`
 //! miss a little differently from the reduced one, so a failed test shares the multiplier
 //! out again by the remade `P*`'s misses (at most [`REMAKES`] times, stopping when the shares
-//! repeat). A face answer (no multipliers) is kept only when no target
+//! repeat). A split equality whose multiplier only the members on one side may carry (a
+//! `<=` row beside an `=` copy, the multiplier of the sign the `<=` row refuses) would leave
+//! the carrier its share of the conflict and a gap of the multiplier times it; if every
+//! path so far failed, the equality is moved to the nearest carrier's own target, where
+//! every member still meets its target within tolerance, and the reduced problem is solved
+//! once more. A face answer (no multipliers) is kept only when no target
 //! was moved by a split or a collapse. A certificate of
 //! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
 //! most tightly from the side it pushes, and is returned only if it separates the original
@@ -94,19 +99,7 @@ impl MomentProblem<'_> {
                 reduced.push((g, rep, sense, t));
             }
         }
-        let problem = MomentProblem {
-            problem: self.problem,
-            n_features: reduced.len(),
-            rows: reduced.iter().map(|r| self.rows[r.1].clone()).collect(),
-            targets: (reduced.iter())
-                .map(|r| scaled.map.value_to_user(r.1, r.3))
-                .collect(),
-            senses: reduced.iter().map(|r| r.2).collect(),
-            weights: self.weights.clone(),
-            mean: None,
-            allowed: self.allowed.clone(),
-            scaled: OnceLock::new(),
-        };
+        let problem = self.reduced_problem(scaled, &reduced);
         // Each group's multiplier (or certificate) in its representative's solver units.
         let per_group = |reduced_theta: &[f64]| {
             let mut per_group = vec![0.0; groups.len()];
@@ -132,8 +125,89 @@ impl MomentProblem<'_> {
             _ => return None,
         };
         let per_group = fit.multipliers.as_deref().map(per_group);
+        let first = self.judged(scaled, fit, &groups, per_group.clone(), moved, settings);
+        if first.is_some() || !moved {
+            return first.map(Ok);
+        }
+        // A split equality whose multiplier only members of one side may carry (a `<=` row
+        // and an `=` copy, the multiplier of the sign the `<=` row refuses) leaves the carrier
+        // the split's share of the conflict, and the gap `t` times it. So each such
+        // equality is moved to the nearest carrier's own target, where every member still
+        // meets its target within tolerance, and the reduced problem is solved again.
+        let per_group = per_group?;
+        let mut again = reduced.clone();
+        for r in again.iter_mut().filter(|r| r.2 == Sense::Eq) {
+            let (members, t) = (&groups[r.0], per_group[r.0]);
+            let point = (members.iter())
+                .filter(|m| self.carries(m, t))
+                .map(|m| m.target(scaled))
+                .min_by(|a, b| (a - r.3).abs().total_cmp(&(b - r.3).abs()))?;
+            if members
+                .iter()
+                .all(|m| self.admits(scaled, m, point, accept[m.row]))
+            {
+                r.3 = point;
+            }
+        }
+        if again == reduced {
+            return None;
+        }
+        let fit = match self
+            .reduced_problem(scaled, &again)
+            .solve_paths(settings, false)
+        {
+            Ok(fit) if fit.status == Status::Converged => fit,
+            _ => return None,
+        };
+        let per_group = fit.multipliers.as_deref().map(|theta| {
+            let mut per_group = vec![0.0; groups.len()];
+            for (r, t) in again.iter().zip(theta) {
+                per_group[r.0] += t * scaled.map.scale[r.1];
+            }
+            per_group
+        });
         self.judged(scaled, fit, &groups, per_group, moved, settings)
             .map(Ok)
+    }
+
+    /// The problem on the representatives' rows `reduced` (group, representative, sense,
+    /// target in the solver's units).
+    fn reduced_problem(
+        &self,
+        scaled: &Scaled,
+        reduced: &[(usize, usize, Sense, f64)],
+    ) -> MomentProblem<'_> {
+        MomentProblem {
+            problem: self.problem,
+            n_features: reduced.len(),
+            rows: reduced.iter().map(|r| self.rows[r.1].clone()).collect(),
+            targets: (reduced.iter())
+                .map(|r| scaled.map.value_to_user(r.1, r.3))
+                .collect(),
+            senses: reduced.iter().map(|r| r.2).collect(),
+            weights: self.weights.clone(),
+            mean: None,
+            allowed: self.allowed.clone(),
+            scaled: OnceLock::new(),
+        }
+    }
+
+    /// Whether `E phi'_rep = point` meets member `m`'s target within its acceptance
+    /// tolerance `a` (solver units), in its sense.
+    fn admits(&self, scaled: &Scaled, m: &Member, point: f64, a: f64) -> bool {
+        let t = m.target(scaled);
+        let (lower, upper) = self.sides(m);
+        (!lower || point >= t - a) && (!upper || point <= t + a)
+    }
+
+    /// Whether member `m` bounds `E phi'_rep` from below and from above (a negation swaps
+    /// the sense).
+    fn sides(&self, m: &Member) -> (bool, bool) {
+        match (self.senses[m.row], m.sign > 0.0) {
+            (Sense::Eq, _) => (true, true),
+            (Sense::Ge, true) | (Sense::Le, false) => (true, false),
+            (Sense::Le, true) | (Sense::Ge, false) => (false, true),
+        }
     }
 
     /// The member whose target bounds `E phi'_rep` most tightly from the side a multiplier `t`
@@ -164,11 +238,7 @@ impl MomentProblem<'_> {
             // A negation swaps the sense.
             let t = m.target(scaled);
             let a = accept[m.row];
-            let (lower, upper) = match (self.senses[m.row], m.sign > 0.0) {
-                (Sense::Eq, _) => (true, true),
-                (Sense::Ge, true) | (Sense::Le, false) => (true, false),
-                (Sense::Le, true) | (Sense::Ge, false) => (false, true),
-            };
+            let (lower, upper) = self.sides(m);
             if lower && t > iv.lo.0 {
                 iv.lo = (t, a);
             }
