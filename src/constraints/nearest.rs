@@ -32,6 +32,9 @@ use super::newton::{dot, max_abs, norm};
 use super::sense::Sense;
 use crate::error::Error;
 
+/// The slacks (relative to `|y| max|v|`) of the faces that the corral's direction exposes.
+const SLACKS: [f64; 4] = [1e-12, 1e-10, 1e-8, 1e-6];
+
 /// Above this many entries `n m` of the matrix of `v(x)` no certificate is polished.
 const MAX_ENTRIES: usize = 1 << 26;
 /// Major iterations of Wolfe's algorithm at most (each adds one point or ray).
@@ -57,12 +60,15 @@ pub(crate) fn nearest_certificate(
     // then the faces its direction exposes with growing slack.
     let mut faces = vec![corral.points.clone()];
     faces.extend(corral.heaviest());
-    if let Some(y) = geometry.combination(&corral) {
-        for slack in [1e-12, 1e-10, 1e-8, 1e-6] {
-            let face = geometry.exposed(&y, slack);
-            if !faces.contains(&face) {
-                faces.push(face);
-            }
+    let exposed: Vec<Vec<usize>> = match geometry.combination(&corral) {
+        Some(y) => (SLACKS.iter())
+            .map(|&slack| geometry.exposed(&y, slack))
+            .collect(),
+        None => Vec::new(),
+    };
+    for face in &exposed {
+        if !faces.contains(face) {
+            faces.push(face.clone());
         }
     }
     let certify = |face: &Vec<usize>, rays: &[usize]| {
@@ -78,27 +84,17 @@ pub(crate) fn nearest_certificate(
     // (the row is tight, not slack) and misses a point of the face. So the corral's points
     // with the states its direction exposes, and those without any one point, each with the
     // corral's rays and with every ray but one.
-    let y = geometry.combination(&corral)?;
     let mut rays = vec![corral.rays.clone()];
-    rays.extend((0..corral.rays.len()).map(|r| {
-        let mut fewer = corral.rays.clone();
-        fewer.remove(r);
-        fewer
-    }));
+    rays.extend(without_one(&corral.rays));
     let mut more: Vec<Vec<usize>> = Vec::new();
-    for slack in [1e-12, 1e-10, 1e-8, 1e-6] {
+    for face in &exposed {
         let mut union = corral.points.clone();
-        for j in geometry.exposed(&y, slack) {
+        for &j in face {
             if !union.contains(&j) {
                 union.push(j);
             }
         }
-        let without = (0..union.len()).map(|k| {
-            let mut face = union.clone();
-            face.remove(k);
-            face
-        });
-        for face in std::iter::once(union.clone()).chain(without) {
+        for face in std::iter::once(union.clone()).chain(without_one(&union)) {
             if !face.is_empty() && !faces.contains(&face) && !more.contains(&face) {
                 more.push(face);
             }
@@ -106,6 +102,15 @@ pub(crate) fn nearest_certificate(
     }
     more.iter()
         .find_map(|face| rays.iter().find_map(|rays| certify(face, rays)))
+}
+
+/// `v` without its `k`-th entry, for each `k` in turn.
+fn without_one(v: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
+    (0..v.len()).map(move |k| {
+        let mut fewer = v.to_vec();
+        fewer.remove(k);
+        fewer
+    })
 }
 
 impl Corral {

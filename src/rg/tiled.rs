@@ -110,8 +110,9 @@ pub fn threads() -> usize {
     }
 }
 
-/// A rayon pool with `n` threads, built once per `n` and kept.
-fn thread_pool(n: usize) -> Arc<rayon::ThreadPool> {
+/// A rayon pool with `n` threads, built once per `n` and kept (one thread if `n` cannot be
+/// had; `None` if not even that).
+fn thread_pool(n: usize) -> Option<Arc<rayon::ThreadPool>> {
     type Pools = Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>>;
     static POOLS: OnceLock<Pools> = OnceLock::new();
     let mut pools = POOLS
@@ -119,7 +120,7 @@ fn thread_pool(n: usize) -> Arc<rayon::ThreadPool> {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     if let Some((_, p)) = pools.iter().find(|(k, _)| *k == n) {
-        return Arc::clone(p);
+        return Some(Arc::clone(p));
     }
     let cpus = allowed_cpus();
     let pin = n <= cpus.len() && std::env::var_os("HMAXENT_NO_PIN").is_none();
@@ -131,18 +132,12 @@ fn thread_pool(n: usize) -> Arc<rayon::ThreadPool> {
             }
         })
         .build()
+        // No threads to be had: a pool of one still runs everything.
+        .or_else(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
         .map(Arc::new)
-        .unwrap_or_else(|_| {
-            // No threads to be had: a pool of one still runs everything.
-            Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("a one-thread pool"),
-            )
-        });
+        .ok()?;
     pools.push((n, Arc::clone(&pool)));
-    pool
+    Some(pool)
 }
 
 /// The CPUs this process may run on (empty where that cannot be told).
@@ -193,10 +188,14 @@ pub(crate) fn run<I: Send, R: Send>(
     f: impl Fn(I) -> R + Sync,
 ) -> Vec<R> {
     let isa = cpu::active();
-    if threads <= 1 || items.len() <= 1 {
+    let pool = (threads > 1 && items.len() > 1)
+        .then(|| thread_pool(threads))
+        .flatten();
+    let Some(pool) = pool else {
+        // One thread, one item, or no thread to be had: everything on this thread.
         return items.into_iter().map(f).collect();
-    }
-    thread_pool(threads).install(|| {
+    };
+    pool.install(|| {
         items
             .into_par_iter()
             .map(|item| cpu::with_isa(isa, || f(item)))
@@ -320,13 +319,6 @@ impl<'a, T: Real> Inputs<'a, T> {
     }
 }
 
-/// A table of `n` values from `pool` (contents unspecified).
-fn scratch<T: Real>(pool: &BufferPool<T>, n: usize) -> Vec<T> {
-    let mut v = pool.take(n);
-    v.resize(n.max(v.len()), T::zero());
-    v
-}
-
 /// Phase 1 of one tile (`f64`-wide scalars): its roots' losses `g_c` into `out`, read from
 /// the leaves in place and coarse-grained through two tables of the thread's `local` pool
 /// (the soft minima alone for blocks of two, [`soft_pairs_into`]; the full step otherwise).
@@ -338,7 +330,7 @@ fn tile_up<T: Real>(
 ) {
     let c = ranges.len() - 1;
     let widest = ranges[1..].iter().map(Range::len).max().unwrap_or(0);
-    let (mut a, mut b) = (scratch(local, widest), scratch(local, widest));
+    let (mut a, mut b) = (local.take_len(widest), local.take_len(widest));
     let (mut cond, mut entropy) = (Vec::new(), Vec::new());
     for k in 0..c {
         let src = if k == 0 {
@@ -394,9 +386,9 @@ fn tile_down<T: Real>(
         o
     };
     let (at, above) = (offsets(0), offsets(1));
-    let mut p = scratch(local, at[c]);
-    let mut g = scratch(local, above[c]);
-    let mut entropy = scratch(local, above[c]);
+    let mut p = local.take_len(at[c]);
+    let mut g = local.take_len(above[c]);
+    let mut entropy = local.take_len(above[c]);
     for k in 0..c {
         let (below, next) = g.split_at_mut(above[k]);
         let src = if k == 0 {
@@ -545,9 +537,7 @@ pub(crate) fn solve_expecting<T: Real>(
     let keep = std::mem::size_of::<T>() > std::mem::size_of::<f64>();
 
     // Phase 1: every tile up to level c, keeping its roots' losses.
-    let mut gc = pool.take(hierarchy.size(c));
-    gc.clear();
-    gc.resize(hierarchy.size(c), T::zero());
+    let mut gc = pool.take_len(hierarchy.size(c));
     let pieces = split_by(&mut gc, tiles.iter().map(|t| t[c].clone()));
     let up = run(
         threads,

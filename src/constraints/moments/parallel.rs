@@ -100,10 +100,11 @@ impl MomentProblem<'_> {
             }
         }
         let problem = self.reduced_problem(scaled, &reduced);
-        // Each group's multiplier (or certificate) in its representative's solver units.
-        let per_group = |reduced_theta: &[f64]| {
+        // Each group's multiplier (or certificate) in its representative's solver units,
+        // from the reduced problem on `rows`.
+        let per_group = |rows: &[Reduced], reduced_theta: &[f64]| {
             let mut per_group = vec![0.0; groups.len()];
-            for (r, t) in reduced.iter().zip(reduced_theta) {
+            for (r, t) in rows.iter().zip(reduced_theta) {
                 per_group[r.0] += t * scaled.map.scale[r.1];
             }
             per_group
@@ -114,7 +115,7 @@ impl MomentProblem<'_> {
                 // The reduced rows' certificate, on the members whose targets bound the
                 // interval from the side it pushes, checked on the original rows.
                 let mut theta = vec![0.0; self.rows.len()];
-                for (members, &t) in groups.iter().zip(&per_group(&direction)) {
+                for (members, &t) in groups.iter().zip(&per_group(&reduced, &direction)) {
                     if t != 0.0 {
                         let m = self.tightest(scaled, members, t)?;
                         theta[m.row] = m.sign * t / scaled.map.scale[m.row];
@@ -124,8 +125,8 @@ impl MomentProblem<'_> {
             }
             _ => return None,
         };
-        let per_group = fit.multipliers.as_deref().map(per_group);
-        let first = self.judged(scaled, fit, &groups, per_group.clone(), moved, settings);
+        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&reduced, t));
+        let first = self.judged(scaled, fit, &groups, group_theta.clone(), moved, settings);
         if first.is_some() || !moved {
             return first.map(Ok);
         }
@@ -134,10 +135,10 @@ impl MomentProblem<'_> {
         // the split's share of the conflict, and the gap `t` times it. So each such
         // equality is moved to the nearest carrier's own target, where every member still
         // meets its target within tolerance, and the reduced problem is solved again.
-        let per_group = per_group?;
+        let group_theta = group_theta?;
         let mut again = reduced.clone();
         for r in again.iter_mut().filter(|r| r.2 == Sense::Eq) {
-            let (members, t) = (&groups[r.0], per_group[r.0]);
+            let (members, t) = (&groups[r.0], group_theta[r.0]);
             let point = (members.iter())
                 .filter(|m| self.carries(m, t))
                 .map(|m| m.target(scaled))
@@ -159,24 +160,14 @@ impl MomentProblem<'_> {
             Ok(fit) if fit.status == Status::Converged => fit,
             _ => return None,
         };
-        let per_group = fit.multipliers.as_deref().map(|theta| {
-            let mut per_group = vec![0.0; groups.len()];
-            for (r, t) in again.iter().zip(theta) {
-                per_group[r.0] += t * scaled.map.scale[r.1];
-            }
-            per_group
-        });
-        self.judged(scaled, fit, &groups, per_group, moved, settings)
+        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&again, t));
+        self.judged(scaled, fit, &groups, group_theta, moved, settings)
             .map(Ok)
     }
 
     /// The problem on the representatives' rows `reduced` (group, representative, sense,
     /// target in the solver's units).
-    fn reduced_problem(
-        &self,
-        scaled: &Scaled,
-        reduced: &[(usize, usize, Sense, f64)],
-    ) -> MomentProblem<'_> {
+    fn reduced_problem(&self, scaled: &Scaled, reduced: &[Reduced]) -> MomentProblem<'_> {
         MomentProblem {
             problem: self.problem,
             n_features: reduced.len(),
@@ -319,6 +310,9 @@ impl MomentProblem<'_> {
         None
     }
 }
+
+/// A reduced row: group, representative, sense, target in the solver's units.
+type Reduced = (usize, usize, Sense, f64);
 
 /// Times the merged rows' multipliers are shared out and `P*` made again at most.
 const REMAKES: usize = 4;
