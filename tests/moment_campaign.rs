@@ -660,6 +660,21 @@ fn rows_that_disagree_by_their_offsets_rounding_leave_no_gap_near_a_vertex() {
 /// left the carrier its share of the conflict and a gap of `t` times it (`2e-9`, `1e-8`);
 /// with the equality moved to the carrier's own target (the others still within tolerance)
 /// and the reduced problem solved again, both converge.
+///
+/// Seed 657003271: an `=` row of spread `3.4e-3` and copies offset by `1e6` and `2e6`,
+/// targets `1e-9` inside the hull's vertex that disagree within tolerance. The equality was
+/// moved to the nearest member's target, the `1e6` copy's, and its multiplier (`3.3e4`) went
+/// to that copy, whose `E phi` rounds at `1.2e-10`: a gap of `4e-8` however often it was
+/// shared out again. The equality goes to the representative's own target first (every
+/// member still within tolerance): converged, gap `7e-12`.
+///
+/// Seeds 486004243 (a `<=` row and an `=` copy offset by `1e6`, targets `1e-9` inside a
+/// vertex under reference masses down to `1e-126`), 551002917 (an `=` row and copies offset
+/// by `1e6` and `2e6`, targets `1e-9` outside a face) and 667004249 (two `>=` rows and a
+/// negated `=` copy offset by `-1.7e6`, on a face): the group's multiplier has the sign only
+/// the offset copy may carry, and `P*` remade on the copy's own values missed its target by
+/// their rounding, a gap of `2e-8` to `8e-7`. The equality is now solved on the carrier's own
+/// row at its own target: gaps `2e-14`, `6e-12`, `6e-13`.
 #[test]
 fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
     assert_every_seed_clean(&[
@@ -668,6 +683,10 @@ fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
         447_000_737,
         567_002_584,
         561_003_138,
+        657_003_271,
+        486_004_243,
+        551_002_917,
+        667_004_249,
     ]);
     // The multipliers shared among the rows keep their signs and give the reported F: the
     // dual evaluated at them (another sweep, on the original rows) agrees.

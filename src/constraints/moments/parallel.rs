@@ -27,9 +27,16 @@
 //! repeat). A split equality whose multiplier only the members on one side may carry (a
 //! `<=` row beside an `=` copy, the multiplier of the sign the `<=` row refuses) would leave
 //! the carrier its share of the conflict and a gap of the multiplier times it; if every
-//! path so far failed, the equality is moved to the nearest carrier's own target, where
-//! every member still meets its target within tolerance, and the reduced problem is solved
-//! once more. A face answer (no multipliers) is kept only when no target
+//! path so far failed, the equality is moved to a carrier's own target, where every member
+//! still meets its target within tolerance (the representative's if it may carry the sign,
+//! since a share on a copy offset by `1e6` leaves a gap of that share times the copy's
+//! rounding; else the nearest carrier's), and the reduced problem is solved once more.
+//! When the representative may not carry a group's multiplier at all, the share goes to a
+//! copy, and `P*` remade on the copy's own values (parallel only to their rounding) misses
+//! the copy's target by that rounding, leaving a gap of the multiplier times it: the group's
+//! equality is then put on the carrier's own row at its own target (where every member still
+//! meets its target within tolerance), so that the reduced `P*` is the Gibbs distribution of
+//! that row itself, and solved once more. A face answer (no multipliers) is kept only when no target
 //! was moved by a split or a collapse. A certificate of
 //! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
 //! most tightly from the side it pushes, and is returned only if it separates the original
@@ -102,13 +109,7 @@ impl MomentProblem<'_> {
         let problem = self.reduced_problem(scaled, &reduced);
         // Each group's multiplier (or certificate) in its representative's solver units,
         // from the reduced problem on `rows`.
-        let per_group = |rows: &[Reduced], reduced_theta: &[f64]| {
-            let mut per_group = vec![0.0; groups.len()];
-            for (r, t) in rows.iter().zip(reduced_theta) {
-                per_group[r.0] += t * scaled.map.scale[r.1];
-            }
-            per_group
-        };
+        let per_group = |rows: &[Reduced], theta: &[f64]| per_group(scaled, &groups, rows, theta);
         let fit = match problem.solve_paths(settings, false) {
             Ok(fit) if matches!(fit.status, Status::Converged | Status::Boundary) => fit,
             Err(Error::InfeasibleMoments { direction, .. }) => {
@@ -127,26 +128,90 @@ impl MomentProblem<'_> {
         };
         let group_theta = fit.multipliers.as_deref().map(|t| per_group(&reduced, t));
         let first = self.judged(scaled, fit, &groups, group_theta.clone(), moved, settings);
-        if first.is_some() || !moved {
+        if first.is_some() {
             return first.map(Ok);
         }
+        let group_theta = group_theta?;
+        if moved {
+            if let Some(answer) =
+                self.moved_to_a_carrier(scaled, &groups, &reduced, &group_theta, settings)
+            {
+                return Some(Ok(answer));
+            }
+        }
+        // A group's multiplier that its representative may not carry goes to a copy; `P*`
+        // remade on the copy's own values (parallel to the representative's only to their
+        // rounding) misses the copy's target by that rounding, and the gap is the multiplier
+        // times the miss. Such a group's equality is solved on the carrier's own row, at
+        // its own target (where every member still meets its target within tolerance), so
+        // that `P*` is the Gibbs distribution of that row itself.
+        let mut own = reduced.clone();
+        for r in own.iter_mut().filter(|r| r.2 == Sense::Eq) {
+            let (members, t) = (&groups[r.0], group_theta[r.0]);
+            if self.carries(&members[0], t) {
+                continue;
+            }
+            let fits =
+                |point: f64| (members.iter()).all(|m| self.admits(scaled, m, point, accept[m.row]));
+            let carrier = (members.iter())
+                .filter(|m| self.carries(m, t) && fits(m.target(scaled)))
+                .min_by(|a, b| {
+                    let d = |m: &Member| (m.target(scaled) - r.3).abs();
+                    d(a).total_cmp(&d(b))
+                });
+            if let Some(m) = carrier {
+                (r.1, r.3) = (m.row, scaled.targets[m.row]);
+            }
+        }
+        if own == reduced {
+            return None;
+        }
+        let fit = match self
+            .reduced_problem(scaled, &own)
+            .solve_paths(settings, false)
+        {
+            Ok(fit) if fit.status == Status::Converged => fit,
+            _ => return None,
+        };
+        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&own, t));
+        self.judged(scaled, fit, &groups, group_theta, moved, settings)
+            .map(Ok)
+    }
+
+    /// The second try of [`Self::merged_parallel_rows`] after a split (`reduced` moved off
+    /// every member's target): each split equality moved to a carrier's own target.
+    fn moved_to_a_carrier(
+        &self,
+        scaled: &Scaled,
+        groups: &[Vec<Member>],
+        reduced: &[Reduced],
+        group_theta: &[f64],
+        settings: &ConvexSettings,
+    ) -> Option<MomentSolution> {
+        let accept = acceptance(&scaled.map, settings);
         // A split equality whose multiplier only members of one side may carry (a `<=` row
         // and an `=` copy, the multiplier of the sign the `<=` row refuses) leaves the carrier
         // the split's share of the conflict, and the gap `t` times it. So each such
-        // equality is moved to the nearest carrier's own target, where every member still
-        // meets its target within tolerance, and the reduced problem is solved again.
-        let group_theta = group_theta?;
-        let mut again = reduced.clone();
+        // equality is moved to a carrier's own target, where every member still meets its
+        // target within tolerance, and the reduced problem is solved again.
+        let mut again = reduced.to_vec();
         for r in again.iter_mut().filter(|r| r.2 == Sense::Eq) {
             let (members, t) = (&groups[r.0], group_theta[r.0]);
-            let point = (members.iter())
+            let fits = |point: &f64| {
+                (members.iter()).all(|m| self.admits(scaled, m, *point, accept[m.row]))
+            };
+            // The representative's own target first: its values carry the least rounding,
+            // so a multiplier on it leaves the gap with the least rounding too.
+            let own = Some(&members[0])
                 .filter(|m| self.carries(m, t))
                 .map(|m| m.target(scaled))
-                .min_by(|a, b| (a - r.3).abs().total_cmp(&(b - r.3).abs()))?;
-            if members
-                .iter()
-                .all(|m| self.admits(scaled, m, point, accept[m.row]))
-            {
+                .filter(fits);
+            let nearest = (members.iter())
+                .filter(|m| self.carries(m, t))
+                .map(|m| m.target(scaled))
+                .min_by(|a, b| (a - r.3).abs().total_cmp(&(b - r.3).abs()))
+                .filter(fits);
+            if let Some(point) = own.or(nearest) {
                 r.3 = point;
             }
         }
@@ -160,9 +225,9 @@ impl MomentProblem<'_> {
             Ok(fit) if fit.status == Status::Converged => fit,
             _ => return None,
         };
-        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&again, t));
-        self.judged(scaled, fit, &groups, group_theta, moved, settings)
-            .map(Ok)
+        let group_theta =
+            (fit.multipliers.as_deref()).map(|t| per_group(scaled, groups, &again, t));
+        self.judged(scaled, fit, groups, group_theta, true, settings)
     }
 
     /// The problem on the representatives' rows `reduced` (group, representative, sense,
@@ -311,8 +376,21 @@ impl MomentProblem<'_> {
     }
 }
 
-/// A reduced row: group, representative, sense, target in the solver's units.
+/// A reduced row: group, row (the representative's, or a member's own), sense, target in
+/// that row's solver units.
 type Reduced = (usize, usize, Sense, f64);
+
+/// Each group's multiplier (or certificate) in its representative's solver units and
+/// orientation, from the multipliers `theta` (user units) of the reduced problem on `rows`:
+/// `theta'_rep = sum sign_j theta_j s_j` over the group's rows `j`.
+fn per_group(scaled: &Scaled, groups: &[Vec<Member>], rows: &[Reduced], theta: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; groups.len()];
+    for (r, t) in rows.iter().zip(theta) {
+        let sign = (groups[r.0].iter().find(|m| m.row == r.1)).map_or(1.0, |m| m.sign);
+        out[r.0] += sign * t * scaled.map.scale[r.1];
+    }
+    out
+}
 
 /// Times the merged rows' multipliers are shared out and `P*` made again at most.
 const REMAKES: usize = 4;
