@@ -163,19 +163,7 @@ impl MomentProblem<'_> {
                 (r.1, r.3) = (m.row, scaled.targets[m.row]);
             }
         }
-        if own == reduced {
-            return None;
-        }
-        let fit = match self
-            .reduced_problem(scaled, &own)
-            .solve_paths(settings, false)
-        {
-            Ok(fit) if fit.status == Status::Converged => fit,
-            _ => return None,
-        };
-        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&own, t));
-        self.judged(scaled, fit, &groups, group_theta, moved, settings)
-            .map(Ok)
+        (self.solved_again(scaled, &groups, &reduced, &own, moved, settings)).map(Ok)
     }
 
     /// The second try of [`Self::merged_parallel_rows`] after a split (`reduced` moved off
@@ -215,19 +203,33 @@ impl MomentProblem<'_> {
                 r.3 = point;
             }
         }
-        if again == reduced {
+        self.solved_again(scaled, groups, reduced, &again, true, settings)
+    }
+
+    /// The reduced problem on `changed` (a changed copy of `reduced`; `None` if unchanged)
+    /// solved and judged as an answer to this one.
+    fn solved_again(
+        &self,
+        scaled: &Scaled,
+        groups: &[Vec<Member>],
+        reduced: &[Reduced],
+        changed: &[Reduced],
+        moved: bool,
+        settings: &ConvexSettings,
+    ) -> Option<MomentSolution> {
+        if changed == reduced {
             return None;
         }
         let fit = match self
-            .reduced_problem(scaled, &again)
+            .reduced_problem(scaled, changed)
             .solve_paths(settings, false)
         {
             Ok(fit) if fit.status == Status::Converged => fit,
             _ => return None,
         };
         let group_theta =
-            (fit.multipliers.as_deref()).map(|t| per_group(scaled, groups, &again, t));
-        self.judged(scaled, fit, groups, group_theta, true, settings)
+            (fit.multipliers.as_deref()).map(|t| per_group(scaled, groups, changed, t));
+        self.judged(scaled, fit, groups, group_theta, moved, settings)
     }
 
     /// The problem on the representatives' rows `reduced` (group, representative, sense,
