@@ -36,11 +36,11 @@
 //! the copy's target by that rounding, leaving a gap of the multiplier times it: the group's
 //! equality is then put on the carrier's own row at its own target (where every member still
 //! meets its target within tolerance), so that the reduced `P*` is the Gibbs distribution of
-//! that row itself, and solved once more. A face answer (no multipliers) is kept only when no target
-//! was moved by a split or a collapse. A certificate of
-//! the reduced problem goes, group by group, to the member whose target bounds `E phi'_rep`
-//! most tightly from the side it pushes, and is returned only if it separates the original
-//! rows beyond their rounding (`super::super::feasibility::separation`).
+//! that row itself, and solved once more. A face answer (no multipliers) is kept only when
+//! no target was moved by a split or a collapse. A certificate of the reduced problem goes,
+//! group by group, to the member whose target bounds `E phi'_rep` most tightly from the side
+//! it pushes, and is returned only if it separates the original rows beyond their rounding
+//! (`super::super::feasibility::separation`).
 
 use super::super::feasibility::separation;
 use super::super::sense::Sense;
@@ -107,16 +107,16 @@ impl MomentProblem<'_> {
             }
         }
         let problem = self.reduced_problem(scaled, &reduced);
-        // Each group's multiplier (or certificate) in its representative's solver units,
-        // from the reduced problem on `rows`.
-        let per_group = |rows: &[Reduced], theta: &[f64]| per_group(scaled, &groups, rows, theta);
         let fit = match problem.solve_paths(settings, false) {
             Ok(fit) if matches!(fit.status, Status::Converged | Status::Boundary) => fit,
             Err(Error::InfeasibleMoments { direction, .. }) => {
                 // The reduced rows' certificate, on the members whose targets bound the
                 // interval from the side it pushes, checked on the original rows.
                 let mut theta = vec![0.0; self.rows.len()];
-                for (members, &t) in groups.iter().zip(&per_group(&reduced, &direction)) {
+                for (members, &t) in groups
+                    .iter()
+                    .zip(&per_group(scaled, &groups, &reduced, &direction))
+                {
                     if t != 0.0 {
                         let m = self.tightest(scaled, members, t)?;
                         theta[m.row] = m.sign * t / scaled.map.scale[m.row];
@@ -126,7 +126,8 @@ impl MomentProblem<'_> {
             }
             _ => return None,
         };
-        let group_theta = fit.multipliers.as_deref().map(|t| per_group(&reduced, t));
+        let group_theta =
+            (fit.multipliers.as_deref()).map(|t| per_group(scaled, &groups, &reduced, t));
         let first = self.judged(scaled, fit, &groups, group_theta.clone(), moved, settings);
         if first.is_some() {
             return first.map(Ok);
@@ -151,10 +152,10 @@ impl MomentProblem<'_> {
             if self.carries(&members[0], t) {
                 continue;
             }
-            let fits =
-                |point: f64| (members.iter()).all(|m| self.admits(scaled, m, point, accept[m.row]));
             let carrier = (members.iter())
-                .filter(|m| self.carries(m, t) && fits(m.target(scaled)))
+                .filter(|m| {
+                    self.carries(m, t) && self.admitted(scaled, members, m.target(scaled), &accept)
+                })
                 .min_by(|a, b| {
                     let d = |m: &Member| (m.target(scaled) - r.3).abs();
                     d(a).total_cmp(&d(b))
@@ -185,9 +186,7 @@ impl MomentProblem<'_> {
         let mut again = reduced.to_vec();
         for r in again.iter_mut().filter(|r| r.2 == Sense::Eq) {
             let (members, t) = (&groups[r.0], group_theta[r.0]);
-            let fits = |point: &f64| {
-                (members.iter()).all(|m| self.admits(scaled, m, *point, accept[m.row]))
-            };
+            let fits = |point: &f64| self.admitted(scaled, members, *point, &accept);
             // The representative's own target first: its values carry the least rounding,
             // so a multiplier on it leaves the gap with the least rounding too.
             let own = Some(&members[0])
@@ -232,8 +231,8 @@ impl MomentProblem<'_> {
         self.judged(scaled, fit, groups, group_theta, moved, settings)
     }
 
-    /// The problem on the representatives' rows `reduced` (group, representative, sense,
-    /// target in the solver's units).
+    /// The problem on the rows `reduced` (group, row, sense, target in that row's solver
+    /// units): each group's representative, or a member's own row.
     fn reduced_problem(&self, scaled: &Scaled, reduced: &[Reduced]) -> MomentProblem<'_> {
         MomentProblem {
             problem: self.problem,
@@ -248,6 +247,12 @@ impl MomentProblem<'_> {
             allowed: self.allowed.clone(),
             scaled: OnceLock::new(),
         }
+    }
+
+    /// Whether `E phi'_rep = point` meets every member's target within its acceptance
+    /// tolerance `accept[row]` ([`Self::admits`]).
+    fn admitted(&self, scaled: &Scaled, members: &[Member], point: f64, accept: &[f64]) -> bool {
+        (members.iter()).all(|m| self.admits(scaled, m, point, accept[m.row]))
     }
 
     /// Whether `E phi'_rep = point` meets member `m`'s target within its acceptance
@@ -521,7 +526,8 @@ fn groups(scaled: &Scaled, allowed: &[bool]) -> Option<Vec<Vec<Member>>> {
         return None;
     }
     // Led by the member with the least rounding: with `phi'_j = s_j phi'_i + k_j` and
-    // `phi'_r = s_r phi'_i + k_r` for the anchor `i`, `phi'_j = s_j s_r phi'_r + k_j - s_j s_r k_r`.
+    // `phi'_r = s_r phi'_i + k_r` for the anchor `i`,
+    // `phi'_j = s_j s_r phi'_r + k_j - s_j s_r k_r`.
     let led = groups
         .into_iter()
         .map(|members| {
