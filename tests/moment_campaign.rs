@@ -630,6 +630,58 @@ fn rows_that_disagree_by_their_offsets_rounding_leave_no_gap_near_a_vertex() {
     assert_every_seed_clean(&[257_003_150]);
 }
 
+/// Targets `1e-9` inside a vertex under reference masses down to `1e-262`, where Newton
+/// reached a point whose residuals were within tolerance but whose duality gap `theta·r` was
+/// not (`2e-8` to `5e-6`): the residual lay in the Hessian's null space (the states that
+/// would move it carry mass `1e-100` or less), a slope below one tolerance that Newton left
+/// alone. Seed 936003480: two `>=` rows held at multipliers `-126` and `-210` where both are
+/// slack (multipliers `0` at the optimum); 748004486, 599002913 and 631002207: multipliers of
+/// `2e4` to `3e6` on rows whose slope leads back towards `0`; 746001806 (a row and its copy
+/// offset by `1e6`, targets `1e-9` from a vertex and inside the hull by an angle of `4 %`):
+/// the slope leads outwards, along rows that vary over the states. Each slope is now
+/// followed while the gap test fails because of it: converged, gaps below `2e-9` of `|D|`.
+#[test]
+fn a_null_slope_within_tolerance_that_leaves_a_duality_gap_is_followed() {
+    assert_every_seed_clean(&[
+        936_003_480,
+        748_004_486,
+        599_002_913,
+        631_002_207,
+        746_001_806,
+    ]);
+}
+
+/// Seed 903001631: interior targets that need mass `0.8` on a state of reference mass
+/// `8e-147`, multipliers `1172` and `293` at the optimum. Newton from `0` overshot to `7524`
+/// and `1549`, where three states carry all the mass and the dual is a narrow curved valley
+/// (Hessian eigenvalues `0.16` and `6e-7`), and moved a quarter of a unit per iteration until
+/// its budget ran out. Continuation in the targets, from `E_0[phi]` to `c` in four stages,
+/// reaches the optimum.
+#[test]
+fn interior_targets_in_a_curved_valley_are_reached_by_continuation() {
+    let mut t = Tally::default();
+    judge(903_001_631, &mut t);
+    assert_eq!(t.converged, 1, "{t:?}");
+    assert_every_seed_clean(&[903_001_631]);
+}
+
+/// Targets `1e-9 (1 + spread)` outside the hull. Seed 951000383 (outside a vertex, a row of
+/// spread `760`, certificate margin `1.2e-9`): the feasibility LP called it a face of one
+/// state, and the certificate LP on all states, whose optimum (`1e-9`) is inside the
+/// interior-point solver's tolerance, returned a direction that did not separate; the LP
+/// that asks the vertex to minimise `theta·phi` and maximises
+/// `theta·(phi(x0) - c) / |phi(x0) - c|` has an optimum of order one and separates. Seed
+/// 903003441: the feasibility LP stalled at both tolerances and no certificate LP was tried;
+/// now it is, and separates (margin `9.4e-9`).
+#[test]
+fn targets_just_outside_a_vertex_are_certified_by_the_lp_at_that_vertex() {
+    let mut t = Tally::default();
+    judge(951_000_383, &mut t);
+    judge(903_003_441, &mut t);
+    assert_eq!(t.infeasible, 2, "{t:?}");
+    assert_every_seed_clean(&[951_000_383, 903_003_441]);
+}
+
 /// Seed 410001779: a `<=` row, a `>=` row that is the first times `0.42` plus `-1.61` (its
 /// values rounded at `2e-16` of a spread of `1.5e-3`), and an `=` row that is the second
 /// offset by `1e6` (rounded at `1.2e-10`), beside an integer row. The `=` target asks for

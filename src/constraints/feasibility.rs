@@ -370,7 +370,7 @@ fn push_row(
 /// `max_{theta, s} s - theta·c` s.t. `theta·phi(x) >= s` (allowed x), `|theta_i| <= 1`, and
 /// the sign constraints of the senses; signs made exact and entries below the solver's
 /// resolution zeroed. Whether it separates is for [`separation`] to check.
-fn certificate(
+pub(crate) fn certificate(
     features: &[Row],
     allowed: &[bool],
     targets: &[f64],
@@ -402,6 +402,104 @@ fn certificate(
         b.push(0.0);
         row += 1;
     }
+    row = push_box_and_signs(&mut rows, &mut cols, &mut vals, &mut b, row, senses);
+    let a = CscMatrix::new_from_triplets(row, m + 1, rows, cols, vals);
+    let p = CscMatrix::<f64>::zeros((m + 1, m + 1));
+    let mut q = targets.to_vec();
+    q.push(-1.0);
+    let cones = [SupportedConeT::NonnegativeConeT(row)];
+    let what = format!("moment certificate LP over {} states", states.len());
+    let sol = &run_lp(&what, &p, &q, &a, &b, &cones)?;
+    if !matches!(
+        sol.status,
+        SolverStatus::Solved | SolverStatus::AlmostSolved
+    ) {
+        return Err(Error::Numerical(format!(
+            "the {what} stopped with status {:?}",
+            sol.status
+        )));
+    }
+    Ok(exact_signs(&sol.x[..m], senses))
+}
+
+/// A separating direction for targets just outside a face of the attainable set, from one
+/// state `x0` of that face: `max theta·w` with `w = (phi(x0) - c) / max_i |phi_i(x0) - c_i|`
+/// subject to `theta·(phi(x) - phi(x0)) >= 0` on every allowed state (so `x0` minimises
+/// `theta·phi`), `|theta_i| <= 1` and the senses' signs. Unlike [`certificate`], whose
+/// optimum is the targets' distance from the hull (`1e-9` when they are that close, within
+/// the interior-point solver's tolerance, which then returns a direction near `0` in no
+/// particular direction), this LP's data and optimum are of order one whatever that
+/// distance. `None` when the LP fails or `x0` is not allowed; whether the direction
+/// separates is for [`separation`] to check.
+pub(crate) fn certificate_at(
+    features: &[Row],
+    allowed: &[bool],
+    targets: &[f64],
+    senses: &[Sense],
+    x0: usize,
+) -> Option<Vec<f64>> {
+    let m = features.len();
+    if !allowed.get(x0).copied().unwrap_or(false) {
+        return None;
+    }
+    let states: Vec<usize> = (0..allowed.len()).filter(|&x| allowed[x]).collect();
+    let (mut rows, mut cols, mut vals, mut b) = (vec![], vec![], vec![], vec![]);
+    let mut values = vec![0.0; allowed.len()];
+    let mut w = vec![0.0; m];
+    // theta·(phi(x0) - phi(x)) <= 0, one row per allowed state.
+    for (i, phi) in features.iter().enumerate() {
+        values.iter_mut().for_each(|v| *v = 0.0);
+        phi.for_each(|x, v| values[x] = v);
+        let at = values[x0];
+        w[i] = at - targets[i];
+        for (r, &x) in states.iter().enumerate() {
+            let d = at - values[x];
+            if d != 0.0 {
+                rows.push(r);
+                cols.push(i);
+                vals.push(d);
+            }
+        }
+    }
+    b.resize(states.len(), 0.0);
+    let row = push_box_and_signs(
+        &mut rows,
+        &mut cols,
+        &mut vals,
+        &mut b,
+        states.len(),
+        senses,
+    );
+    let top = w.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    if top == 0.0 || !top.is_finite() {
+        return None;
+    }
+    let q: Vec<f64> = w.iter().map(|v| -v / top).collect();
+    let a = CscMatrix::new_from_triplets(row, m, rows, cols, vals);
+    let p = CscMatrix::<f64>::zeros((m, m));
+    let cones = [SupportedConeT::NonnegativeConeT(row)];
+    let what = format!("face certificate LP over {} states", states.len());
+    let sol = run_lp(&what, &p, &q, &a, &b, &cones).ok()?;
+    if !matches!(
+        sol.status,
+        SolverStatus::Solved | SolverStatus::AlmostSolved
+    ) {
+        return None;
+    }
+    Some(exact_signs(&sol.x[..m], senses))
+}
+
+/// The rows `|theta_i| <= 1` and the senses' signs (`theta_i >= 0` on `<=`, `<= 0` on `>=`)
+/// of a certificate LP (non-negative cone, `b - A theta >= 0`), from LP row `row` on;
+/// returns the next free row.
+fn push_box_and_signs(
+    rows: &mut Vec<usize>,
+    cols: &mut Vec<usize>,
+    vals: &mut Vec<f64>,
+    b: &mut Vec<f64>,
+    mut row: usize,
+    senses: &[Sense],
+) -> usize {
     for (i, sense) in senses.iter().enumerate() {
         for sign in [1.0, -1.0] {
             rows.push(row);
@@ -421,24 +519,12 @@ fn certificate(
         b.push(0.0);
         row += 1;
     }
-    let a = CscMatrix::new_from_triplets(row, m + 1, rows, cols, vals);
-    let p = CscMatrix::<f64>::zeros((m + 1, m + 1));
-    let mut q = targets.to_vec();
-    q.push(-1.0);
-    let cones = [SupportedConeT::NonnegativeConeT(row)];
-    let what = format!("moment certificate LP over {} states", states.len());
-    let sol = &run_lp(&what, &p, &q, &a, &b, &cones)?;
-    if !matches!(
-        sol.status,
-        SolverStatus::Solved | SolverStatus::AlmostSolved
-    ) {
-        return Err(Error::Numerical(format!(
-            "the {what} stopped with status {:?}",
-            sol.status
-        )));
-    }
-    // Clean the direction: exact signs, and zeros below the solver's resolution.
-    let direction: Vec<f64> = sol.x[..m]
+    row
+}
+
+/// Exact signs for the senses, and zeros below the solver's resolution.
+fn exact_signs(theta: &[f64], senses: &[Sense]) -> Vec<f64> {
+    theta
         .iter()
         .zip(senses)
         .map(|(&t, s)| {
@@ -449,8 +535,7 @@ fn certificate(
                 Sense::Ge => t.min(0.0),
             }
         })
-        .collect();
-    Ok(direction)
+        .collect()
 }
 
 /// The certificate `theta` proves infeasibility when `min_x theta·(phi(x) - c) > 0` over the

@@ -268,6 +268,7 @@ pub(crate) fn minimise_polished(
             &residual,
             bounds,
             stop,
+            at.value,
             cap,
             &fixed,
         );
@@ -444,6 +445,11 @@ fn polish(
 /// and a gradient component there is a slope the Newton step cannot see: when it exceeds the
 /// tolerances it is followed, `cap` long, until a bound or the line search stops it (two
 /// rows that are one up to scale and offset, one slack `<=` and one `=`, need exactly that).
+/// A slope within the tolerances is followed too when it alone fails the gap test
+/// (`|x·null| > gap (1 + |D|)`) and it leads towards `0` (`x·null > 0`, no further than the
+/// point of the line nearest to `0`), or towards a bound, or along rows that vary over the
+/// states: residuals of `1e-10` beside multipliers in the thousands, in directions whose
+/// curvature is the mass (`1e-100`) of states the answer needs.
 #[allow(clippy::too_many_arguments)]
 fn direction(
     x: &[f64],
@@ -452,6 +458,7 @@ fn direction(
     residual: &[f64],
     bounds: &[Bound],
     stop: &Stopping,
+    value: f64,
     cap: f64,
     fixed_along: &dyn Fn(&[f64]) -> bool,
 ) -> Vec<f64> {
@@ -510,18 +517,42 @@ fn direction(
             free.iter().zip(null.iter()).for_each(|(&i, &s)| v[i] = s);
             !fixed_along(&v)
         };
-        let flat = slope_size >= rest_size
-            && if bounded || slope.is_some() {
-                beyond(1.0)
-            } else {
-                beyond(FLAT_MARGIN) || (beyond(1.0) && along_rows_that_vary())
+        // A slope within the tolerances that alone fails the gap test (`|x·null|` beyond it)
+        // is followed when that cannot run the multipliers off: towards `0` (`x·null > 0`,
+        // stopping where `|x|` is least), towards a bound (a slack row's multiplier held off
+        // zero by a state of mass `1e-103`: stopped at the bound), or along rows that vary
+        // over the states (a curvature too small to see, not dependent rows' rounding).
+        // Never where `slope` says such slopes are the targets' distance from a face.
+        let allowed_gap = stop.gap * (1.0 + value.abs());
+        let along_x: f64 = free.iter().zip(null.iter()).map(|(&i, s)| x[i] * s).sum();
+        let null_squared: f64 = null.iter().map(|s| s * s).sum();
+        let gap_driven = || {
+            let towards_a_bound = || {
+                free.iter()
+                    .zip(null.iter())
+                    .any(|(&i, &s)| bounds[i] != Bound::Free && x[i] * s > 0.0)
             };
+            along_x > allowed_gap
+                || (along_x.abs() > allowed_gap && (towards_a_bound() || along_rows_that_vary()))
+        };
+        let by_gap = slope_size >= rest_size && !beyond(1.0) && slope.is_none() && gap_driven();
+        let flat = by_gap
+            || slope_size >= rest_size
+                && if bounded || slope.is_some() {
+                    beyond(1.0)
+                } else {
+                    beyond(FLAT_MARGIN) || (beyond(1.0) && along_rows_that_vary())
+                };
         let longest = max_abs(null.as_slice());
         let mut along = if flat && longest > 0.0 {
             cap / longest
         } else {
             0.0
         };
+        if by_gap && along_x > 0.0 && null_squared > 0.0 {
+            // No further than the point of the line nearest to `0`: `|x|` never grows.
+            along = along.min(along_x / null_squared);
+        }
         // No further than the first bound it reaches (projection beyond it would bend the
         // flat direction into a curved one).
         for (a, &i) in free.iter().enumerate() {

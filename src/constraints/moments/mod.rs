@@ -18,13 +18,15 @@
 //! sweep), `covariance` (that Hessian from every level's marginal),
 //! `super::newton` (projected Newton with a per-row stopping rule), `lbfgs` (a warm start for
 //! many equalities), `witness` (a proof of interior from a converged dual), `solve` (the
-//! order of the dual, the feasibility LP and the acceptance test), `settings`, `solution`.
+//! order of the dual, the feasibility LP and the acceptance test), `continuation` (targets
+//! moved from `E_0[phi]` to `c` in stages, a last path), `settings`, `solution`.
 //!
 //! Feasibility is settled before any answer is returned, and every answer is checked: it is
 //! reported as converged only when each target holds to `9 tol (1 + spread_i)` and the
 //! duality gap to `9 tol (1 + |objective|)` (`tol = 1e-10` by default).
 
 mod balance;
+mod continuation;
 mod covariance;
 mod engine;
 mod lbfgs;

@@ -23,9 +23,17 @@
 //! (`super::super::feasibility::separation`); a direction that does not separate that clearly
 //! means the targets lie within rounding of the hull, and the face the direction exposes is
 //! solved and accepted like any other answer.
+//!
+//! **Last resorts.** When neither the face's answer nor Newton on all states passes (and
+//! when the LP itself fails), more is tried before giving up: on a face, the certificate LP
+//! that makes one of its states the minimiser of `theta·phi` ([`certificate_at`]); then
+//! continuation in the targets from `E_0[phi]` (`super::continuation`), whose end is finished
+//! by Newton and judged by the acceptance test; and after the nearest-point certificate and
+//! the merged parallel rows (`MomentProblem::solve_paths`), the certificate LP on all
+//! states. Every direction is checked by [`separation`].
 
 use super::super::exact_line::polish_by_lines;
-use super::super::feasibility::{locate_scaled, separation, Verdict};
+use super::super::feasibility::{certificate, certificate_at, locate_scaled, separation, Verdict};
 use super::super::features::Row;
 use super::super::nearest::nearest_certificate;
 use super::super::newton::{self, dot, max_abs, norm, projected_residual, Bound, Stopping};
@@ -74,6 +82,9 @@ pub(super) const ACCEPTANCE: f64 = 9.0;
 /// Level weights whose largest and smallest differ by more than this factor are named in
 /// the message of an answer that fails (docs/constraints.md, 'Limits').
 const WEIGHT_SPAN: f64 = 1e6;
+
+/// States of a face tried as the minimiser of a certificate, at most.
+const FACE_CERTIFICATES: usize = 4;
 
 /// The solver's view of the problem: centred and scaled rows and targets.
 #[derive(Debug, Clone)]
@@ -153,6 +164,11 @@ impl MomentProblem<'_> {
             if let Some(merged) = merge.then(|| self.merged_parallel_rows(settings)).flatten() {
                 return merged;
             }
+            // Or the certificate LP on all states, which the feasibility LP's verdict did not
+            // call for (it stalled, or found a face).
+            if let Some(e) = self.lp_certificate(scaled) {
+                return Err(e);
+            }
         }
         answer
     }
@@ -226,18 +242,32 @@ impl MomentProblem<'_> {
             ))
         };
         match verdict {
-            Ok(Verdict::Interior) => Ok(resume(start, spent)?.fit),
+            Ok(Verdict::Interior) => {
+                let full = resume(start, spent)?;
+                if full.accepted() {
+                    return Ok(full.fit);
+                }
+                Ok(self.continuation(scaled, settings, full)?.fit)
+            }
             Ok(Verdict::Face(support) | Verdict::NearFace(support)) => {
-                let face = add(self.attempt(scaled, support, true, settings, None)?, spent);
+                let face = add(
+                    self.attempt(scaled, support.clone(), true, settings, None)?,
+                    spent,
+                );
                 if face.accepted() && face.tight {
                     return Ok(face.fit);
                 }
                 let spent = (face.fit.iterations, face.fit.sweeps);
                 let full = resume(start, spent)?;
-                Ok(if full.accepted() || !face.accepted() {
+                Ok(if full.accepted() {
                     full.fit
-                } else {
+                } else if face.accepted() {
                     face.fit
+                } else {
+                    if let Some(e) = self.face_certificate(scaled, &support) {
+                        return Err(e);
+                    }
+                    self.continuation(scaled, settings, full)?.fit
                 })
             }
             Ok(Verdict::Outside(direction)) => {
@@ -262,6 +292,11 @@ impl MomentProblem<'_> {
             Err(Error::Numerical(why)) => {
                 // The LP could not decide; an answer the acceptance test passes is still one.
                 let full = resume(start, spent)?;
+                let full = if full.accepted() {
+                    full
+                } else {
+                    self.continuation(scaled, settings, full)?
+                };
                 if full.accepted() {
                     Ok(full.fit)
                 } else {
@@ -274,6 +309,52 @@ impl MomentProblem<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `failed`, or the answer that continuation in the targets reaches (`super::continuation`)
+    /// when the acceptance test passes it; the work of both is counted.
+    fn continuation(
+        &self,
+        scaled: &Scaled,
+        settings: &ConvexSettings,
+        failed: Attempt,
+    ) -> Result<Attempt> {
+        let spent = (failed.fit.iterations, failed.fit.sweeps);
+        let Some(path) = self.continued(scaled, settings)? else {
+            return Ok(failed);
+        };
+        let all = self.allowed.clone();
+        let mut end = self.attempt(scaled, all, false, settings, Some(path.theta))?;
+        end.fit.iterations += spent.0 + path.iterations;
+        end.fit.sweeps += spent.1 + path.sweeps;
+        Ok(if end.accepted() { end } else { failed })
+    }
+
+    /// A direction from [`certificate_at`] at one of the first states of the face `support`
+    /// that separates the targets in the user's units beyond rounding: targets just outside
+    /// a face on which the feasibility LP found no point.
+    fn face_certificate(&self, scaled: &Scaled, support: &[bool]) -> Option<Error> {
+        (0..support.len())
+            .filter(|&x| support[x])
+            .take(FACE_CERTIFICATES)
+            .find_map(|x0| {
+                let (rows, targets) = (&scaled.rows, &scaled.targets);
+                certificate_at(rows, &self.allowed, targets, &self.senses, x0)
+                    .and_then(|d| self.separates(scaled, &d))
+            })
+    }
+
+    /// The certificate LP's direction on all states ([`certificate`]), when it separates.
+    fn lp_certificate(&self, scaled: &Scaled) -> Option<Error> {
+        let (rows, targets) = (&scaled.rows, &scaled.targets);
+        let direction = certificate(rows, &self.allowed, targets, &self.senses).ok()?;
+        self.separates(scaled, &direction)
+    }
+
+    /// [`separation`] of a direction in the solver's units, checked in the user's.
+    fn separates(&self, scaled: &Scaled, direction: &[f64]) -> Option<Error> {
+        let theta = scaled.map.to_user(direction);
+        separation(&self.rows, &self.allowed, &self.targets, &theta)
     }
 
     /// What an answer that failed the acceptance test misses, for an error message: the row
@@ -324,7 +405,7 @@ impl MomentProblem<'_> {
     /// (so each row to its own scale, and all together to `‖c - E phi‖ <= tol (1 + ‖c‖)`),
     /// but never closer than `1e-3 tol spread_i`, about a thousand roundings of `E phi_i`;
     /// in the solver's units that is `tol_i / s_i`. The gap: `|theta·r| <= tol (1 + |D|)`.
-    fn stopping(&self, map: &Scaling, settings: &ConvexSettings) -> Stopping {
+    pub(super) fn stopping(&self, map: &Scaling, settings: &ConvexSettings) -> Stopping {
         let tol = settings.gradient_tolerance;
         let overall = (1.0 + norm(&self.targets)) / (self.targets.len().max(1) as f64).sqrt();
         Stopping {
