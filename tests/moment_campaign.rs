@@ -682,6 +682,18 @@ fn targets_just_outside_a_vertex_are_certified_by_the_lp_at_that_vertex() {
     assert_every_seed_clean(&[951_000_383, 903_003_441]);
 }
 
+/// Seed 1185000476: a row of spread `1` and copies offset by `1e6` and `3e6`, interior
+/// targets. The answer was accepted on the solver's centred means, mapped back to the user's
+/// units as if `sum P` were exactly 1; the returned `P*` summed to 1 only within `4e-16`, and
+/// `3e6` times that moved the copy's `E phi` by `1.3e-9`: recomputed exactly from `P*` it
+/// missed its target by `2.3e-9`, beyond the promised `2e-9`, with exit 0. `P*` now sums to
+/// 1 within half a unit in the last place of its largest entry, and the acceptance test
+/// judges `E phi` as an outside check computes it from the returned `P*`.
+#[test]
+fn an_answer_is_judged_on_the_distribution_it_returns() {
+    assert_every_seed_clean(&[1_185_000_476]);
+}
+
 /// Seed 410001779: a `<=` row, a `>=` row that is the first times `0.42` plus `-1.61` (its
 /// values rounded at `2e-16` of a spread of `1.5e-3`), and an `=` row that is the second
 /// offset by `1e6` (rounded at `1.2e-10`), beside an integer row. The `=` target asks for
@@ -727,6 +739,13 @@ fn targets_just_outside_a_vertex_are_certified_by_the_lp_at_that_vertex() {
 /// the offset copy may carry, and `P*` remade on the copy's own values missed its target by
 /// their rounding, a gap of `2e-8` to `8e-7`. The equality is now solved on the carrier's own
 /// row at its own target: gaps `2e-14`, `6e-12`, `6e-13`.
+///
+/// Seed 1139001479: a `<=` row and a `>=` copy offset by `1e6` whose targets leave an interval
+/// of `7e-11` for `E phi`, `3.3e-8` below the top of the hull's edge between two states `3.6e-5`
+/// apart (one of reference mass `3e-64`). The reduced problem holds `E phi` at the interval's
+/// lower end with multiplier `-5.2e6`, which only the copy may carry; `P*` remade on the
+/// copy's values missed by their rounding (gap `20`, Newton on all rows ran to `1.8e12`). The
+/// active side is now the copy's own constraint and the slack side is dropped: converged.
 #[test]
 fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
     assert_every_seed_clean(&[
@@ -739,6 +758,7 @@ fn parallel_rows_whose_targets_disagree_within_tolerance_are_merged() {
         486_004_243,
         551_002_917,
         667_004_249,
+        1_139_001_479,
     ]);
     // The multipliers shared among the rows keep their signs and give the reported F: the
     // dual evaluated at them (another sweep, on the original rows) agrees.

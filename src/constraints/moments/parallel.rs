@@ -36,7 +36,10 @@
 //! the copy's target by that rounding, leaving a gap of the multiplier times it: the group's
 //! equality is then put on the carrier's own row at its own target (where every member still
 //! meets its target within tolerance), so that the reduced `P*` is the Gibbs distribution of
-//! that row itself, and solved once more. A face answer (no multipliers) is kept only when
+//! that row itself, and solved once more; the active side of an interval likewise becomes
+//! the carrier's own constraint (its row, sense and target), the slack side dropped (a `<=`
+//! row whose `>=` copy offset by `1e6` holds `E phi` at its lower end with a multiplier of
+//! `-5e6`). A face answer (no multipliers) is kept only when
 //! no target was moved by a split or a collapse. A certificate of the reduced problem goes,
 //! group by group, to the member whose target bounds `E phi'_rep` most tightly from the side
 //! it pushes, and is returned only if it separates the original rows beyond their rounding
@@ -146,10 +149,19 @@ impl MomentProblem<'_> {
         // times the miss. Such a group's equality is solved on the carrier's own row, at
         // its own target (where every member still meets its target within tolerance), so
         // that `P*` is the Gibbs distribution of that row itself.
+        // The same for the active side of an interval (a `<=` representative whose `>=` copy
+        // bounds `E phi` from below and carries the multiplier): that side becomes the
+        // carrier's own constraint (its row, sense and target) and the slack side is dropped.
         let mut own = reduced.clone();
-        for r in own.iter_mut().filter(|r| r.2 == Sense::Eq) {
+        let mut one_sided = Vec::new();
+        for r in own.iter_mut() {
             let (members, t) = (&groups[r.0], group_theta[r.0]);
-            if self.carries(&members[0], t) {
+            let active = match r.2 {
+                Sense::Eq => true,
+                Sense::Ge => t < 0.0,
+                Sense::Le => t > 0.0,
+            };
+            if !active || self.carries(&members[0], t) {
                 continue;
             }
             let carrier = (members.iter())
@@ -161,9 +173,15 @@ impl MomentProblem<'_> {
                     d(a).total_cmp(&d(b))
                 });
             if let Some(m) = carrier {
+                if r.2 != Sense::Eq {
+                    one_sided.push((r.0, r.1));
+                    r.2 = self.senses[m.row];
+                }
                 (r.1, r.3) = (m.row, scaled.targets[m.row]);
             }
         }
+        // The slack sides: still on the representative's row, of a group made one-sided.
+        own.retain(|r| !one_sided.contains(&(r.0, r.1)));
         (self.solved_again(scaled, &groups, &reduced, &own, moved, settings)).map(Ok)
     }
 
@@ -334,9 +352,7 @@ impl MomentProblem<'_> {
         let solver: Vec<f64> = scaled.rows.iter().map(|r| r.dot(p0)).collect();
         let Some(per_group) = per_group else {
             let tol = ACCEPTANCE * settings.gradient_tolerance;
-            let expected: Vec<f64> = (0..solver.len())
-                .map(|i| map.value_to_user(i, solver[i]))
-                .collect();
+            let expected = self.expected_as_returned(p0);
             let meets = self.meets_targets(map, &expected, tol);
             return (meets && !moved).then_some(MomentSolution {
                 expected_features: expected,
