@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Hierarchy;
-use crate::numerics::{exact_dot, sum_pairs, Real};
+use crate::numerics::{sum_pairs, Real};
 use crate::rg::tiled;
 
 /// Stored feature values from which sums over the rows are shared among threads.
@@ -146,17 +146,6 @@ impl Row {
                 || sum_pairs(v, p, |v, p| v * p),
             ),
             Row::Sparse { index, value } => index.iter().zip(value).map(|(&x, &v)| p[x] * v).sum(),
-        }
-    }
-
-    /// `sum_x p(x) phi(x)` to about one rounding of the result ([`exact_dot`]): what an
-    /// outside check of `E phi` computes from the returned `P*`, offsets and all.
-    pub(crate) fn exact_dot(&self, p: &[f64]) -> f64 {
-        match self {
-            Row::Dense(v) => exact_dot(v.iter().copied().zip(p.iter().copied())),
-            Row::Sparse { index, value } => {
-                exact_dot(index.iter().zip(value).map(|(&x, &v)| (v, p[x])))
-            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! block of a level), `layout` (where the blocks are), `reduce` (small reductions),
 //! `pair_lanes` and `lanes` (AVX-512 bodies of the pair steps), `stream` (copies with
 //! non-temporal stores), `transfer` (the kernels of nearest-neighbour chains), `exact`
-//! (compensated sums and dot products).
+//! (compensated sums).
 //! The block and matrix kernels are internals of the sweep (`pub(crate)`); what is public
 //! here is the scalar trait, the slice functions and the one-slice formulas.
 
@@ -34,7 +34,7 @@ mod vector;
 pub(crate) use blocks::{
     gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow, soft_pairs_into,
 };
-pub(crate) use exact::{compensated_sum, deficit_from_one, exact_dot};
+pub(crate) use exact::{compensated_sum, deficit_from_one};
 pub(crate) use logsumexp::{entropy_term, gibbs_entropy_real, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;

@@ -352,7 +352,7 @@ impl MomentProblem<'_> {
         let solver: Vec<f64> = scaled.rows.iter().map(|r| r.dot(p0)).collect();
         let Some(per_group) = per_group else {
             let tol = ACCEPTANCE * settings.gradient_tolerance;
-            let expected = self.expected_as_returned(p0);
+            let expected = Self::expected_as_returned(map, p0, &solver);
             let meets = self.meets_targets(map, &expected, tol);
             return (meets && !moved).then_some(MomentSolution {
                 expected_features: expected,

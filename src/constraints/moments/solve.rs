@@ -43,6 +43,7 @@ use super::engine::Engine;
 use super::witness::interior_witness;
 use super::{lbfgs, ConvexSettings, MomentProblem, MomentSolution, Sense, Status};
 use crate::error::{Error, Result};
+use crate::numerics::compensated_sum;
 use crate::temperatures::Temperatures;
 
 /// Gradient norm (scaled features) below which a Newton run that used its whole budget is
@@ -522,13 +523,16 @@ impl MomentProblem<'_> {
 
     /// Whether every row's `expected` value (user units) meets its target in its sense to
     /// `tol (1 + spread_i)`.
-    /// `E phi_i` of every row in the user's units from `P*_0` (block order), each to about one
-    /// rounding of itself (`Row::exact_dot`): the numbers the acceptance test judges and the
-    /// answer reports are those an outside check computes from the returned `P*`, not the
-    /// solver's centred means mapped back (which differ by `o_i (sum P - 1)`, `1e-10` beside an
-    /// offset `o_i = 3e6`).
-    pub(super) fn expected_as_returned(&self, p0: &[f64]) -> Vec<f64> {
-        self.rows.iter().map(|row| row.exact_dot(p0)).collect()
+    /// `E phi_i` of every row in the user's units from `P*_0` (block order) and the solver's
+    /// centred means `solver` (`E phi'_i`): `o_i sum P + s_i E phi'_i`, with `sum P` added with
+    /// compensation. An outside check computes `sum_x P(x) phi_i(x)` from the returned `P*`,
+    /// which is that, not `o_i + s_i E phi'_i` (the two differ by `o_i (sum P - 1)`, `1e-10`
+    /// beside an offset `o_i = 3e6` even after [`crate::solution`]'s normalisation).
+    pub(super) fn expected_as_returned(map: &Scaling, p0: &[f64], solver: &[f64]) -> Vec<f64> {
+        let total = compensated_sum(p0);
+        (0..solver.len())
+            .map(|i| map.offset[i].mul_add(total, map.scale[i] * solver[i]))
+            .collect()
     }
 
     pub(super) fn meets_targets(&self, map: &Scaling, expected: &[f64], tol: f64) -> bool {
@@ -570,7 +574,7 @@ impl MomentProblem<'_> {
         // E phi' in the solver's units (for the gap); E phi in the user's, as an outside
         // check would compute it from the returned P*.
         let expected_solver: Vec<f64> = scaled.rows.iter().map(|phi| phi.dot(p0)).collect();
-        let expected = self.expected_as_returned(p0);
+        let expected = Self::expected_as_returned(map, p0, &expected_solver);
         let gradient: Vec<f64> = self
             .targets
             .iter()
