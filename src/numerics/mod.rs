@@ -10,14 +10,12 @@
 //! `min_plus` (soft min-plus matrix products), `blocks` (a renormalisation step over every
 //! block of a level), `layout` (where the blocks are), `reduce` (small reductions),
 //! `pair_lanes` and `lanes` (AVX-512 bodies of the pair steps), `stream` (copies with
-//! non-temporal stores), `transfer` (the kernels of nearest-neighbour chains), `exact`
-//! (compensated sums).
+//! non-temporal stores), `transfer` (the kernels of nearest-neighbour chains).
 //! The block and matrix kernels are internals of the sweep (`pub(crate)`); what is public
 //! here is the scalar trait, the slice functions and the one-slice formulas.
 
 pub(crate) mod blocks;
 pub mod cpu;
-mod exact;
 #[cfg(target_arch = "x86_64")]
 mod lanes;
 pub(crate) mod layout;
@@ -34,11 +32,10 @@ mod vector;
 pub(crate) use blocks::{
     gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow, soft_pairs_into,
 };
-pub(crate) use exact::{compensated_sum, deficit_from_one};
 pub(crate) use logsumexp::{entropy_term, gibbs_entropy_real, min};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
 pub use real::Real;
-pub(crate) use reduce::{finish_sum, nearly_equal, sum_pairs};
+pub(crate) use reduce::{compensated_sum, deficit_from_one, finish_sum, nearly_equal, sum_pairs};
 pub use stream::copy_streaming;
 pub use vector::{exp_into, exp_slice, ln_1p_slice, ln_slice};

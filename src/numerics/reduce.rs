@@ -61,4 +61,47 @@ impl CompensatedSum {
     pub(crate) fn value(&self) -> f64 {
         self.sum + self.carry
     }
+
+    /// `1 - (sum + carry)`, the parts subtracted one at a time: for terms that sum to about
+    /// 1, exact to a rounding of the result itself (not of the sum, `1.1e-16`).
+    pub(crate) fn deficit_from_one(&self) -> f64 {
+        (1.0 - self.sum) - self.carry
+    }
+}
+
+/// `sum_i a_i`, compensated: exact to about one rounding of the result whatever the
+/// cancellation and the number of terms.
+pub(crate) fn compensated_sum(a: &[f64]) -> f64 {
+    let mut s = CompensatedSum::default();
+    a.iter().for_each(|&v| s.add(v));
+    s.value()
+}
+
+/// `1 - sum_i a_i` to a rounding of itself ([`CompensatedSum::deficit_from_one`]): what
+/// entries that should sum to 1 still miss. A feature offset by `o` moves `E_P[phi]` by
+/// `o (sum P - 1)`, so `sum P` must be made exact to far better than `n eps`.
+pub(crate) fn deficit_from_one(a: &[f64]) -> f64 {
+    let mut s = CompensatedSum::default();
+    a.iter().for_each(|&v| s.add(v));
+    s.deficit_from_one()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cancellation that a plain sum loses entirely, and the deficit of entries that sum to
+    /// 1 only within rounding, exact to its own rounding.
+    #[test]
+    fn compensated_sums_keep_what_plain_sums_lose() {
+        assert_eq!(compensated_sum(&[1e16, 1.0, -1e16]), 1.0);
+        let p: Vec<f64> = (0..64).map(|i| (1.0 + i as f64) / 2080.0).collect();
+        let plain: f64 = p.iter().sum();
+        let deficit = deficit_from_one(&p);
+        // Re-added with the deficit, the entries sum to 1 (the deficit is far below eps).
+        assert!(deficit.abs() < 4.0 * f64::EPSILON, "{deficit} {plain}");
+        let mut q = p.clone();
+        q[63] += deficit;
+        assert!(deficit_from_one(&q).abs() <= f64::EPSILON * q[63]);
+    }
 }
