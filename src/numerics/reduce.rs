@@ -62,6 +62,13 @@ impl CompensatedSum {
         self.sum + self.carry
     }
 
+    /// The compensated sum of `a`.
+    pub(crate) fn of(a: &[f64]) -> Self {
+        let mut s = Self::default();
+        a.iter().for_each(|&v| s.add(v));
+        s
+    }
+
     /// `1 - (sum + carry)`, the parts subtracted one at a time: for terms that sum to about
     /// 1, exact to a rounding of the result itself (not of the sum, `1.1e-16`).
     pub(crate) fn deficit_from_one(&self) -> f64 {
@@ -72,18 +79,14 @@ impl CompensatedSum {
 /// `sum_i a_i`, compensated: exact to about one rounding of the result whatever the
 /// cancellation and the number of terms.
 pub(crate) fn compensated_sum(a: &[f64]) -> f64 {
-    let mut s = CompensatedSum::default();
-    a.iter().for_each(|&v| s.add(v));
-    s.value()
+    CompensatedSum::of(a).value()
 }
 
 /// `1 - sum_i a_i` to a rounding of itself ([`CompensatedSum::deficit_from_one`]): what
 /// entries that should sum to 1 still miss. A feature offset by `o` moves `E_P[phi]` by
 /// `o (sum P - 1)`, so `sum P` must be made exact to far better than `n eps`.
 pub(crate) fn deficit_from_one(a: &[f64]) -> f64 {
-    let mut s = CompensatedSum::default();
-    a.iter().for_each(|&v| s.add(v));
-    s.deficit_from_one()
+    CompensatedSum::of(a).deficit_from_one()
 }
 
 #[cfg(test)]

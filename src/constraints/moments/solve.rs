@@ -245,9 +245,6 @@ impl MomentProblem<'_> {
         match verdict {
             Ok(Verdict::Interior) => {
                 let full = resume(start, spent)?;
-                if full.accepted() {
-                    return Ok(full.fit);
-                }
                 Ok(self.continuation(scaled, settings, full)?.fit)
             }
             Ok(Verdict::Face(support) | Verdict::NearFace(support)) => {
@@ -291,13 +288,9 @@ impl MomentProblem<'_> {
                 )))
             }
             Err(Error::Numerical(why)) => {
-                // The LP could not decide; an answer the acceptance test passes is still one.
-                let full = resume(start, spent)?;
-                let full = if full.accepted() {
-                    full
-                } else {
-                    self.continuation(scaled, settings, full)?
-                };
+                // The LP could not decide; an answer the acceptance test passes (from Newton or
+                // from continuation) is still one.
+                let full = self.continuation(scaled, settings, resume(start, spent)?)?;
                 if full.accepted() {
                     Ok(full.fit)
                 } else {
@@ -312,14 +305,18 @@ impl MomentProblem<'_> {
         }
     }
 
-    /// `failed`, or the answer that continuation in the targets reaches (`super::continuation`)
-    /// when the acceptance test passes it; the work of both is counted.
+    /// `failed` if the acceptance test passed it after all; else the answer that continuation
+    /// in the targets reaches (`super::continuation`) when the test passes that, counting the
+    /// work of both; else `failed`.
     fn continuation(
         &self,
         scaled: &Scaled,
         settings: &ConvexSettings,
         failed: Attempt,
     ) -> Result<Attempt> {
+        if failed.accepted() {
+            return Ok(failed);
+        }
         let spent = (failed.fit.iterations, failed.fit.sweeps);
         let Some(path) = self.continued(scaled, settings)? else {
             return Ok(failed);
@@ -521,8 +518,6 @@ impl MomentProblem<'_> {
         Ok(Attempt { fit, theta, tight })
     }
 
-    /// Whether every row's `expected` value (user units) meets its target in its sense to
-    /// `tol (1 + spread_i)`.
     /// `E phi_i` of every row in the user's units from `P*_0` (block order) and the solver's
     /// centred means `solver` (`E phi'_i`): `o_i sum P + s_i E phi'_i`, with `sum P` added with
     /// compensation. An outside check computes `sum_x P(x) phi_i(x)` from the returned `P*`,
@@ -535,6 +530,8 @@ impl MomentProblem<'_> {
             .collect()
     }
 
+    /// Whether every row's `expected` value (user units) meets its target in its sense to
+    /// `tol (1 + spread_i)`.
     pub(super) fn meets_targets(&self, map: &Scaling, expected: &[f64], tol: f64) -> bool {
         (0..expected.len())
             .all(|i| self.senses[i].met(expected[i], self.targets[i], tol * (1.0 + map.spread[i])))
