@@ -694,6 +694,22 @@ fn an_answer_is_judged_on_the_distribution_it_returns() {
     assert_every_seed_clean(&[1_185_000_476]);
 }
 
+/// Seed 1338004597: three states of reference masses `0.71`, `1.8e-129` and `7.9e-284`,
+/// interior targets, an `=` row whose multiplier must balance the first two states (`28.03`)
+/// beside a slack `<=` row held at its bound. That row's curvature was subnormal (`1.2e-315`):
+/// its scaled gradient step overflowed to `inf`, the whole direction was thrown away for a
+/// gradient step `cap` long, and the line search halved it 25 times per iteration, bisecting
+/// the multiplier until the budget ran out (80 iterations, 1,672 sweeps, `E phi` `8.4e-6` off:
+/// `numerical`). The held row now takes its plain gradient step and the others keep their
+/// Newton step: converged in 10 iterations and 23 sweeps.
+#[test]
+fn a_held_row_of_subnormal_curvature_leaves_the_others_their_newton_step() {
+    let mut t = Tally::default();
+    judge(1_338_004_597, &mut t);
+    assert_eq!(t.converged, 1, "{t:?}");
+    assert_every_seed_clean(&[1_338_004_597]);
+}
+
 /// Seed 410001779: a `<=` row, a `>=` row that is the first times `0.42` plus `-1.61` (its
 /// values rounded at `2e-16` of a spread of `1.5e-3`), and an `=` row that is the second
 /// offset by `1e6` (rounded at `1.2e-10`), beside an integer row. The `=` target asks for

@@ -475,8 +475,15 @@ fn direction(
         .collect();
     let mut d = vec![0.0; n];
     for i in (0..n).filter(|&i| active[i] && bounds[i] != Bound::Zero) {
-        let hii = hessian[i * n + i];
-        d[i] = if hii > 0.0 { -g[i] / hii } else { -g[i] };
+        // A subnormal diagonal (a row whose states have mass `1e-300`) would scale the step to
+        // `inf`, and a direction that is not finite is thrown away whole: the plain gradient
+        // step then, which projection cancels just the same.
+        let scaled = -g[i] / hessian[i * n + i];
+        d[i] = if scaled.is_finite() && hessian[i * n + i] > 0.0 {
+            scaled
+        } else {
+            -g[i]
+        };
     }
     // The free variables take the pseudo-inverse Newton step; a null-space slope beyond the
     // tolerances is followed as well, but only along variables that can move that way: a
@@ -639,20 +646,21 @@ pub(crate) fn norm(a: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    /// `D(x) = sum_i a_i (x_i - b_i)^2 / 2 + log-sum-exp(x)`-free quadratic: minimiser
-    /// `x_i = b_i` projected onto the bounds, found exactly by one Newton step.
+    /// `D(x) = sum_i a_i (x_i - b_i)^2 / 2 + c_i x_i`: minimiser `x_i = b_i - c_i / a_i`
+    /// projected onto the bounds, found exactly by one Newton step.
     struct Quadratic {
         a: Vec<f64>,
         b: Vec<f64>,
+        c: Vec<f64>,
     }
 
     impl Objective for Quadratic {
         fn point(&self, x: &[f64]) -> Result<Point> {
             let value = (0..x.len())
-                .map(|i| 0.5 * self.a[i] * (x[i] - self.b[i]).powi(2))
+                .map(|i| 0.5 * self.a[i] * (x[i] - self.b[i]).powi(2) + self.c[i] * x[i])
                 .sum();
             let gradient = (0..x.len())
-                .map(|i| self.a[i] * (x[i] - self.b[i]))
+                .map(|i| self.a[i] * (x[i] - self.b[i]) + self.c[i])
                 .collect();
             Ok(Point {
                 value,
@@ -675,6 +683,7 @@ mod tests {
         let q = Quadratic {
             a: vec![1.0, 1e-6, 2.0],
             b: vec![-3.0, 5.0, 1e5],
+            c: vec![0.0; 3],
         };
         let bounds = [Bound::NonNegative, Bound::Free, Bound::NonPositive];
         let stop = Stopping {
@@ -697,6 +706,7 @@ mod tests {
         let q = Quadratic {
             a: vec![1e-9],
             b: vec![1e6],
+            c: vec![0.0],
         };
         let stop = Stopping {
             gradient: vec![1e-14],
@@ -708,5 +718,29 @@ mod tests {
         assert!(run.converged, "{run:?}");
         assert!((run.x[0] - 1e6).abs() < 1e-3);
         assert!(run.iterations <= 12, "{}", run.iterations);
+    }
+
+    #[test]
+    fn a_subnormal_curvature_at_a_held_bound_leaves_the_others_their_newton_step() {
+        // x_0 is held at 0 by a gradient of 0.5 over a curvature of 1e-315 (a slack row whose
+        // states have mass 1e-300): its scaled step 0.5 / 1e-315 overflows, and must not turn
+        // the whole direction into a gradient step, which halves x_1's error per iteration.
+        let q = Quadratic {
+            a: vec![1e-315, 1.0],
+            b: vec![0.0, 5.0],
+            c: vec![0.5, 0.0],
+        };
+        let stop = Stopping {
+            gradient: vec![1e-12; 2],
+            gap: 1e-12,
+            max_iterations: 10,
+            slope: None,
+        };
+        let bounds = [Bound::NonNegative, Bound::Free];
+        let run = minimise(&q, &bounds, &stop, vec![0.0, 0.0]).unwrap();
+        assert!(run.converged, "{run:?}");
+        assert_eq!(run.x[0], 0.0);
+        assert!((run.x[1] - 5.0).abs() < 1e-12, "{run:?}");
+        assert!(run.iterations <= 2, "{run:?}");
     }
 }
