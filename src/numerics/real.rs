@@ -63,17 +63,19 @@ pub trait Real: Float + Debug + Send + Sync + 'static {
     }
     /// The top-down step of blocks of two (`fine.len() == 2 coarse.len()`) in one pass where
     /// there is a kernel for it (`f64` with AVX-512): `fine[x] *= coarse[x / 2]`, copied
-    /// into `out` as by [`Real::copy_out`], and `Some(sum_x fine[x] w[x])` over `fine[x] > 0`
-    /// (`0` without `w`). With `last` (the finest level of a tile, whose scaled values
-    /// nobody reads again) `fine` may be left unscaled. `None`: nothing done.
+    /// into `out` as by [`Real::copy_out`], and `Some((sum_y coarse[y] h[y], sum_x fine[x]
+    /// w[x]))` over `coarse[y] > 0` and `fine[x] > 0` (the second `0` without `w`). With
+    /// `last` (the finest level of a tile, whose scaled values nobody reads again) `fine`
+    /// may be left unscaled. `None`: nothing done.
     fn scale_pairs_out(
         coarse: &[Self],
         fine: &mut [Self],
+        h: &[Self],
         w: Option<&[Self]>,
         out: &mut [Self],
         last: bool,
-    ) -> Option<Self> {
-        let _ = (coarse, fine, w, out, last);
+    ) -> Option<(Self, Self)> {
+        let _ = (coarse, fine, h, w, out, last);
         None
     }
     /// The whole groups of 8 blocks of two of the bottom-up step (`gibbs_blocks` with blocks
@@ -140,11 +142,12 @@ impl Real for f64 {
     fn scale_pairs_out(
         coarse: &[Self],
         fine: &mut [Self],
+        h: &[Self],
         w: Option<&[Self]>,
         out: &mut [Self],
         last: bool,
-    ) -> Option<Self> {
-        if_avx512(|| unsafe { lanes::scale_pairs_out(coarse, fine, w, out, last) })
+    ) -> Option<(Self, Self)> {
+        if_avx512(|| unsafe { lanes::scale_pairs_out(coarse, fine, h, w, out, last) })
     }
     #[cfg(target_arch = "x86_64")]
     fn gibbs_pairs_lanes(

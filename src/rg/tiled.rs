@@ -426,11 +426,12 @@ fn tile_down<T: Real>(
             .flatten()
             .map(|w| &w[ranges[k].clone()]);
         if layout == Layout::Uniform(2) && fine.len() == 2 * coarse.len() {
-            // Blocks of two: scaling, copy and expectation in one pass where a kernel has it.
+            // Blocks of two: scaling, copy, the blocks' entropy share and the expectation in
+            // one pass where a kernel has it.
             // Level 0 ends the tile: its stores are fenced there (the tile's other
             // levels not), and its scaled values are not kept in the tables.
-            if let Some(e) = T::scale_pairs_out(coarse, fine, w, out, k == 0) {
-                shares[k] = expectation(coarse, blocks);
+            if let Some((h, e)) = T::scale_pairs_out(coarse, fine, blocks, w, out, k == 0) {
+                shares[k] = h;
                 shares[c + k] = e;
                 continue;
             }
