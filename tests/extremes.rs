@@ -676,3 +676,80 @@ fn a_feature_of_1e300_gets_a_finite_gradient_norm() {
     assert!(fit.gradient_norm.is_finite());
     assert!((fit.solution.marginal(0)[0] - 0.5).abs() < 1e-12);
 }
+
+/// Theorem B at high temperature: `F` tends to `E_Q u` and the divergences to `0` like
+/// `1/tau^2`, while the sweep's terms `tau_k log Q_k` grow like `tau`. `F` and every
+/// `D(P_k || Q_k)` still match 50-digit values (mpmath, Theorem B's recursion and `sum P
+/// log(P/Q)` written out) to `1e-12` relative: the sweep's own free energy was off by
+/// `1.4e-10` at `tau = 1e6` and `2.4e-8` at `1e9`, and `sum P log(P/Q)` lost every digit of
+/// `D ~ 1e-19` (docs/concepts.md, "6. Theorem B"; proofs/theorem_b.md).
+#[test]
+fn theorem_b_at_high_temperature_keeps_relative_accuracy() {
+    let p = Problem::new(&two_blocks(), &[-1.0, 0.0, 0.0, -2.0])
+        .unwrap()
+        .with_reference(&[0.1, 0.2, 0.3, 0.4])
+        .unwrap();
+    #[allow(clippy::excessive_precision)]
+    let cases: [([f64; 2], f64, [f64; 2]); 4] = [
+        (
+            [1e3, 1e3],
+            -0.90041059656540029337,
+            [3.9338122117243833121e-7, 1.7216616754559825638e-8],
+        ),
+        (
+            [1e6, 1e6],
+            -0.90000041059523947727,
+            [3.9339284566952727848e-13, 1.7202395189718800779e-14],
+        ),
+        (
+            [1e9, 1e9],
+            -0.9000000004105952381,
+            [3.9339285713138397565e-19, 1.720238096661829176e-20],
+        ),
+        (
+            [1e9, 0.0],
+            -0.90000000044500000003,
+            [4.4500000005599999982e-19, 6.8809523859046107313e-20],
+        ),
+    ];
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-12 * want.abs();
+    for (tau, f, d) in cases {
+        let sol = p.solve(&t(&tau)).unwrap();
+        assert!(
+            close(sol.free_energy(), f),
+            "tau {tau:?}: F = {}",
+            sol.free_energy()
+        );
+        let got = sol.relative_entropies().unwrap();
+        assert!(
+            close(got[0], d[0]) && close(got[1], d[1]),
+            "tau {tau:?}: D = {got:?}"
+        );
+    }
+    // A deeper random hierarchy at tau = 1e3 (50-digit F = 0.053290392781585096...).
+    let h = Hierarchy::new(
+        vec![23, 14, 7, 2, 1],
+        vec![
+            vec![
+                7, 12, 10, 6, 10, 2, 8, 7, 4, 8, 7, 0, 10, 4, 4, 8, 7, 10, 7, 0, 2, 10, 1,
+            ],
+            vec![2, 5, 6, 1, 6, 6, 3, 2, 1, 6, 5, 1, 5, 6],
+            vec![0, 0, 0, 0, 0, 0, 0],
+            vec![0, 0],
+        ],
+    )
+    .unwrap();
+    let loss = [
+        -0.568695, 0.16621, 1.95668, 0.0514169, 0.572673, 0.0813822, -0.909148, -0.795381, 0.58582,
+        1.31579, -1.16707, 1.20119, 0.640689, 0.383263, -1.4204, -0.390688, -0.392435, -0.376605,
+        0.347369, -0.572047, 0.112526, 0.5551, -1.52818,
+    ];
+    let q = [
+        0.814049, 0.0600639, 0.830639, 0.398469, 0.299816, 0.886732, 0.429157, 0.373375, 0.832249,
+        0.413197, 0.164297, 0.507647, 0.705517, 0.412468, 0.57744, 0.858711, 0.625032, 0.305453,
+        0.734279, 0.729952, 0.49787, 0.212094, 0.429144,
+    ];
+    let p = Problem::new(&h, &loss).unwrap().with_reference(&q).unwrap();
+    let f = p.solve(&t(&[1e3; 5])).unwrap().free_energy();
+    assert!(close(f, 0.053290392781585096), "F = {f}");
+}

@@ -32,7 +32,9 @@ mod vector;
 pub(crate) use blocks::{
     gibbs_blocks, gibbs_blocks_grow, scale_blocks_weighted, soft_pairs_grow, soft_pairs_into,
 };
-pub(crate) use logsumexp::{entropy_term, gibbs_entropy_real, min};
+pub(crate) use logsumexp::{
+    divergence_share, entropy_term, gibbs_entropy_real, min, weighted_soft_max,
+};
 pub use logsumexp::{gibbs_into, log_sum_exp, soft_min};
 pub use min_plus::soft_min_plus;
 pub use real::Real;
