@@ -133,33 +133,56 @@ pub fn weights_grid(levels: usize, steps: usize) -> Result<Vec<Vec<f64>>> {
             "weights_grid needs at least one level and steps >= 1 (got {levels} levels, steps = {steps})"
         )));
     }
-    let count = grid_size(levels, steps).unwrap_or(usize::MAX);
-    if count > MAX_GRID_POINTS {
-        return Err(Error::InvalidInput(format!(
-            "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
-        )));
-    }
+    let count = match grid_size(levels, steps) {
+        Some(count) if count <= MAX_GRID_POINTS => count,
+        Some(count) => {
+            return Err(Error::InvalidInput(format!(
+                "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
+            )))
+        }
+        None => {
+            return Err(Error::InvalidInput(format!(
+                "weights_grid with steps = {steps} and {levels} levels has more than 2^64 weight vectors; the limit is {MAX_GRID_POINTS}"
+            )))
+        }
+    };
     let mut out = Vec::with_capacity(count);
-    let mut parts = vec![0usize; levels];
-    fill(&mut parts, 0, steps, steps, &mut out);
+    fill(levels, steps, &mut out);
     Ok(out)
 }
 
-/// Ascending enumeration: entry `at` takes every value the remainder allows, smallest first;
-/// the last entry takes the remainder.
-fn fill(parts: &mut [usize], at: usize, rest: usize, steps: usize, out: &mut Vec<Vec<f64>>) {
-    if at + 1 == parts.len() {
-        if at == 0 && rest == 0 {
-            return;
-        }
-        parts[at] = rest;
+/// Ascending enumeration of the parts `(p_0, .., p_d)`, `p_0 >= 1`, summing to `steps`, in
+/// lexicographic order of `(p_0, .., p_{d-1})` (the last takes the remainder), each pushed as
+/// `p / steps`. A loop, not a recursion per level, so a grid over `10^5` levels does not
+/// exhaust the stack: from each vector, the next moves one unit from the remainder to
+/// `p_{d-1}`, or, with no remainder, one unit to `p_{j-1}` from the last non-zero `p_j`, `1
+/// <= j < d`, whose other units become the remainder (`p_j = 0`).
+fn fill(levels: usize, steps: usize, out: &mut Vec<Vec<f64>>) {
+    let emit = |parts: &[usize], out: &mut Vec<Vec<f64>>| {
         out.push(parts.iter().map(|&p| p as f64 / steps as f64).collect());
+    };
+    let mut parts = vec![0usize; levels];
+    let last = levels - 1;
+    if last == 0 {
+        parts[0] = steps;
+        emit(&parts, out);
         return;
     }
-    let lo = usize::from(at == 0);
-    for v in lo..=rest {
-        parts[at] = v;
-        fill(parts, at + 1, rest - v, steps, out);
+    parts[0] = 1;
+    parts[last] = steps - 1;
+    loop {
+        emit(&parts, out);
+        if parts[last] > 0 {
+            parts[last - 1] += 1;
+            parts[last] -= 1;
+            continue;
+        }
+        let Some(j) = (1..last).rev().find(|&j| parts[j] > 0) else {
+            return;
+        };
+        parts[j - 1] += 1;
+        parts[last] = parts[j] - 1;
+        parts[j] = 0;
     }
 }
 
@@ -318,4 +341,47 @@ where
         points,
         constrained,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a brute-force enumeration (every tuple of `levels` parts in `0..=steps`,
+    /// filtered and sorted), and over `10^5` levels, where the recursion it replaces
+    /// overflowed the stack.
+    #[test]
+    fn weights_grid_is_every_vector_in_ascending_order() {
+        for levels in 1..=5usize {
+            for steps in 1..=6usize {
+                let mut want: Vec<Vec<usize>> = Vec::new();
+                let total = (steps + 1).pow(levels as u32);
+                for mut code in 0..total {
+                    let parts: Vec<usize> = (0..levels)
+                        .map(|_| {
+                            let p = code % (steps + 1);
+                            code /= steps + 1;
+                            p
+                        })
+                        .collect();
+                    if parts.iter().sum::<usize>() == steps && parts[0] >= 1 {
+                        want.push(parts);
+                    }
+                }
+                want.sort();
+                let want: Vec<Vec<f64>> = want
+                    .iter()
+                    .map(|p| p.iter().map(|&p| p as f64 / steps as f64).collect())
+                    .collect();
+                let got = weights_grid(levels, steps).unwrap();
+                assert_eq!(got, want, "{levels} levels, steps {steps}");
+                assert_eq!(Some(got.len()), grid_size(levels, steps));
+            }
+        }
+        let deep = weights_grid(100_000, 1).unwrap();
+        assert_eq!(deep.len(), 1);
+        assert_eq!((deep[0][0], deep[0][1..].iter().sum::<f64>()), (1.0, 0.0));
+        let err = weights_grid(41, 100_000).unwrap_err().to_string();
+        assert!(err.contains("more than 2^64"), "{err}");
+    }
 }
