@@ -140,9 +140,10 @@ impl Problem {
     /// ```
     ///
     /// With a reference the sweep runs on `u_k - tau_k log Q_k` (docs/concepts.md, "6. Theorem
-    /// B"), and `F` and the divergences `D(P_k || Q_k)` are then evaluated by Theorem B's own
-    /// recursion, which keeps their relative accuracy at high temperature (one more pass,
-    /// about three exponentials per state). Cost `O(n_0 + ... + n_d)`.
+    /// B"); where its `F` or divergences `D(P_k || Q_k)` may have lost digits (high
+    /// temperature, or a divergence below `1e-7`), they are evaluated again by Theorem B's own
+    /// recursion, which keeps their relative accuracy (one more pass, about three exponentials
+    /// per state). Cost `O(n_0 + ... + n_d)`.
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the temperatures have the wrong number of levels;

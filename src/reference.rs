@@ -27,6 +27,8 @@ pub(crate) struct Reference {
     q: Vec<Vec<f64>>,
     /// `log Q_0..log Q_d` (`-inf` exactly where the user's masses below are all `0`).
     log_q: Vec<Vec<f64>>,
+    /// The largest `|log Q_k|` over every level's allowed states (for [`Reference::at_risk`]).
+    largest_log: f64,
 }
 
 impl Reference {
@@ -67,7 +69,14 @@ impl Reference {
                 .collect();
             log_q.push(coarse);
         }
-        Ok(Self { q: levels, log_q })
+        let largest_log = (log_q.iter().flatten())
+            .filter(|l| l.is_finite())
+            .fold(0.0, |acc: f64, l| acc.max(l.abs()));
+        Ok(Self {
+            q: levels,
+            log_q,
+            largest_log,
+        })
     }
 
     /// `log Q_k` in block order.
@@ -86,8 +95,8 @@ impl Reference {
     /// off by up to about `eps S_d max |log Q_k|` (the largest over allowed states; measured
     /// 10-100 times less); `sum P log(P/Q)` adds terms of size about `sqrt(D)` of both signs,
     /// so it is off by about `eps / sqrt(D)` relative, and a level whose marginal charges two
-    /// or more states with `D < 1e-7` is at risk. One pass over the tables, no transcendental
-    /// function.
+    /// or more states with `D < 1e-7` is at risk. One pass over the marginals, no
+    /// transcendental function.
     pub(crate) fn at_risk(
         &self,
         f: f64,
@@ -95,11 +104,8 @@ impl Reference {
         cumulative: &[f64],
         marginals: &[Vec<f64>],
     ) -> bool {
-        let largest = (self.log_q.iter().flatten())
-            .filter(|l| l.is_finite())
-            .fold(0.0, |acc: f64, l| acc.max(l.abs()));
         let top = cumulative.last().copied().unwrap_or(0.0);
-        if f64::EPSILON * top * largest > 1e-12 * f.abs() {
+        if f64::EPSILON * top * self.largest_log > 1e-12 * f.abs() {
             return true;
         }
         (d.iter().zip(marginals))

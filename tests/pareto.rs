@@ -569,7 +569,7 @@ fn floor_constrained_optimum_matches_an_exponential_cone_program() {
 
 #[test]
 fn weights_grid_enumerates_the_simplex_in_lexicographic_order() {
-    for levels in 1..=4 {
+    for levels in 1..=5 {
         for steps in 1..=6 {
             // Brute force: every tuple of 0..=steps, filtered, sorted.
             let mut all: Vec<Vec<usize>> = vec![vec![]];
@@ -606,6 +606,12 @@ fn weights_grid_enumerates_the_simplex_in_lexicographic_order() {
         hmaxent::ErrorKind::InvalidInput
     );
     assert!(weights_grid(2, 0).is_err());
+    // 10^5 levels, where a recursion per level once overflowed the stack.
+    let deep = weights_grid(100_000, 1).unwrap();
+    assert_eq!(deep.len(), 1);
+    assert_eq!((deep[0][0], deep[0][1..].iter().sum::<f64>()), (1.0, 0.0));
+    let err = weights_grid(41, 100_000).unwrap_err().to_string();
+    assert!(err.contains("more than 2^64"), "{err}");
 }
 
 #[test]

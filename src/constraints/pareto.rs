@@ -133,18 +133,12 @@ pub fn weights_grid(levels: usize, steps: usize) -> Result<Vec<Vec<f64>>> {
             "weights_grid needs at least one level and steps >= 1 (got {levels} levels, steps = {steps})"
         )));
     }
-    let count = match grid_size(levels, steps) {
-        Some(count) if count <= MAX_GRID_POINTS => count,
-        Some(count) => {
-            return Err(Error::InvalidInput(format!(
-                "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
-            )))
-        }
-        None => {
-            return Err(Error::InvalidInput(format!(
-                "weights_grid with steps = {steps} and {levels} levels has more than 2^64 weight vectors; the limit is {MAX_GRID_POINTS}"
-            )))
-        }
+    let count = grid_size(levels, steps);
+    let Some(count) = count.filter(|&c| c <= MAX_GRID_POINTS) else {
+        let count = count.map_or_else(|| "more than 2^64".to_string(), |c| c.to_string());
+        return Err(Error::InvalidInput(format!(
+            "weights_grid with steps = {steps} and {levels} levels has {count} weight vectors; the limit is {MAX_GRID_POINTS}"
+        )));
     };
     let mut out = Vec::with_capacity(count);
     fill(levels, steps, &mut out);
@@ -341,47 +335,4 @@ where
         points,
         constrained,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Against a brute-force enumeration (every tuple of `levels` parts in `0..=steps`,
-    /// filtered and sorted), and over `10^5` levels, where the recursion it replaces
-    /// overflowed the stack.
-    #[test]
-    fn weights_grid_is_every_vector_in_ascending_order() {
-        for levels in 1..=5usize {
-            for steps in 1..=6usize {
-                let mut want: Vec<Vec<usize>> = Vec::new();
-                let total = (steps + 1).pow(levels as u32);
-                for mut code in 0..total {
-                    let parts: Vec<usize> = (0..levels)
-                        .map(|_| {
-                            let p = code % (steps + 1);
-                            code /= steps + 1;
-                            p
-                        })
-                        .collect();
-                    if parts.iter().sum::<usize>() == steps && parts[0] >= 1 {
-                        want.push(parts);
-                    }
-                }
-                want.sort();
-                let want: Vec<Vec<f64>> = want
-                    .iter()
-                    .map(|p| p.iter().map(|&p| p as f64 / steps as f64).collect())
-                    .collect();
-                let got = weights_grid(levels, steps).unwrap();
-                assert_eq!(got, want, "{levels} levels, steps {steps}");
-                assert_eq!(Some(got.len()), grid_size(levels, steps));
-            }
-        }
-        let deep = weights_grid(100_000, 1).unwrap();
-        assert_eq!(deep.len(), 1);
-        assert_eq!((deep[0][0], deep[0][1..].iter().sum::<f64>()), (1.0, 0.0));
-        let err = weights_grid(41, 100_000).unwrap_err().to_string();
-        assert!(err.contains("more than 2^64"), "{err}");
-    }
 }

@@ -20,11 +20,16 @@ pub fn soft_min<T: Real>(g: &[T], s: T) -> T {
 /// `log sum_i exp(a_i)` with the maximum factored out; `-inf` entries weigh 0, an empty or
 /// all-`-inf` slice gives `-inf`.
 pub fn log_sum_exp<T: Real>(a: &[T]) -> T {
-    let m = a.iter().fold(T::neg_infinity(), |acc, &x| acc.max(x));
+    log_sum_exp_of(a.iter().copied())
+}
+
+/// [`log_sum_exp`] of the values of an iterator (walked twice).
+fn log_sum_exp_of<T: Real>(a: impl Iterator<Item = T> + Clone) -> T {
+    let m = a.clone().fold(T::neg_infinity(), |acc, x| acc.max(x));
     if m == T::neg_infinity() {
         return m;
     }
-    m + a.iter().fold(T::zero(), |acc, &x| acc + (x - m).exp()).ln()
+    m + a.fold(T::zero(), |acc, x| acc + (x - m).exp()).ln()
 }
 
 /// Minimum of a slice (`+inf` when empty).
@@ -136,15 +141,6 @@ pub(crate) fn divergence_share(e: f64, w: f64, ln_w: f64) -> f64 {
     } else {
         w + (e - 1.0) * (e + ln_w).exp()
     }
-}
-
-/// [`log_sum_exp`] of the values of an iterator (walked twice).
-fn log_sum_exp_of(a: impl Iterator<Item = f64> + Clone) -> f64 {
-    let m = a.clone().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + a.map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
 /// `-p log p` with `0 log 0 = 0`.
